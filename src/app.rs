@@ -1,0 +1,155 @@
+//! Wiring: the shared state, the one function that builds the whole router (the server and the
+//! tests call the same one), and serving it with a bounded graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::background::BackgroundTasks;
+use crate::config::{Config, Mode};
+use crate::http::messages::Message;
+use crate::http::{ApiError, problem, request_id};
+use crate::ops::metrics::{self, HttpMetrics};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub mode: Mode,
+    pub metrics: Arc<HttpMetrics>,
+    body_limit_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, config: &Config) -> Self {
+        AppState {
+            db,
+            mode: config.mode,
+            metrics: Arc::new(HttpMetrics::new()),
+            body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Every documented route, with its OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .merge(crate::ops::routes())
+        .merge(crate::units::routes())
+}
+
+pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The router with `extra` routes beside the API's, under the same middleware. Tests use it
+/// to add probe routes (a panicking handler, a slow one); the server adds none.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let (api, document) = api_routes().split_for_parts();
+    // Swagger UI's default would ask an online validator about the document.
+    let docs_config = SwaggerConfig::from("/openapi.json").validator_url("none");
+    api.merge(extra)
+        .merge(
+            SwaggerUi::new("/docs")
+                .url("/openapi.json", document)
+                .config(docs_config),
+        )
+        .fallback(unknown_route)
+        .layer(DefaultBodyLimit::max(state.body_limit_bytes))
+        .layer(from_fn(problem::render_problems))
+        .layer(from_fn_with_state(state.clone(), metrics::observe_requests))
+        .layer(from_fn(request_id::assign_request_id))
+        .with_state(state)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found(Message::RouteNotFound)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let stopping = CancellationToken::new();
+    let signal = stopping.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        signal.cancel();
+    });
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopping.clone().cancelled_owned());
+    tokio::select! {
+        result = server => result.context("serving HTTP"),
+        () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// `civicpay serve`: database, migrations, optional demo data, background tasks, HTTP.
+pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
+    let pool = crate::db::connect(&config.database).await?;
+    crate::db::migrate(&pool).await?;
+    if load_demo {
+        crate::demo::load_all(&pool).await?;
+    }
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on CIVICPAY_BIND={}", config.bind))?;
+    let address = listener.local_addr()?;
+    tracing::info!(mode = ?config.mode, "listening on http://{address} (API docs at http://{address}/docs)");
+
+    let tasks = BackgroundTasks::new();
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let state = AppState::new(pool.clone(), &config);
+    serve(listener, router(state), shutdown_signal(), grace).await?;
+
+    tracing::info!("stopping background tasks");
+    if !tasks.shutdown(grace).await {
+        tracing::warn!("some background tasks did not stop within the grace period");
+    }
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,29 @@
+//! Demo data, loaded by `civicpay serve --demo`. Each module registers its loader in
+//! [`LOADERS`]; a loader only inserts what is missing (`ON CONFLICT DO NOTHING`), so loading
+//! twice, or over data someone has since edited, changes nothing.
+
+use anyhow::Context;
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
+
+type Loader = for<'c> fn(&'c mut PgConnection) -> BoxFuture<'c, anyhow::Result<()>>;
+
+/// In dependency order: later loaders may refer to what earlier ones created.
+static LOADERS: &[(&str, Loader)] = &[("units", |c| Box::pin(crate::units::demo::load(c)))];
+
+/// Loads every module's demo data in one transaction: all of it or none.
+pub async fn load_all(pool: &PgPool) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    // Two servers started with --demo at once take turns.
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('civicpay.demo'))")
+        .execute(&mut *tx)
+        .await?;
+    for (name, load) in LOADERS {
+        load(&mut tx)
+            .await
+            .with_context(|| format!("loading the {name} demo data"))?;
+    }
+    tx.commit().await?;
+    tracing::info!(modules = LOADERS.len(), "demo data loaded");
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! The one error type of the API. Every failure a client sees is an [`ApiError`], answered as
+//! RFC 9457 `application/problem+json` with a stable snake_case `code`.
+//!
+//! A handler returns an `ApiError`; its response carries the error itself in its extensions,
+//! and [`super::problem::render_problems`] renders the final body in the caller's language with
+//! the request id. Internal causes are logged here, where they are answered, and never leave
+//! the process.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::messages::{Lang, Message, title};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Stable machine-readable error codes (DESIGN.md, "API contract").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    MalformedBody,
+    UnsupportedMediaType,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    AlreadyExists,
+    BodyTooLarge,
+    ValidationFailed,
+    RateLimited,
+    Internal,
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            MalformedBody | UnsupportedMediaType => StatusCode::BAD_REQUEST,
+            Unauthenticated => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AlreadyExists => StatusCode::CONFLICT,
+            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            MalformedBody => "malformed_body",
+            UnsupportedMediaType => "unsupported_media_type",
+            Unauthenticated => "unauthenticated",
+            Forbidden => "forbidden",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            AlreadyExists => "already_exists",
+            BodyTooLarge => "body_too_large",
+            ValidationFailed => "validation_failed",
+            RateLimited => "rate_limited",
+            Internal => "internal",
+            ServiceUnavailable => "service_unavailable",
+        }
+    }
+
+    /// The code for an error response the framework made without us (an unknown route, a
+    /// wrong method, a timeout): every such answer still leaves as problem+json.
+    pub fn for_status(status: StatusCode) -> ErrorCode {
+        use ErrorCode::*;
+        match status {
+            StatusCode::UNAUTHORIZED => Unauthenticated,
+            StatusCode::FORBIDDEN => Forbidden,
+            StatusCode::NOT_FOUND => NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => MethodNotAllowed,
+            StatusCode::CONFLICT => AlreadyExists,
+            StatusCode::PAYLOAD_TOO_LARGE => BodyTooLarge,
+            StatusCode::UNPROCESSABLE_ENTITY => ValidationFailed,
+            StatusCode::TOO_MANY_REQUESTS => RateLimited,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => UnsupportedMediaType,
+            StatusCode::SERVICE_UNAVAILABLE => ServiceUnavailable,
+            s if s.is_client_error() => MalformedBody,
+            _ => Internal,
+        }
+    }
+}
+
+/// One invalid field of a request: its name (dotted path for nested fields) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: Message,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    code: ErrorCode,
+    detail: Message,
+    errors: Vec<FieldError>,
+    retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode) -> Self {
+        ApiError {
+            code,
+            detail: Message::DefaultDetail(code),
+            errors: Vec::new(),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Message) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    pub fn not_found(detail: Message) -> Self {
+        ApiError::new(ErrorCode::NotFound).with_detail(detail)
+    }
+
+    /// 422 `validation_failed` naming the invalid fields.
+    pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
+        ApiError {
+            errors,
+            ..ApiError::new(ErrorCode::ValidationFailed).with_detail(Message::InvalidFields)
+        }
+    }
+
+    pub fn invalid_field(field: impl Into<String>, message: Message) -> Self {
+        ApiError::invalid_fields(vec![FieldError {
+            field: field.into(),
+            message,
+        }])
+    }
+
+    /// A failure that is our fault. The cause is logged (with the request id of the current
+    /// span) and replaced by a generic 500 for the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(ErrorCode::Internal)
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// The problem document as the caller reads it.
+    pub fn to_problem(&self, lang: Lang, request_id: Option<&str>) -> Problem {
+        let code = self.code.as_str();
+        Problem {
+            problem_type: format!("urn:civicpay:problem:{code}"),
+            title: title(self.code, lang).to_owned(),
+            status: self.status().as_u16(),
+            detail: self.detail.text(lang),
+            code: code.to_owned(),
+            errors: (!self.errors.is_empty() || self.code == ErrorCode::ValidationFailed).then(
+                || {
+                    self.errors
+                        .iter()
+                        .map(|e| ProblemField {
+                            field: e.field.clone(),
+                            message: e.message.text(lang),
+                        })
+                        .collect()
+                },
+            ),
+            request_id: request_id.map(str::to_owned),
+        }
+    }
+
+    /// The complete response in `lang`.
+    pub fn render(&self, lang: Lang, request_id: Option<&str>) -> Response {
+        let body = serde_json::to_vec(&self.to_problem(lang, request_id))
+            .expect("a problem document always serializes");
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        headers.insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(lang.tag()),
+        );
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// Rendered in the default language here, so the response is complete even on its own;
+    /// the problem layer re-renders it for the caller from the error kept in the extensions.
+    fn into_response(self) -> Response {
+        let mut response = self.render(Lang::default(), None);
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// RFC 9457 problem details, as every error response carries them.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:civicpay:problem:{code}`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary in the caller's language; the same for every occurrence of a code.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, in the caller's language.
+    pub detail: String,
+    /// Stable machine-readable code, snake_case.
+    pub code: String,
+    /// The invalid fields, on `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField>>,
+    /// The request id (also in the `x-request-id` header), to quote when reporting a fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub message: String,
+}
+
+/// What a violated database constraint means for the client. Modules list theirs in
+/// [`crate::db::CONSTRAINT_RULES`]; an unlisted constraint gets the default for its kind.
+pub struct ConstraintRule {
+    pub constraint: &'static str,
+    pub code: ErrorCode,
+    pub field: &'static str,
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        let Some(db_error) = error.as_database_error() else {
+            return match error {
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                    tracing::error!(%error, "database unavailable");
+                    ApiError::new(ErrorCode::ServiceUnavailable)
+                        .with_detail(Message::DatabaseUnavailable)
+                        .with_retry_after(1)
+                }
+                other => ApiError::internal(other),
+            };
+        };
+        let constraint = db_error.constraint().unwrap_or_default();
+        let (default_code, message) = match db_error.kind() {
+            ErrorKind::UniqueViolation => (ErrorCode::AlreadyExists, Message::ValueAlreadyUsed),
+            ErrorKind::ForeignKeyViolation => (
+                ErrorCode::ValidationFailed,
+                Message::ReferencedObjectMissing,
+            ),
+            ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+                (ErrorCode::ValidationFailed, Message::FieldInvalidValue)
+            }
+            _ => return ApiError::internal(error),
+        };
+        let rule = crate::db::CONSTRAINT_RULES
+            .iter()
+            .find(|r| r.constraint == constraint);
+        let code = rule.map_or(default_code, |r| r.code);
+        tracing::info!(
+            constraint,
+            code = code.as_str(),
+            "constraint violation answered"
+        );
+        let mut api_error = ApiError::new(code).with_detail(message.clone());
+        if let Some(rule) = rule {
+            api_error.errors.push(FieldError {
+                field: rule.field.to_owned(),
+                message,
+            });
+            if code == ErrorCode::ValidationFailed {
+                api_error.detail = Message::InvalidFields;
+            }
+        }
+        api_error
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,250 @@
+//! The message catalogue: every title and detail a client can read, in Vietnamese (the
+//! default) and English. Errors carry a [`Message`] value, not text, and are rendered in the
+//! caller's language at the edge, so one error can be read in either language.
+
+use axum::http::HeaderMap;
+
+use super::error::ErrorCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Vi,
+    En,
+}
+
+impl Lang {
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+
+    /// The supported language the caller prefers most, by `Accept-Language` q-values;
+    /// Vietnamese when the header is absent or names nothing we speak.
+    pub fn negotiate(headers: &HeaderMap) -> Lang {
+        let Some(header) = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Lang::default();
+        };
+        let mut best: Option<(Lang, f32)> = None;
+        for item in header.split(',') {
+            let mut parts = item.trim().split(';');
+            let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let quality = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let primary = range.split('-').next().unwrap_or("");
+            let lang = match primary {
+                "vi" => Lang::Vi,
+                "en" => Lang::En,
+                _ => continue,
+            };
+            if quality > 0.0 && best.is_none_or(|(_, q)| quality > q) {
+                best = Some((lang, quality));
+            }
+        }
+        best.map(|(lang, _)| lang).unwrap_or_default()
+    }
+}
+
+/// Something we tell a client in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// The default detail of an error code, when nothing more specific is known.
+    DefaultDetail(ErrorCode),
+    BodyNotJson,
+    ContentTypeNotJson,
+    InvalidFields,
+    RouteNotFound,
+    UnitNotFound {
+        code: String,
+    },
+    DatabaseUnavailable,
+    // Field-level messages, used in `errors: [{field, message}]`.
+    FieldRequired,
+    FieldWrongType,
+    FieldInvalidValue,
+    FieldOutOfRange {
+        min: i64,
+        max: i64,
+    },
+    CursorInvalid,
+    ReferencedObjectMissing,
+    ValueAlreadyUsed,
+}
+
+impl Message {
+    pub fn text(&self, lang: Lang) -> String {
+        use Message::*;
+        let (vi, en): (String, String) = match self {
+            DefaultDetail(code) => {
+                let (vi, en) = default_detail(*code);
+                (vi.into(), en.into())
+            }
+            BodyNotJson => (
+                "Nội dung yêu cầu không phải JSON hợp lệ.".into(),
+                "The request body is not valid JSON.".into(),
+            ),
+            ContentTypeNotJson => (
+                "Yêu cầu phải có Content-Type: application/json.".into(),
+                "The request must have Content-Type: application/json.".into(),
+            ),
+            InvalidFields => (
+                "Một số trường không hợp lệ; xem danh sách errors.".into(),
+                "Some fields are invalid; see the errors list.".into(),
+            ),
+            RouteNotFound => (
+                "Không có địa chỉ API này.".into(),
+                "There is no such API path.".into(),
+            ),
+            UnitNotFound { code } => (
+                format!("Không tìm thấy đơn vị hành chính có mã {code}."),
+                format!("No administrative unit has the code {code}."),
+            ),
+            DatabaseUnavailable => (
+                "Cơ sở dữ liệu tạm thời không truy cập được.".into(),
+                "The database cannot be reached right now.".into(),
+            ),
+            FieldRequired => (
+                "Trường này là bắt buộc.".into(),
+                "This field is required.".into(),
+            ),
+            FieldWrongType => (
+                "Trường này có kiểu dữ liệu không đúng.".into(),
+                "This field has the wrong type.".into(),
+            ),
+            FieldInvalidValue => (
+                "Giá trị không hợp lệ.".into(),
+                "The value is not valid.".into(),
+            ),
+            FieldOutOfRange { min, max } => (
+                format!("Giá trị phải nằm trong khoảng {min}–{max}."),
+                format!("The value must be between {min} and {max}."),
+            ),
+            CursorInvalid => (
+                "Con trỏ phân trang không hợp lệ; hãy dùng next_cursor của trang trước.".into(),
+                "The cursor is not valid; use the previous page's next_cursor.".into(),
+            ),
+            ReferencedObjectMissing => (
+                "Đối tượng được tham chiếu không tồn tại.".into(),
+                "The referenced object does not exist.".into(),
+            ),
+            ValueAlreadyUsed => (
+                "Giá trị này đã được sử dụng.".into(),
+                "This value is already in use.".into(),
+            ),
+        };
+        match lang {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
+    }
+}
+
+/// The problem `title`: short, the same for every occurrence of a code.
+pub fn title(code: ErrorCode, lang: Lang) -> &'static str {
+    use ErrorCode::*;
+    let (vi, en) = match code {
+        MalformedBody => ("Nội dung yêu cầu sai định dạng", "Malformed request body"),
+        UnsupportedMediaType => ("Kiểu nội dung không được hỗ trợ", "Unsupported media type"),
+        Unauthenticated => ("Chưa xác thực", "Not authenticated"),
+        Forbidden => ("Không có quyền", "Forbidden"),
+        NotFound => ("Không tìm thấy", "Not found"),
+        MethodNotAllowed => ("Phương thức không được phép", "Method not allowed"),
+        AlreadyExists => ("Đã tồn tại", "Already exists"),
+        BodyTooLarge => ("Nội dung quá lớn", "Request body too large"),
+        ValidationFailed => ("Dữ liệu không hợp lệ", "Validation failed"),
+        RateLimited => ("Quá nhiều yêu cầu", "Too many requests"),
+        Internal => ("Lỗi hệ thống", "Internal error"),
+        ServiceUnavailable => ("Dịch vụ tạm thời không sẵn sàng", "Service unavailable"),
+    };
+    match lang {
+        Lang::Vi => vi,
+        Lang::En => en,
+    }
+}
+
+fn default_detail(code: ErrorCode) -> (&'static str, &'static str) {
+    use ErrorCode::*;
+    match code {
+        MalformedBody => (
+            "Không đọc được nội dung yêu cầu.",
+            "The request body could not be read.",
+        ),
+        UnsupportedMediaType => (
+            "Kiểu nội dung của yêu cầu không được hỗ trợ.",
+            "The request's content type is not supported.",
+        ),
+        Unauthenticated => (
+            "Thiếu thông tin xác thực, hoặc thông tin đã hết hạn hay không hợp lệ.",
+            "Credentials are missing, expired or invalid.",
+        ),
+        Forbidden => (
+            "Vai trò của bạn không được thực hiện thao tác này.",
+            "Your role may not perform this action.",
+        ),
+        NotFound => (
+            "Không tìm thấy đối tượng yêu cầu.",
+            "The requested object was not found.",
+        ),
+        MethodNotAllowed => (
+            "Địa chỉ này không hỗ trợ phương thức HTTP đã dùng.",
+            "This path does not support the HTTP method used.",
+        ),
+        AlreadyExists => (
+            "Một đối tượng có cùng giá trị định danh đã tồn tại.",
+            "An object with the same identifying value already exists.",
+        ),
+        BodyTooLarge => (
+            "Nội dung yêu cầu quá lớn.",
+            "The request body is too large.",
+        ),
+        ValidationFailed => (
+            "Dữ liệu gửi lên không hợp lệ.",
+            "The submitted data is not valid.",
+        ),
+        RateLimited => (
+            "Bạn đã gửi quá nhiều yêu cầu; hãy thử lại sau.",
+            "Too many requests; try again later.",
+        ),
+        Internal => (
+            "Đã có lỗi phía hệ thống; hãy thử lại sau và báo mã yêu cầu nếu lỗi lặp lại.",
+            "Something went wrong on our side; try again later and quote the request id if it persists.",
+        ),
+        ServiceUnavailable => (
+            "Dịch vụ tạm thời không sẵn sàng; hãy thử lại sau.",
+            "The service is temporarily unavailable; try again later.",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn negotiate(value: &str) -> Lang {
+        let mut headers = HeaderMap::new();
+        headers.insert("accept-language", HeaderValue::from_str(value).unwrap());
+        Lang::negotiate(&headers)
+    }
+
+    #[test]
+    fn vietnamese_is_the_default() {
+        assert_eq!(Lang::negotiate(&HeaderMap::new()), Lang::Vi);
+        assert_eq!(negotiate("fr-FR, de;q=0.5"), Lang::Vi);
+    }
+
+    #[test]
+    fn the_preferred_supported_language_wins() {
+        assert_eq!(negotiate("en-US,en;q=0.9"), Lang::En);
+        assert_eq!(negotiate("fr, en;q=0.8, vi;q=0.9"), Lang::Vi);
+        assert_eq!(negotiate("vi;q=0.2, EN;q=0.7"), Lang::En);
+        assert_eq!(negotiate("en;q=0, vi;q=0.1"), Lang::Vi);
+    }
+}

@@ -1,0 +1,13 @@
+//! civicpay: the backend of a citizen super-app. Modules are named after what the product does;
+//! `app` wires them into one router, `http` holds the plumbing every feature shares.
+
+pub mod app;
+pub mod background;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod openapi;
+pub mod ops;
+pub mod units;

@@ -1,0 +1,70 @@
+//! The binary's command line: help that explains every setting, fast failure on a bad one.
+
+use std::process::{Command, Output};
+
+fn civicpay(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_civicpay"));
+    command.args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("the binary runs")
+}
+
+const SETTINGS: &[&str] = &[
+    "CIVICPAY_MODE",
+    "CIVICPAY_BIND",
+    "CIVICPAY_BODY_LIMIT_BYTES",
+    "CIVICPAY_SHUTDOWN_GRACE_MS",
+    "CIVICPAY_LOG_FORMAT",
+    "DATABASE_URL",
+    "CIVICPAY_DB_MAX_CONNECTIONS",
+    "CIVICPAY_DB_ACQUIRE_TIMEOUT_MS",
+    "CIVICPAY_DB_STATEMENT_TIMEOUT_MS",
+];
+
+#[test]
+fn help_names_every_setting_with_its_default() {
+    for args in [&["--help"][..], &["serve", "--help"][..]] {
+        let output = civicpay(args, &[]);
+        assert!(output.status.success());
+        let help = String::from_utf8(output.stdout).unwrap();
+        for setting in SETTINGS {
+            assert!(
+                help.contains(setting),
+                "`civicpay {}` lacks {setting}:\n{help}",
+                args.join(" ")
+            );
+        }
+        assert!(help.contains("127.0.0.1:8080"), "{help}");
+    }
+}
+
+#[test]
+fn a_bad_setting_fails_fast_naming_it() {
+    for (setting, value) in [
+        ("CIVICPAY_BIND", "not-an-address"),
+        ("CIVICPAY_MODE", "staging"),
+        ("CIVICPAY_DB_MAX_CONNECTIONS", "0"),
+        ("CIVICPAY_BODY_LIMIT_BYTES", "lots"),
+    ] {
+        let output = civicpay(&["serve"], &[(setting, value)]);
+        assert_eq!(output.status.code(), Some(2), "{setting}={value}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(setting), "{setting}={value}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_database_exits_non_zero_naming_the_url() {
+    let output = civicpay(
+        &["migrate"],
+        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/civicpay")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("postgres://postgres@127.0.0.1:1/civicpay"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,12 @@
+//! One integration-test binary (faster to link than one per file). Every test that needs a
+//! database gets a fresh one from `#[sqlx::test]`, migrated, so tests run in parallel.
+
+mod cli;
+mod database;
+mod demo;
+mod errors;
+mod helpers;
+mod openapi;
+mod operations;
+mod shutdown;
+mod units;
