@@ -97,8 +97,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/units", tag = "units",
     params(UnitFilter, PageQuery),
     responses(
-        (status = 200, body = Page<Unit>),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, body = Page<Unit>, description = "Units in code order"),
+        (status = 422, body = Problem, content_type = "application/problem+json",
+         description = "A filter, `limit` or `cursor` is invalid"),
     ))]
 async fn list_units(
     State(state): State<AppState>,
@@ -130,8 +131,9 @@ async fn list_units(
 #[utoipa::path(get, path = "/v1/units/{code}", tag = "units",
     params(("code" = String, Path, description = "Official unit code")),
     responses(
-        (status = 200, body = UnitWithChildren),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, body = UnitWithChildren, description = "The unit and its children"),
+        (status = 404, body = Problem, content_type = "application/problem+json",
+         description = "No unit has this code"),
     ))]
 async fn get_unit(
     State(state): State<AppState>,

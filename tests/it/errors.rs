@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use civicpay::app::AppState;
-use civicpay::http::{ApiResult, Json};
+use civicpay::http::{ApiResult, Json, Path};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -25,6 +25,10 @@ struct Inner {
 
 async fn panicking() -> &'static str {
     panic!("secret internal detail")
+}
+
+async fn item_by_id(Path(id): Path<uuid::Uuid>) -> String {
+    id.to_string()
 }
 
 async fn echo(Json(probe): Json<Probe>) -> Json<Probe> {
@@ -73,6 +77,7 @@ pub fn probes() -> Router<AppState> {
         )
         .route("/probe/panic", get(panicking))
         .route("/probe/units", post(insert_unit))
+        .route("/probe/items/{id}", get(item_by_id))
 }
 
 async fn app(pool: PgPool) -> TestApp {
@@ -354,4 +359,20 @@ async fn check_and_foreign_key_violations_are_422_naming_the_field(pool: PgPool)
         .await
         .unwrap();
     assert_eq!(units, 0, "a refused write changes nothing");
+}
+
+#[sqlx::test]
+async fn a_path_parameter_that_cannot_parse_is_404_problem(pool: PgPool) {
+    let app = app(pool).await;
+    let id = uuid::Uuid::new_v4();
+    assert_eq!(
+        app.get(&format!("/probe/items/{id}")).await.status(),
+        StatusCode::OK
+    );
+    expect_problem(
+        app.get("/probe/items/not-a-uuid").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
