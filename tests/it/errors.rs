@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, expect_problem, test_config};
+use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Probe {
@@ -84,6 +84,10 @@ async fn app(pool: PgPool) -> TestApp {
     TestApp::spawn_with(pool, test_config(), probes()).await
 }
 
+async fn post_json(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    post_raw(app, path, "application/json", body).await
+}
+
 async fn post_raw(
     app: &TestApp,
     path: &str,
@@ -102,20 +106,14 @@ async fn post_raw(
 #[sqlx::test]
 async fn a_valid_body_is_accepted(pool: PgPool) {
     let app = app(pool).await;
-    let response = post_raw(
-        &app,
-        "/probe/echo",
-        "application/json",
-        r#"{"name":"a","count":2}"#,
-    )
-    .await;
+    let response = post_json(&app, "/probe/echo", r#"{"name":"a","count":2}"#).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[sqlx::test]
 async fn malformed_json_is_400_malformed_body(pool: PgPool) {
     let app = app(pool).await;
-    let response = post_raw(&app, "/probe/echo", "application/json", r#"{"name": "a", "#).await;
+    let response = post_json(&app, "/probe/echo", r#"{"name": "a", "#).await;
     expect_problem(response, StatusCode::BAD_REQUEST, "malformed_body").await;
 }
 
@@ -143,43 +141,19 @@ async fn a_body_that_is_not_json_is_400_unsupported_media_type(pool: PgPool) {
 #[sqlx::test]
 async fn a_missing_field_is_422_naming_it(pool: PgPool) {
     let app = app(pool).await;
-    let response = post_raw(&app, "/probe/echo", "application/json", r#"{"name":"a"}"#).await;
-    let problem = expect_problem(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
-    assert_eq!(problem.field_errors(), vec!["count"]);
+    let response = post_json(&app, "/probe/echo", r#"{"name":"a"}"#).await;
+    assert_eq!(expect_invalid_fields(response).await, vec!["count"]);
 }
 
 #[sqlx::test]
 async fn a_wrongly_typed_field_is_422_naming_its_path(pool: PgPool) {
     let app = app(pool).await;
     let body = r#"{"name":"a","count":1,"inner":{"code":7}}"#;
-    let response = post_raw(&app, "/probe/echo", "application/json", body).await;
-    let problem = expect_problem(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
-    assert_eq!(problem.field_errors(), vec!["inner.code"]);
+    let response = post_json(&app, "/probe/echo", body).await;
+    assert_eq!(expect_invalid_fields(response).await, vec!["inner.code"]);
 
-    let response = post_raw(
-        &app,
-        "/probe/echo",
-        "application/json",
-        r#"{"name":"a","count":-1}"#,
-    )
-    .await;
-    let problem = expect_problem(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
-    assert_eq!(problem.field_errors(), vec!["count"]);
+    let response = post_json(&app, "/probe/echo", r#"{"name":"a","count":-1}"#).await;
+    assert_eq!(expect_invalid_fields(response).await, vec!["count"]);
 }
 
 #[sqlx::test]
@@ -219,11 +193,11 @@ fn json_of_size(bytes: usize) -> String {
 async fn a_body_over_one_mebibyte_is_413(pool: PgPool) {
     let app = app(pool).await;
     let just_under = json_of_size(1024 * 1024 - 100);
-    let response = post_raw(&app, "/probe/echo", "application/json", just_under).await;
+    let response = post_json(&app, "/probe/echo", just_under).await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let over = json_of_size(1024 * 1024 + 1);
-    let response = post_raw(&app, "/probe/echo", "application/json", over).await;
+    let response = post_json(&app, "/probe/echo", over).await;
     expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
 }
 
@@ -231,10 +205,10 @@ async fn a_body_over_one_mebibyte_is_413(pool: PgPool) {
 async fn a_route_can_allow_a_larger_body(pool: PgPool) {
     let app = app(pool).await;
     let two_mib = json_of_size(2 * 1024 * 1024);
-    let response = post_raw(&app, "/probe/large", "application/json", two_mib).await;
+    let response = post_json(&app, "/probe/large", two_mib).await;
     assert_eq!(response.status(), StatusCode::OK);
     let five_mib = json_of_size(5 * 1024 * 1024);
-    let response = post_raw(&app, "/probe/large", "application/json", five_mib).await;
+    let response = post_json(&app, "/probe/large", five_mib).await;
     expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
 }
 
@@ -243,7 +217,7 @@ async fn the_body_limit_is_configurable(pool: PgPool) {
     let mut config = test_config();
     config.body_limit_bytes = 2048;
     let app = TestApp::spawn_with(pool, config, probes()).await;
-    let response = post_raw(&app, "/probe/echo", "application/json", json_of_size(3000)).await;
+    let response = post_json(&app, "/probe/echo", json_of_size(3000)).await;
     expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
 }
 
@@ -313,7 +287,7 @@ async fn field_messages_follow_the_language_too(pool: PgPool) {
 }
 
 async fn post_unit(app: &TestApp, body: &str) -> reqwest::Response {
-    post_raw(app, "/probe/units", "application/json", body.to_owned()).await
+    post_json(app, "/probe/units", body.to_owned()).await
 }
 
 #[sqlx::test]
@@ -337,22 +311,16 @@ async fn a_duplicate_key_is_409_already_exists(pool: PgPool) {
 async fn check_and_foreign_key_violations_are_422_naming_the_field(pool: PgPool) {
     let app = app(pool.clone()).await;
     let orphan = r#"{"code":"19753","name":"Phú Xuân","level":"commune","parent_code":"46"}"#;
-    let problem = expect_problem(
-        post_unit(&app, orphan).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
-    assert_eq!(problem.field_errors(), vec!["parent_code"]);
+    assert_eq!(
+        expect_invalid_fields(post_unit(&app, orphan).await).await,
+        vec!["parent_code"]
+    );
 
     let bad_code = r#"{"code":"4","name":"Huế","level":"province"}"#;
-    let problem = expect_problem(
-        post_unit(&app, bad_code).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
-    assert_eq!(problem.field_errors(), vec!["code"]);
+    assert_eq!(
+        expect_invalid_fields(post_unit(&app, bad_code).await).await,
+        vec!["code"]
+    );
 
     let units: i64 = sqlx::query_scalar("SELECT count(*) FROM units")
         .fetch_one(&pool)

@@ -118,3 +118,14 @@ pub async fn expect_problem(
     }
     ProblemResponse { headers, body }
 }
+
+/// A 422 `validation_failed` problem; returns the fields it names.
+pub async fn expect_invalid_fields(response: reqwest::Response) -> Vec<String> {
+    expect_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await
+    .field_errors()
+}

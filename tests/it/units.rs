@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, expect_problem};
+use crate::helpers::{TestApp, expect_invalid_fields, expect_problem};
 
 async fn with_demo(pool: PgPool) -> TestApp {
     civicpay::demo::load_all(&pool).await.unwrap();
@@ -113,13 +113,11 @@ async fn bad_list_parameters_are_422_naming_them(pool: PgPool) {
         ("cursor=forged", "cursor"),
     ] {
         let response = app.get(&format!("/v1/units?{query}")).await;
-        let problem = expect_problem(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
-        assert_eq!(problem.field_errors(), vec![field], "{query}");
+        assert_eq!(
+            expect_invalid_fields(response).await,
+            vec![field],
+            "{query}"
+        );
     }
 }
 
