@@ -10,6 +10,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use crate::auth::AuthState;
 use crate::background::BackgroundTasks;
 use crate::config::{Config, Mode};
 use crate::http::messages::Message;
@@ -28,6 +30,7 @@ pub struct AppState {
     pub db: PgPool,
     pub mode: Mode,
     pub metrics: Arc<HttpMetrics>,
+    pub auth: Arc<AuthState>,
     body_limit_bytes: usize,
 }
 
@@ -37,6 +40,7 @@ impl AppState {
             db,
             mode: config.mode,
             metrics: Arc::new(HttpMetrics::new()),
+            auth: Arc::new(AuthState::new(config)),
             body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         }
     }
@@ -47,6 +51,20 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(crate::ops::routes())
         .merge(crate::units::routes())
+        .merge(crate::auth::routes())
+        .merge(crate::accounts::routes())
+}
+
+/// Development helpers under `/sandbox/`, present only while their sandbox is enabled.
+fn sandbox_routes(state: &AppState) -> Router<AppState> {
+    let mut routes = Router::new();
+    if state.auth.sandbox_sms.is_some() {
+        routes = routes.route(
+            "/sandbox/sms/{phone}",
+            get(crate::auth::sms::sandbox_messages),
+        );
+    }
+    routes
 }
 
 pub fn router(state: AppState) -> Router {
@@ -59,7 +77,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, document) = api_routes().split_for_parts();
     // Swagger UI's default would ask an online validator about the document.
     let docs_config = SwaggerConfig::from("/openapi.json").validator_url("none");
-    api.merge(extra)
+    api.merge(sandbox_routes(&state))
+        .merge(extra)
         .merge(
             SwaggerUi::new("/docs")
                 .url("/openapi.json", document)
@@ -106,6 +125,7 @@ pub async fn serve(
 
 /// `civicpay serve`: database, migrations, optional demo data, background tasks, HTTP.
 pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
+    config.check_mode()?;
     let pool = crate::db::connect(&config.database).await?;
     crate::db::migrate(&pool).await?;
     if load_demo {
@@ -118,6 +138,7 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     tracing::info!(mode = ?config.mode, "listening on http://{address} (API docs at http://{address}/docs)");
 
     let tasks = BackgroundTasks::new();
+    crate::auth::spawn_purger(&tasks, pool.clone());
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = AppState::new(pool.clone(), &config);
     serve(listener, router(state), shutdown_signal(), grace).await?;

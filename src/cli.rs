@@ -22,6 +22,8 @@ enum Command {
     Serve(ServeArgs),
     /// Create the database if missing, apply pending migrations, and exit.
     Migrate(DatabaseConfig),
+    /// Create an admin account (the first one cannot be made over the API).
+    CreateAdmin(CreateAdminArgs),
     /// Print the OpenAPI document the code describes (the committed copy is
     /// openapi/openapi.json).
     Openapi,
@@ -35,6 +37,20 @@ struct ServeArgs {
 
     #[command(flatten)]
     config: Config,
+}
+
+#[derive(Debug, Args)]
+struct CreateAdminArgs {
+    /// The admin's phone (0912345678, 84912345678 or +84912345678).
+    #[arg(long)]
+    phone: String,
+    /// At least 8 characters.
+    #[arg(long)]
+    password: String,
+    #[arg(long, default_value = "Quản trị viên")]
+    full_name: String,
+    #[command(flatten)]
+    database: DatabaseConfig,
 }
 
 pub async fn main() -> anyhow::Result<()> {
@@ -56,6 +72,10 @@ pub async fn main() -> anyhow::Result<()> {
                 crate::db::redacted(&database.database_url)
             );
             Ok(())
+        }
+        Command::CreateAdmin(args) => {
+            crate::ops::logging::init(crate::config::LogFormat::Text);
+            create_admin(args).await
         }
         Command::Openapi => {
             print!("{}", crate::openapi::document_json());
@@ -84,4 +104,36 @@ fn settings_summary() -> String {
     }
     text.push_str("\nRun `civicpay serve --help` for the flags and the accepted values.");
     text
+}
+
+async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<()> {
+    use crate::accounts::staff::{NewStaff, insert_staff};
+    use crate::auth::{Phone, Role, password};
+    let phone = Phone::parse(&args.phone).ok_or_else(|| {
+        anyhow::anyhow!("--phone {} is not a Vietnamese mobile number", args.phone)
+    })?;
+    if !password::fits(&args.password) {
+        anyhow::bail!(
+            "--password must be {} to {} characters",
+            password::MIN_LEN,
+            password::MAX_LEN
+        );
+    }
+    let pool = crate::db::connect(&args.database).await?;
+    crate::db::migrate(&pool).await?;
+    let admin = NewStaff {
+        phone: phone.clone(),
+        password: args.password,
+        full_name: args.full_name,
+        role: Role::Admin,
+        unit_code: None,
+    };
+    let id = insert_staff(&pool, &admin)
+        .await
+        .map_err(|error| match error.code() {
+            crate::http::ErrorCode::PhoneTaken => anyhow::anyhow!("{phone} already has an account"),
+            code => anyhow::anyhow!("creating the admin failed: {}", code.as_str()),
+        })?;
+    println!("admin {phone} created with id {id}");
+    Ok(())
 }

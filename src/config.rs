@@ -66,6 +66,82 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseConfig,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmsProvider {
+    /// Keeps messages in memory, readable at /sandbox/sms/{phone}. Development only.
+    Sandbox,
+    /// Sends nothing: one-time codes cannot be requested (no real gateway is built yet).
+    Disabled,
+}
+
+/// Accounts, tokens, one-time codes and their abuse limits.
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// Key that signs access tokens, at least 32 bytes. Required in production; development
+    /// generates one per start (tokens then die with the process).
+    #[arg(long, env = "CIVICPAY_JWT_SECRET", value_name = "CIVICPAY_JWT_SECRET", hide_env_values = true,
+          value_parser = parse_secret)]
+    pub jwt_secret: Option<String>,
+
+    /// Where one-time codes are sent: `sandbox` (development default) or `disabled`
+    /// (production default until a real SMS gateway is plugged in).
+    #[arg(
+        long,
+        env = "CIVICPAY_SMS_PROVIDER",
+        value_name = "CIVICPAY_SMS_PROVIDER",
+        value_enum
+    )]
+    pub sms_provider: Option<SmsProvider>,
+
+    /// Most one-time codes sent in any hour, all phones together (against SMS-pumping fraud).
+    #[arg(long, env = "CIVICPAY_OTP_GLOBAL_HOURLY_CAP", value_name = "CIVICPAY_OTP_GLOBAL_HOURLY_CAP",
+          default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub otp_global_hourly_cap: u32,
+
+    /// Failed logins allowed per phone within the login window.
+    #[arg(long, env = "CIVICPAY_LOGIN_FAILURES_PER_PHONE", value_name = "CIVICPAY_LOGIN_FAILURES_PER_PHONE",
+          default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub login_failures_per_phone: u32,
+
+    /// Failed logins allowed per client address within the login window.
+    #[arg(long, env = "CIVICPAY_LOGIN_FAILURES_PER_ADDRESS", value_name = "CIVICPAY_LOGIN_FAILURES_PER_ADDRESS",
+          default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub login_failures_per_address: u32,
+
+    /// The sliding window failed logins are counted over, in seconds.
+    #[arg(long, env = "CIVICPAY_LOGIN_WINDOW_SECS", value_name = "CIVICPAY_LOGIN_WINDOW_SECS",
+          default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub login_window_secs: u32,
+
+    /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+    #[arg(
+        long,
+        env = "CIVICPAY_TRUSTED_PROXIES",
+        value_name = "CIVICPAY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl AuthConfig {
+    pub fn sms_provider(&self, mode: Mode) -> SmsProvider {
+        self.sms_provider.unwrap_or(match mode {
+            Mode::Development => SmsProvider::Sandbox,
+            Mode::Production => SmsProvider::Disabled,
+        })
+    }
+}
+
+fn parse_secret(value: &str) -> Result<String, String> {
+    if value.len() < 32 {
+        return Err("must be at least 32 bytes long".into());
+    }
+    Ok(value.to_owned())
 }
 
 /// How to reach PostgreSQL, the one system of record.
@@ -98,6 +174,21 @@ pub struct DatabaseConfig {
 }
 
 impl Config {
+    /// Production refuses to start without its secrets or with a sandbox; the message names
+    /// the setting to fix.
+    pub fn check_mode(&self) -> anyhow::Result<()> {
+        if self.mode != Mode::Production {
+            return Ok(());
+        }
+        if self.auth.jwt_secret.is_none() {
+            anyhow::bail!("CIVICPAY_MODE=production needs CIVICPAY_JWT_SECRET (at least 32 bytes)");
+        }
+        if self.auth.sms_provider(self.mode) == SmsProvider::Sandbox {
+            anyhow::bail!("CIVICPAY_MODE=production refuses CIVICPAY_SMS_PROVIDER=sandbox");
+        }
+        Ok(())
+    }
+
     /// The configuration the environment gives, with defaults for everything unset:
     /// what `civicpay serve` would run with. Tests start from it.
     pub fn from_env() -> Result<Self, clap::Error> {

@@ -13,7 +13,10 @@ use crate::config::DatabaseConfig;
 use crate::http::error::ConstraintRule;
 
 /// Every module's constraint rules, looked up when a statement violates one.
-pub static CONSTRAINT_RULES: &[ConstraintRule] = crate::units::CONSTRAINT_RULES;
+pub static CONSTRAINT_RULES: &[&[ConstraintRule]] = &[
+    crate::units::CONSTRAINT_RULES,
+    crate::accounts::CONSTRAINT_RULES,
+];
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -9,7 +9,10 @@ use sqlx::{PgConnection, PgPool};
 type Loader = for<'c> fn(&'c mut PgConnection) -> BoxFuture<'c, anyhow::Result<()>>;
 
 /// In dependency order: later loaders may refer to what earlier ones created.
-static LOADERS: &[(&str, Loader)] = &[("units", |c| Box::pin(crate::units::demo::load(c)))];
+static LOADERS: &[(&str, Loader)] = &[
+    ("units", |c| Box::pin(crate::units::demo::load(c))),
+    ("accounts", |c| Box::pin(crate::accounts::demo::load(c))),
+];
 
 /// Loads every module's demo data in one transaction: all of it or none.
 pub async fn load_all(pool: &PgPool) -> anyhow::Result<()> {

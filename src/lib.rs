@@ -1,7 +1,9 @@
 //! civicpay: the backend of a citizen super-app. Modules are named after what the product does;
 //! `app` wires them into one router, `http` holds the plumbing every feature shares.
 
+pub mod accounts;
 pub mod app;
+pub mod auth;
 pub mod background;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,8 @@
 //! `/openapi.json`, rendered at `/docs` and committed at `openapi/openapi.json`; a test fails
 //! when the committed copy drifts from what the code generates.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::http::error::{Problem, ProblemField};
 
@@ -24,10 +25,27 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
     tags(
         (name = "operations", description = "Health and metrics"),
         (name = "units", description = "Administrative units"),
+        (name = "auth", description = "One-time codes, registration, login and tokens"),
+        (name = "accounts", description = "Your account, and staff administration"),
     ),
-    components(schemas(Problem, ProblemField))
+    components(schemas(Problem, ProblemField)),
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// Citizens and staff send `Authorization: Bearer <access JWT>`.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The document as committed: pretty JSON with a final newline.
 pub fn document_json() -> String {

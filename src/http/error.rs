@@ -25,8 +25,10 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     AlreadyExists,
+    PhoneTaken,
     BodyTooLarge,
     ValidationFailed,
+    OtpInvalid,
     RateLimited,
     Internal,
     ServiceUnavailable,
@@ -41,9 +43,9 @@ impl ErrorCode {
             Forbidden => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AlreadyExists => StatusCode::CONFLICT,
+            AlreadyExists | PhoneTaken => StatusCode::CONFLICT,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ValidationFailed | OtpInvalid => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -60,8 +62,10 @@ impl ErrorCode {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             AlreadyExists => "already_exists",
+            PhoneTaken => "phone_taken",
             BodyTooLarge => "body_too_large",
             ValidationFailed => "validation_failed",
+            OtpInvalid => "otp_invalid",
             RateLimited => "rate_limited",
             Internal => "internal",
             ServiceUnavailable => "service_unavailable",
@@ -119,6 +123,12 @@ impl ApiError {
         self
     }
 
+    /// The same error under another code (a validation error that has its own code).
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = code;
+        self
+    }
+
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
         self
@@ -156,6 +166,10 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.code.status()
+    }
+
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
     }
 
     pub fn field_errors(&self) -> &[FieldError] {
@@ -197,6 +211,9 @@ impl ApiError {
             header::CONTENT_LANGUAGE,
             HeaderValue::from_static(lang.tag()),
         );
+        if self.code == ErrorCode::Unauthenticated {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -278,6 +295,7 @@ impl From<sqlx::Error> for ApiError {
         };
         let rule = crate::db::CONSTRAINT_RULES
             .iter()
+            .flat_map(|rules| rules.iter())
             .find(|r| r.constraint == constraint);
         let code = rule.map_or(default_code, |r| r.code);
         tracing::info!(
@@ -291,12 +309,49 @@ impl From<sqlx::Error> for ApiError {
                 field: rule.field.to_owned(),
                 message,
             });
-            if code == ErrorCode::ValidationFailed {
-                api_error.detail = Message::InvalidFields;
-            }
+            api_error.detail = if code.status() == StatusCode::UNPROCESSABLE_ENTITY {
+                Message::InvalidFields
+            } else {
+                Message::DefaultDetail(code)
+            };
         }
         api_error
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Collects every invalid field of a request before answering, so a client learns all of
+/// them at once.
+#[derive(Debug, Default)]
+pub struct FieldChecks(Vec<FieldError>);
+
+impl FieldChecks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn check(mut self, valid: bool, field: &str, message: Message) -> Self {
+        if !valid {
+            self.0.push(FieldError {
+                field: field.to_owned(),
+                message,
+            });
+        }
+        self
+    }
+
+    /// 422 `validation_failed` naming every failed check, if any failed.
+    pub fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(self.0))
+        }
+    }
+}
+
+/// Whether `text` has `min..=max` characters once trimmed.
+pub fn length_within(text: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&text.trim().chars().count())
+}

@@ -76,6 +76,18 @@ pub enum Message {
     CursorInvalid,
     ReferencedObjectMissing,
     ValueAlreadyUsed,
+    OtpInvalid,
+    PhoneTaken,
+    PasswordLength {
+        min: usize,
+        max: usize,
+    },
+    TextLength {
+        min: usize,
+        max: usize,
+    },
+    RoleNotStaff,
+    UnitRequiredForRole,
 }
 
 impl Message {
@@ -138,6 +150,30 @@ impl Message {
                 "Giá trị này đã được sử dụng.".into(),
                 "This value is already in use.".into(),
             ),
+            OtpInvalid => (
+                "Mã xác thực sai, đã hết hạn hoặc đã được dùng; hãy yêu cầu mã mới.".into(),
+                "The code is wrong, expired or already used; request a new one.".into(),
+            ),
+            PhoneTaken => (
+                "Số điện thoại này đã có tài khoản.".into(),
+                "This phone number already has an account.".into(),
+            ),
+            PasswordLength { min, max } => (
+                format!("Mật khẩu phải dài từ {min} đến {max} ký tự."),
+                format!("The password must be {min} to {max} characters long."),
+            ),
+            TextLength { min, max } => (
+                format!("Độ dài phải từ {min} đến {max} ký tự."),
+                format!("The length must be {min} to {max} characters."),
+            ),
+            RoleNotStaff => (
+                "Vai trò phải là officer, supervisor hoặc admin.".into(),
+                "The role must be officer, supervisor or admin.".into(),
+            ),
+            UnitRequiredForRole => (
+                "Cán bộ (officer, supervisor) phải gắn với một đơn vị.".into(),
+                "Officers and supervisors must be bound to a unit.".into(),
+            ),
         };
         match lang {
             Lang::Vi => vi,
@@ -157,6 +193,8 @@ pub fn title(code: ErrorCode, lang: Lang) -> &'static str {
         NotFound => ("Không tìm thấy", "Not found"),
         MethodNotAllowed => ("Phương thức không được phép", "Method not allowed"),
         AlreadyExists => ("Đã tồn tại", "Already exists"),
+        PhoneTaken => ("Số điện thoại đã được đăng ký", "Phone already registered"),
+        OtpInvalid => ("Mã xác thực không hợp lệ", "Invalid one-time code"),
         BodyTooLarge => ("Nội dung quá lớn", "Request body too large"),
         ValidationFailed => ("Dữ liệu không hợp lệ", "Validation failed"),
         RateLimited => ("Quá nhiều yêu cầu", "Too many requests"),
@@ -199,6 +237,14 @@ fn default_detail(code: ErrorCode) -> (&'static str, &'static str) {
         AlreadyExists => (
             "Một đối tượng có cùng giá trị định danh đã tồn tại.",
             "An object with the same identifying value already exists.",
+        ),
+        PhoneTaken => (
+            "Số điện thoại này đã có tài khoản.",
+            "This phone number already has an account.",
+        ),
+        OtpInvalid => (
+            "Mã xác thực sai, đã hết hạn hoặc đã được dùng.",
+            "The one-time code is wrong, expired or already used.",
         ),
         BodyTooLarge => (
             "Nội dung yêu cầu quá lớn.",

@@ -167,3 +167,21 @@ impl UnitLevel {
         }
     }
 }
+
+/// Whether `unit` is `ancestor` or lies anywhere below it.
+pub async fn is_within(db: &sqlx::PgPool, unit: &str, ancestor: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"WITH RECURSIVE upward(code, parent_code, depth) AS (
+               SELECT code, parent_code, 0 FROM units WHERE code = $1
+               UNION ALL
+               SELECT u.code, u.parent_code, upward.depth + 1
+               FROM units u JOIN upward ON u.code = upward.parent_code
+               WHERE upward.depth < 8
+           )
+           SELECT EXISTS (SELECT 1 FROM upward WHERE code = $2) AS "within!""#,
+        unit,
+        ancestor,
+    )
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,149 @@
+//! Access control, one mechanism for every route. A handler names who may call it by its
+//! extractor, `Caller<Admins>`, `Caller<Staff>`, `Caller<Citizens>` or `Caller<AnyRole>`, and
+//! the checks run in the contract's order: credentials (401), then role (403). The account's
+//! role, unit and disabled flag are read from the database on every request (a primary-key
+//! lookup), never trusted from the token, so a disabled or moved officer loses access at once.
+//! Objects are then checked against [`Scope`]: outside it they do not exist for the caller (404).
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::tokens::verify_access;
+use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum Role {
+    Citizen,
+    /// Works at a one-stop counter of one unit.
+    Officer,
+    /// Watches deadlines and scorecards of a unit's subtree.
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub fn is_staff(self) -> bool {
+        self != Role::Citizen
+    }
+}
+
+/// Which roles a route admits.
+pub trait Policy: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+pub struct AnyRole;
+pub struct Citizens;
+pub struct Staff;
+pub struct Admins;
+
+impl Policy for AnyRole {
+    const ROLES: &'static [Role] = &[Role::Citizen, Role::Officer, Role::Supervisor, Role::Admin];
+}
+impl Policy for Citizens {
+    const ROLES: &'static [Role] = &[Role::Citizen];
+}
+impl Policy for Staff {
+    const ROLES: &'static [Role] = &[Role::Officer, Role::Supervisor, Role::Admin];
+}
+impl Policy for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+
+/// The authenticated account behind a request, as the database has it now.
+#[derive(Debug, Clone)]
+pub struct Caller<P: Policy = AnyRole> {
+    pub account_id: Uuid,
+    pub role: Role,
+    pub unit_code: Option<String>,
+    policy: PhantomData<P>,
+}
+
+impl<P: Policy> Caller<P> {
+    pub fn scope(&self) -> Scope {
+        match (self.role, &self.unit_code) {
+            (Role::Admin, _) => Scope::Everything,
+            (Role::Citizen, _) => Scope::Own(self.account_id),
+            (_, Some(unit)) => Scope::Subtree(unit.clone()),
+            // The database forbids a unit-less officer; treat one as seeing nothing.
+            (_, None) => Scope::Own(self.account_id),
+        }
+    }
+}
+
+impl<P: Policy> FromRequestParts<AppState> for Caller<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthenticated = || ApiError::new(ErrorCode::Unauthenticated);
+        let token = bearer_token(parts).ok_or_else(unauthenticated)?;
+        let claims = verify_access(&state.auth.keys, token).ok_or_else(unauthenticated)?;
+        let account = sqlx::query!(
+            r#"SELECT role AS "role: Role", unit_code, disabled_at IS NOT NULL AS "disabled!"
+               FROM accounts WHERE id = $1"#,
+            claims.sub,
+        )
+        .fetch_optional(&state.db)
+        .await?
+        .filter(|account| !account.disabled)
+        .ok_or_else(unauthenticated)?;
+        if !P::ROLES.contains(&account.role) {
+            return Err(ApiError::new(ErrorCode::Forbidden));
+        }
+        Ok(Caller {
+            account_id: claims.sub,
+            role: account.role,
+            unit_code: account.unit_code,
+            policy: PhantomData,
+        })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// What part of the world a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Admins.
+    Everything,
+    /// Staff: their unit and every unit below it.
+    Subtree(String),
+    /// Citizens: their own objects only.
+    Own(Uuid),
+}
+
+impl Scope {
+    /// Whether an object handled at `unit_code` is visible to this caller.
+    pub async fn covers_unit(&self, db: &PgPool, unit_code: &str) -> ApiResult<bool> {
+        match self {
+            Scope::Everything => Ok(true),
+            Scope::Subtree(root) => Ok(crate::units::is_within(db, unit_code, root).await?),
+            Scope::Own(_) => Ok(false),
+        }
+    }
+
+    /// Whether an object owned by `owner` is visible to this caller.
+    pub fn covers_owner(&self, owner: Uuid) -> bool {
+        match self {
+            Scope::Everything => true,
+            Scope::Own(me) => *me == owner,
+            Scope::Subtree(_) => false,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The `/v1/auth` routes: one-time codes, registration, login, refresh, logout, password reset.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::access::Role;
+use super::client_addr::ClientAddr;
+use super::otp::{self, Purpose};
+use super::password;
+use super::phone::Phone;
+use super::tokens::{self, ACCESS_TTL_SECS, TokenPair};
+use crate::app::AppState;
+use crate::http::error::{FieldChecks, Problem, length_within};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_otp))
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(reset_password))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OtpRequest {
+    /// `0912345678`, `84912345678` or `+84912345678`.
+    #[schema(value_type = String, example = "0912345678")]
+    pub phone: Phone,
+    pub purpose: Purpose,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OtpSent {
+    /// Seconds the code stays valid.
+    pub expires_in: i64,
+}
+
+/// Send a one-time code by SMS. The answer is the same whether or not the phone has an account.
+#[utoipa::path(post, path = "/v1/auth/otp", tag = "auth", request_body = OtpRequest,
+    responses(
+        (status = 202, body = OtpSent, description = "A code was sent, if the purpose applies to this phone"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid phone or purpose"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many codes asked for"),
+    ))]
+async fn send_otp(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Json(request): Json<OtpRequest>,
+) -> ApiResult<(StatusCode, Json<OtpSent>)> {
+    otp::issue(
+        &state.db,
+        &state.auth,
+        &request.phone,
+        request.purpose,
+        client,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(OtpSent {
+            expires_in: otp::CODE_TTL_SECS,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[schema(value_type = String, example = "0912345678")]
+    pub phone: Phone,
+    /// The code sent with purpose `register`.
+    pub otp: String,
+    pub full_name: String,
+    /// 8 to 128 characters.
+    pub password: String,
+}
+
+/// Create a citizen account with a phone proven by a one-time code.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, body = TokenPair),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`phone_taken`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed` or `otp_invalid`"),
+    ))]
+async fn register(
+    State(state): State<AppState>,
+    Json(request): Json<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<TokenPair>)> {
+    FieldChecks::new()
+        .check(
+            length_within(&request.full_name, 1, 200),
+            "full_name",
+            Message::TextLength { min: 1, max: 200 },
+        )
+        .check(
+            password::fits(&request.password),
+            "password",
+            password::length_message(),
+        )
+        .finish()?;
+    otp::redeem(
+        &state.db,
+        &state.auth,
+        &request.phone,
+        Purpose::Register,
+        &request.otp,
+    )
+    .await?;
+    let password_hash = password::hash(request.password)
+        .await
+        .map_err(ApiError::internal)?;
+    let account_id = Uuid::new_v4();
+    let mut tx = state.db.begin().await?;
+    sqlx::query!(
+        "INSERT INTO accounts (id, phone, full_name, password_hash, role) VALUES ($1, $2, $3, $4, 'citizen')",
+        account_id,
+        request.phone.as_str(),
+        request.full_name.trim(),
+        password_hash,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let tokens = issue_tokens(&state, &mut tx, account_id, Role::Citizen, None).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(tokens)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub phone: String,
+    pub password: String,
+}
+
+/// Log in with phone and password. Wrong phone and wrong password answer alike.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Wrong phone or password"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many failed logins"),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Json(request): Json<LoginRequest>,
+) -> ApiResult<Json<TokenPair>> {
+    // An unparseable phone is counted under its raw text, like any unknown phone.
+    let phone_key =
+        Phone::parse(&request.phone).map_or(request.phone.clone(), |p| p.as_str().to_owned());
+    let limits = &state.auth.limits;
+    limits.check(&state.db, &phone_key, client).await?;
+    let account = sqlx::query!(
+        r#"SELECT id, password_hash, role AS "role: Role", unit_code, disabled_at IS NOT NULL AS "disabled!"
+           FROM accounts WHERE phone = $1"#,
+        phone_key,
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
+    let password_ok = password::verify(request.password, stored_hash)
+        .await
+        .map_err(ApiError::internal)?;
+    let account = account.filter(|a| password_ok && !a.disabled);
+    let Some(account) = account else {
+        limits.record_failure(&state.db, &phone_key, client).await?;
+        return Err(ApiError::new(ErrorCode::Unauthenticated));
+    };
+    limits.forgive(&state.db, &phone_key).await?;
+    let mut tx = state.db.begin().await?;
+    let tokens = issue_tokens(&state, &mut tx, account.id, account.role, account.unit_code).await?;
+    tx.commit().await?;
+    Ok(Json(tokens))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Trade a refresh token for a new pair. Each refresh token works once; presenting a used one
+/// again ends every session descended from the same login.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Unknown, used, revoked or expired refresh token"),
+    ))]
+async fn refresh(
+    State(state): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> ApiResult<Json<TokenPair>> {
+    let (account_id, refresh_token) = tokens::rotate(&state.db, &request.refresh_token).await?;
+    let account = sqlx::query!(
+        r#"SELECT role AS "role: Role", unit_code FROM accounts WHERE id = $1 AND disabled_at IS NULL"#,
+        account_id,
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
+    let access_token = tokens::issue_access(
+        &state.auth.keys,
+        account_id,
+        account.role,
+        account.unit_code,
+    );
+    Ok(Json(token_pair(access_token, refresh_token)))
+}
+
+/// End the session the refresh token belongs to. Unknown tokens are ignored.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204, description = "The session's refresh tokens no longer work")))]
+async fn logout(
+    State(state): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    tokens::revoke_family_of(&state.db, &request.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetPasswordRequest {
+    #[schema(value_type = String, example = "0912345678")]
+    pub phone: Phone,
+    /// The code sent with purpose `reset_password`.
+    pub otp: String,
+    pub new_password: String,
+}
+
+/// Set a new password with a one-time code; every session of the account ends.
+#[utoipa::path(post, path = "/v1/auth/password/reset", tag = "auth", request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Password changed; all refresh tokens revoked"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed` or `otp_invalid`"),
+    ))]
+async fn reset_password(
+    State(state): State<AppState>,
+    Json(request): Json<ResetPasswordRequest>,
+) -> ApiResult<StatusCode> {
+    FieldChecks::new()
+        .check(
+            password::fits(&request.new_password),
+            "new_password",
+            password::length_message(),
+        )
+        .finish()?;
+    otp::redeem(
+        &state.db,
+        &state.auth,
+        &request.phone,
+        Purpose::ResetPassword,
+        &request.otp,
+    )
+    .await?;
+    let password_hash = password::hash(request.new_password)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut tx = state.db.begin().await?;
+    let account_id = sqlx::query_scalar!(
+        "UPDATE accounts SET password_hash = $2, updated_at = now() WHERE phone = $1 RETURNING id",
+        request.phone.as_str(),
+        password_hash,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| {
+        ApiError::invalid_field("otp", Message::OtpInvalid).with_code(ErrorCode::OtpInvalid)
+    })?;
+    tokens::revoke_all(&mut tx, account_id).await?;
+    tx.commit().await?;
+    state
+        .auth
+        .limits
+        .forgive(&state.db, request.phone.as_str())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    account_id: Uuid,
+    role: Role,
+    unit: Option<String>,
+) -> ApiResult<TokenPair> {
+    let refresh_token = tokens::start_family(conn, account_id).await?;
+    let access_token = tokens::issue_access(&state.auth.keys, account_id, role, unit);
+    Ok(token_pair(access_token, refresh_token))
+}
+
+fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
+    TokenPair {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TTL_SECS,
+    }
+}

@@ -1,0 +1,235 @@
+//! One-time codes sent by SMS to prove a phone: 6 digits, valid 5 minutes, at most 5 guesses.
+//! Only an HMAC of the code is stored. Sending is limited per phone (3 per 15 minutes), per
+//! client address (10 per hour) and globally (a configurable hourly cap against SMS pumping);
+//! the limits are counted under one lock, so concurrent requests cannot slip past them. The
+//! answer never tells whether the phone has an account.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AuthState;
+use super::phone::Phone;
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+
+pub const CODE_TTL_SECS: i64 = 5 * 60;
+pub const MAX_ATTEMPTS: i32 = 5;
+const PER_PHONE: (i64, i64) = (3, 15 * 60);
+const PER_ADDRESS: (i64, i64) = (10, 60 * 60);
+const GLOBAL_WINDOW_SECS: i64 = 60 * 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum Purpose {
+    Register,
+    ResetPassword,
+}
+
+/// Issues and sends a code. For a password reset of a phone without an account nothing is
+/// sent, but the request is counted and answered exactly the same.
+pub async fn issue(
+    db: &PgPool,
+    auth: &AuthState,
+    phone: &Phone,
+    purpose: Purpose,
+    client: IpAddr,
+) -> ApiResult<()> {
+    let sms = auth
+        .sms
+        .as_ref()
+        .ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable))?;
+    let client = client.to_string();
+    let mut tx = db.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('civicpay.otp.issue'))")
+        .execute(&mut *tx)
+        .await?;
+    let usage = sqlx::query!(
+        r#"SELECT
+             count(*) FILTER (WHERE phone = $1 AND created_at > now() - make_interval(secs => $3)) AS "phone_count!",
+             min(created_at) FILTER (WHERE phone = $1 AND created_at > now() - make_interval(secs => $3)) AS phone_oldest,
+             count(*) FILTER (WHERE client_addr = $2 AND created_at > now() - make_interval(secs => $4)) AS "client_count!",
+             min(created_at) FILTER (WHERE client_addr = $2 AND created_at > now() - make_interval(secs => $4)) AS client_oldest,
+             count(*) FILTER (WHERE created_at > now() - make_interval(secs => $5)) AS "global_count!",
+             min(created_at) FILTER (WHERE created_at > now() - make_interval(secs => $5)) AS global_oldest
+           FROM otp_codes
+           WHERE created_at > now() - make_interval(secs => $5)"#,
+        phone.as_str(),
+        client,
+        PER_PHONE.1 as f64,
+        PER_ADDRESS.1 as f64,
+        GLOBAL_WINDOW_SECS as f64,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    limit_reached(
+        usage.phone_count,
+        PER_PHONE.0,
+        usage.phone_oldest,
+        PER_PHONE.1,
+    )?;
+    limit_reached(
+        usage.client_count,
+        PER_ADDRESS.0,
+        usage.client_oldest,
+        PER_ADDRESS.1,
+    )?;
+    limit_reached(
+        usage.global_count,
+        auth.otp_global_hourly_cap,
+        usage.global_oldest,
+        GLOBAL_WINDOW_SECS,
+    )?;
+
+    let registered = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE phone = $1) AS "exists!""#,
+        phone.as_str()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let id = Uuid::new_v4();
+    let code = six_digits();
+    let code_hash = code_mac(auth, id, &code).finalize().into_bytes();
+    sqlx::query!(
+        "INSERT INTO otp_codes (id, phone, purpose, code_hash, client_addr, expires_at)
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+        id,
+        phone.as_str(),
+        purpose as Purpose,
+        code_hash.as_slice(),
+        client,
+        CODE_TTL_SECS as f64,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    if purpose == Purpose::ResetPassword && !registered {
+        return Ok(());
+    }
+    let text = format!(
+        "civicpay: ma xac thuc cua ban la {code}, hieu luc 5 phut. Khong chia se ma nay voi ai."
+    );
+    if let Err(error) = sms.send(phone, &text).await {
+        // The code is stored; the citizen can ask again. The text is never logged.
+        tracing::error!(%error, "sending a one-time code failed");
+        return Err(ApiError::new(ErrorCode::ServiceUnavailable));
+    }
+    Ok(())
+}
+
+/// Checks `code` against the newest live code of `phone` for `purpose` and uses it up.
+/// A wrong guess is counted (and stays counted); the fifth wrong guess kills the code.
+pub async fn redeem(
+    db: &PgPool,
+    auth: &AuthState,
+    phone: &Phone,
+    purpose: Purpose,
+    code: &str,
+) -> ApiResult<()> {
+    let invalid =
+        || ApiError::invalid_field("otp", Message::OtpInvalid).with_code(ErrorCode::OtpInvalid);
+    let mut tx = db.begin().await?;
+    let live = sqlx::query!(
+        "SELECT id, code_hash FROM otp_codes
+         WHERE phone = $1 AND purpose = $2 AND consumed_at IS NULL
+           AND expires_at > now() AND attempts < $3
+         ORDER BY created_at DESC LIMIT 1
+         FOR UPDATE",
+        phone.as_str(),
+        purpose as Purpose,
+        MAX_ATTEMPTS,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(invalid)?;
+    let matches = code_mac(auth, live.id, code)
+        .verify_slice(&live.code_hash)
+        .is_ok();
+    if matches {
+        sqlx::query!(
+            "UPDATE otp_codes SET consumed_at = now() WHERE id = $1",
+            live.id
+        )
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        sqlx::query!(
+            "UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1",
+            live.id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    if matches { Ok(()) } else { Err(invalid()) }
+}
+
+fn code_mac(auth: &AuthState, id: Uuid, code: &str) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&auth.otp_key).expect("HMAC takes keys of any length");
+    mac.update(id.as_bytes());
+    mac.update(code.as_bytes());
+    mac
+}
+
+/// A uniformly random code from 000000 to 999999.
+fn six_digits() -> String {
+    const RANGE: u32 = 1_000_000;
+    // Reject the top sliver of u32 so every code is equally likely.
+    let zone = u32::MAX - u32::MAX % RANGE;
+    loop {
+        let mut bytes = [0u8; 4];
+        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+        let n = u32::from_le_bytes(bytes);
+        if n < zone {
+            return format!("{:06}", n % RANGE);
+        }
+    }
+}
+
+/// 429 with `Retry-After` when `count` uses up `limit` within a window of `window_secs`.
+pub fn limit_reached(
+    count: i64,
+    limit: i64,
+    oldest: Option<DateTime<Utc>>,
+    window_secs: i64,
+) -> ApiResult<()> {
+    if count < limit {
+        return Ok(());
+    }
+    let frees_at = oldest.unwrap_or_else(Utc::now) + chrono::Duration::seconds(window_secs);
+    let retry_after = (frees_at - Utc::now()).num_seconds().max(1);
+    Err(ApiError::new(ErrorCode::RateLimited).with_retry_after(retry_after as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits() {
+        for _ in 0..100 {
+            let code = six_digits();
+            assert_eq!(code.len(), 6);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn the_limit_answers_429_until_the_oldest_use_leaves_the_window() {
+        assert!(limit_reached(2, 3, None, 900).is_ok());
+        let oldest = Utc::now() - chrono::Duration::seconds(300);
+        let error = limit_reached(3, 3, Some(oldest), 900).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::RateLimited);
+        let retry = error.retry_after_secs().unwrap();
+        assert!((599..=600).contains(&retry), "{retry}");
+    }
+}
