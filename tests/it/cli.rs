@@ -21,6 +21,13 @@ const SETTINGS: &[&str] = &[
     "CIVICPAY_DB_MAX_CONNECTIONS",
     "CIVICPAY_DB_ACQUIRE_TIMEOUT_MS",
     "CIVICPAY_DB_STATEMENT_TIMEOUT_MS",
+    "CIVICPAY_JWT_SECRET",
+    "CIVICPAY_SMS_PROVIDER",
+    "CIVICPAY_OTP_GLOBAL_HOURLY_CAP",
+    "CIVICPAY_LOGIN_FAILURES_PER_PHONE",
+    "CIVICPAY_LOGIN_FAILURES_PER_ADDRESS",
+    "CIVICPAY_LOGIN_WINDOW_SECS",
+    "CIVICPAY_TRUSTED_PROXIES",
 ];
 
 #[test]
@@ -47,6 +54,8 @@ fn a_bad_setting_fails_fast_naming_it() {
         ("CIVICPAY_MODE", "staging"),
         ("CIVICPAY_DB_MAX_CONNECTIONS", "0"),
         ("CIVICPAY_BODY_LIMIT_BYTES", "lots"),
+        ("CIVICPAY_JWT_SECRET", "too-short"),
+        ("CIVICPAY_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
     ] {
         let output = civicpay(&["serve"], &[(setting, value)]);
         assert_eq!(output.status.code(), Some(2), "{setting}={value}");
@@ -67,4 +76,12 @@ fn an_unreachable_database_exits_non_zero_naming_the_url() {
         stderr.contains("postgres://postgres@127.0.0.1:1/civicpay"),
         "{stderr}"
     );
+}
+
+#[test]
+fn production_without_its_signing_key_refuses_to_start() {
+    let output = civicpay(&["serve"], &[("CIVICPAY_MODE", "production")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("CIVICPAY_JWT_SECRET"), "{stderr}");
 }

@@ -18,8 +18,13 @@ pub struct TestApp {
     server: JoinHandle<anyhow::Result<()>>,
 }
 
+/// Tests sign with a known key so they can forge and tamper with tokens.
+pub const TEST_JWT_SECRET: &str = "test-signing-key-0123456789abcdef-0123456789";
+
 pub fn test_config() -> Config {
-    Config::from_env().expect("the default configuration is valid")
+    let mut config = Config::from_env().expect("the default configuration is valid");
+    config.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned());
+    config
 }
 
 impl TestApp {
@@ -60,6 +65,30 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_json_with(&self, token: &str, path: &str) -> Value {
+        let response = self.get_with_token(path, token).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
     }
 
     pub async fn get_json(&self, path: &str) -> Value {

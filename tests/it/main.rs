@@ -1,6 +1,8 @@
 //! One integration-test binary (faster to link than one per file). Every test that needs a
 //! database gets a fresh one from `#[sqlx::test]`, migrated, so tests run in parallel.
 
+mod accounts;
+mod auth;
 mod cli;
 mod database;
 mod demo;
