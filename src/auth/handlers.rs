@@ -153,25 +153,25 @@ async fn login(
     let phone_key =
         Phone::parse(&request.phone).map_or(request.phone.clone(), |p| p.as_str().to_owned());
     let limits = &state.auth.limits;
-    limits.check(&state.db, &phone_key, client).await?;
+    let mut tx = state.db.begin().await?;
+    limits.check(&mut tx, &phone_key, client).await?;
     let account = sqlx::query!(
         r#"SELECT id, password_hash, role AS "role: Role", unit_code, disabled_at IS NOT NULL AS "disabled!"
            FROM accounts WHERE phone = $1"#,
         phone_key,
     )
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *tx)
     .await?;
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     let password_ok = password::verify(request.password, stored_hash)
         .await
         .map_err(ApiError::internal)?;
-    let account = account.filter(|a| password_ok && !a.disabled);
-    let Some(account) = account else {
-        limits.record_failure(&state.db, &phone_key, client).await?;
+    let Some(account) = account.filter(|a| password_ok && !a.disabled) else {
+        limits.record_failure(&mut tx, &phone_key, client).await?;
+        tx.commit().await?;
         return Err(ApiError::new(ErrorCode::Unauthenticated));
     };
-    limits.forgive(&state.db, &phone_key).await?;
-    let mut tx = state.db.begin().await?;
+    limits.forgive(&mut tx, &phone_key).await?;
     let tokens = issue_tokens(&state, &mut tx, account.id, account.role, account.unit_code).await?;
     tx.commit().await?;
     Ok(Json(tokens))
@@ -270,12 +270,12 @@ async fn reset_password(
         ApiError::invalid_field("otp", Message::OtpInvalid).with_code(ErrorCode::OtpInvalid)
     })?;
     tokens::revoke_all(&mut tx, account_id).await?;
-    tx.commit().await?;
     state
         .auth
         .limits
-        .forgive(&state.db, request.phone.as_str())
+        .forgive(&mut tx, request.phone.as_str())
         .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,10 +1,13 @@
 //! Failed logins are counted per phone and per client address over a sliding window, in
 //! PostgreSQL so every server process shares the counts. Past a limit, login answers 429 with
 //! `Retry-After` before the password is even checked. Unknown phones count like known ones.
+//! Attempts on one phone take turns under a transaction-scoped advisory lock, so parallel
+//! guesses cannot overshoot the per-phone limit; the per-address count is checked without a
+//! lock and may overshoot by the number of logins in flight from that address.
 
 use std::net::IpAddr;
 
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use super::otp::limit_reached;
 use crate::config::AuthConfig;
@@ -28,7 +31,20 @@ impl From<&AuthConfig> for LoginLimits {
 }
 
 impl LoginLimits {
-    pub async fn check(&self, db: &PgPool, phone: &str, client: IpAddr) -> ApiResult<()> {
+    /// Waits for this phone's other login attempts, then checks both limits. Hold the
+    /// transaction of `conn` until the attempt's outcome is recorded.
+    pub async fn check(
+        &self,
+        conn: &mut PgConnection,
+        phone: &str,
+        client: IpAddr,
+    ) -> ApiResult<()> {
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock(hashtext('civicpay.login:' || $1))",
+            phone
+        )
+        .execute(&mut *conn)
+        .await?;
         let usage = sqlx::query!(
             r#"SELECT
                  count(*) FILTER (WHERE phone = $1) AS "phone_count!",
@@ -41,7 +57,7 @@ impl LoginLimits {
             client.to_string(),
             self.window_secs as f64,
         )
-        .fetch_one(db)
+        .fetch_one(&mut *conn)
         .await?;
         limit_reached(
             usage.phone_count,
@@ -57,21 +73,26 @@ impl LoginLimits {
         )
     }
 
-    pub async fn record_failure(&self, db: &PgPool, phone: &str, client: IpAddr) -> ApiResult<()> {
+    pub async fn record_failure(
+        &self,
+        conn: &mut PgConnection,
+        phone: &str,
+        client: IpAddr,
+    ) -> ApiResult<()> {
         sqlx::query!(
             "INSERT INTO login_failures (phone, client_addr) VALUES ($1, $2)",
             phone,
             client.to_string()
         )
-        .execute(db)
+        .execute(conn)
         .await?;
         Ok(())
     }
 
     /// A successful login (or password reset) forgives the phone's failures.
-    pub async fn forgive(&self, db: &PgPool, phone: &str) -> ApiResult<()> {
+    pub async fn forgive(&self, conn: &mut PgConnection, phone: &str) -> ApiResult<()> {
         sqlx::query!("DELETE FROM login_failures WHERE phone = $1", phone)
-            .execute(db)
+            .execute(conn)
             .await?;
         Ok(())
     }

@@ -592,3 +592,81 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy(pool: PgPool) {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[sqlx::test]
+async fn parallel_guesses_cannot_overshoot_the_per_phone_limit(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, limited_config(5, 1000), Router::new()).await;
+    register(&app, PHONE, PASSWORD).await;
+    let guesses = (0..12).map(|n| {
+        let client = app.client.clone();
+        let url = app.url("/v1/auth/login");
+        async move {
+            let body = json!({"phone": PHONE, "password": format!("guess-number-{n}")});
+            client.post(url).json(&body).send().await.unwrap().status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 7), "{statuses:?}");
+}
+
+#[sqlx::test]
+async fn old_codes_failures_and_dead_tokens_are_purged(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let tokens = register(&app, PHONE, PASSWORD).await;
+    login(&app, PHONE, "wrong-password").await;
+    request_otp(&app, "0987000111", "register").await;
+    let count = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    civicpay::auth::purge_expired(&pool).await.unwrap();
+    assert_eq!(
+        (
+            count("otp_codes").await,
+            count("login_failures").await,
+            count("refresh_tokens").await
+        ),
+        (2, 1, 1)
+    );
+
+    sqlx::query("UPDATE otp_codes SET created_at = now() - interval '2 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE login_failures SET failed_at = now() - interval '2 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE refresh_tokens SET expires_at = now() - interval '2 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    civicpay::auth::purge_expired(&pool).await.unwrap();
+    assert_eq!(
+        (
+            count("otp_codes").await,
+            count("login_failures").await,
+            count("refresh_tokens").await
+        ),
+        (0, 0, 0)
+    );
+    expect_problem(
+        refresh(&app, &tokens["refresh_token"]).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+}
