@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{PASSWORD, login, register, request_otp};
+use crate::auth::{PASSWORD, login, me_after_login, register, request_otp};
 use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
 
 /// A staff member straight in the database, logged in over HTTP.
@@ -89,17 +89,7 @@ async fn an_admin_creates_an_officer_who_can_log_in(pool: PgPool) {
     );
     assert_eq!(officer["phone"], "+84905000002");
     assert!(officer.get("password_hash").is_none());
-    let tokens: Value = login(&app, "0905000002", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let me: Value = app
-        .get_with_token("/v1/me", tokens["access_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = me_after_login(&app, "0905000002", PASSWORD).await;
     assert_eq!(me["id"], officer["id"]);
 }
 
@@ -447,16 +437,6 @@ async fn create_admin_makes_an_admin_who_can_log_in(pool: PgPool) {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has an account"));
 
     let app = TestApp::spawn(pool).await;
-    let tokens: Value = login(&app, "0905999999", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let me: Value = app
-        .get_with_token("/v1/me", tokens["access_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = me_after_login(&app, "0905999999", PASSWORD).await;
     assert_eq!(me["role"], "admin");
 }

@@ -54,6 +54,20 @@ async fn refresh(app: &TestApp, refresh_token: &Value) -> reqwest::Response {
         .await
 }
 
+async fn expect_otp_invalid(response: reqwest::Response) {
+    expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "otp_invalid").await;
+}
+
+/// Logs in and reads the account back.
+pub async fn me_after_login(app: &TestApp, phone: &str, password: &str) -> Value {
+    let tokens: Value = login(app, phone, password).await.json().await.unwrap();
+    let response = app
+        .get_with_token("/v1/me", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
 fn without_request_id(mut body: Value) -> Value {
     body.as_object_mut().unwrap().remove("request_id");
     body
@@ -138,12 +152,7 @@ async fn an_expired_code_is_refused(pool: PgPool) {
         .await
         .unwrap();
     let body = json!({"phone": PHONE, "otp": code, "full_name": "An", "password": PASSWORD});
-    expect_problem(
-        app.post_json("/v1/auth/register", &body).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "otp_invalid",
-    )
-    .await;
+    expect_otp_invalid(app.post_json("/v1/auth/register", &body).await).await;
 }
 
 #[sqlx::test]
@@ -156,12 +165,7 @@ async fn a_code_works_once(pool: PgPool) {
         app.post_json("/v1/auth/register", &body).await.status(),
         StatusCode::CREATED
     );
-    expect_problem(
-        app.post_json("/v1/auth/register", &body).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "otp_invalid",
-    )
-    .await;
+    expect_otp_invalid(app.post_json("/v1/auth/register", &body).await).await;
 }
 
 #[sqlx::test]
@@ -172,20 +176,10 @@ async fn five_wrong_guesses_kill_the_code(pool: PgPool) {
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..5 {
         let body = json!({"phone": PHONE, "otp": wrong, "full_name": "An", "password": PASSWORD});
-        expect_problem(
-            app.post_json("/v1/auth/register", &body).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "otp_invalid",
-        )
-        .await;
+        expect_otp_invalid(app.post_json("/v1/auth/register", &body).await).await;
     }
     let body = json!({"phone": PHONE, "otp": code, "full_name": "An", "password": PASSWORD});
-    expect_problem(
-        app.post_json("/v1/auth/register", &body).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "otp_invalid",
-    )
-    .await;
+    expect_otp_invalid(app.post_json("/v1/auth/register", &body).await).await;
 }
 
 #[sqlx::test]
@@ -396,12 +390,7 @@ async fn a_register_code_cannot_reset_a_password(pool: PgPool) {
     request_otp(&app, PHONE, "register").await;
     let code = last_code(&app, PHONE).await.unwrap();
     let body = json!({"phone": PHONE, "otp": code, "new_password": "mat-khau-moi-2026"});
-    expect_problem(
-        app.post_json("/v1/auth/password/reset", &body).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "otp_invalid",
-    )
-    .await;
+    expect_otp_invalid(app.post_json("/v1/auth/password/reset", &body).await).await;
 }
 
 fn forge(header: &Value, claims: &Value, secret: &[u8]) -> String {
