@@ -24,6 +24,7 @@ use crate::config::{Config, Mode};
 use crate::http::messages::Message;
 use crate::http::{ApiError, problem, request_id};
 use crate::ops::metrics::{self, HttpMetrics};
+use crate::wallet::WalletState;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +32,7 @@ pub struct AppState {
     pub mode: Mode,
     pub metrics: Arc<HttpMetrics>,
     pub auth: Arc<AuthState>,
+    pub wallet: Arc<WalletState>,
     body_limit_bytes: usize,
 }
 
@@ -41,6 +43,7 @@ impl AppState {
             mode: config.mode,
             metrics: Arc::new(HttpMetrics::new()),
             auth: Arc::new(AuthState::new(config)),
+            wallet: Arc::new(WalletState::new(config)),
             body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         }
     }
@@ -53,6 +56,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::units::routes())
         .merge(crate::auth::routes())
         .merge(crate::accounts::routes())
+        .merge(crate::wallet::routes())
+        .merge(crate::ledger::admin_routes())
 }
 
 /// Development helpers under `/sandbox/`, present only while their sandbox is enabled.
@@ -126,10 +131,20 @@ pub async fn serve(
 /// `civicpay serve`: database, migrations, optional demo data, background tasks, HTTP.
 pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     config.check_mode()?;
+    if load_demo && config.mode == Mode::Production {
+        anyhow::bail!("--demo is refused with CIVICPAY_MODE=production");
+    }
     let pool = crate::db::connect(&config.database).await?;
     crate::db::migrate(&pool).await?;
+    let config = crate::secrets::fill_in_development(config, &pool).await?;
     if load_demo {
-        crate::demo::load_all(&pool).await?;
+        let pin_pepper = config
+            .wallet
+            .pin_pepper
+            .clone()
+            .unwrap_or_default()
+            .into_bytes();
+        crate::demo::load_all(&pool, &crate::demo::DemoContext { pin_pepper }).await?;
     }
     let listener = TcpListener::bind(config.bind)
         .await
@@ -138,7 +153,8 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     tracing::info!(mode = ?config.mode, "listening on http://{address} (API docs at http://{address}/docs)");
 
     let tasks = BackgroundTasks::new();
-    crate::auth::spawn_purger(&tasks, pool.clone());
+    spawn_housekeeping(&tasks, pool.clone());
+    crate::ledger::spawn_folder(&tasks, pool.clone());
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = AppState::new(pool.clone(), &config);
     serve(listener, router(state), shutdown_signal(), grace).await?;
@@ -150,6 +166,27 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often expired records (codes, failed logins, dead tokens, idempotency keys) are purged.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
+fn spawn_housekeeping(tasks: &BackgroundTasks, db: PgPool) {
+    tasks.spawn("housekeeping", |cancel| async move {
+        loop {
+            let purged = async {
+                crate::auth::purge_expired(&db).await?;
+                crate::idempotency::purge_expired(&db).await
+            };
+            if let Err(error) = purged.await {
+                tracing::warn!(%error, "purging expired records failed; retrying later");
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+            }
+        }
+    });
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

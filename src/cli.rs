@@ -22,6 +22,9 @@ enum Command {
     Serve(ServeArgs),
     /// Create the database if missing, apply pending migrations, and exit.
     Migrate(DatabaseConfig),
+    /// The ledger: check its invariants, or fund a wallet in development.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Create an admin account (the first one cannot be made over the API).
     CreateAdmin(CreateAdminArgs),
     /// Print the OpenAPI document the code describes (the committed copy is
@@ -37,6 +40,35 @@ struct ServeArgs {
 
     #[command(flatten)]
     config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Prove the ledger's invariants; exits 1 naming the accounts when one fails.
+    Verify(DatabaseConfig),
+    /// Credit a verified wallet from the suspense account with an entry of kind `funding`
+    /// (development only; refused when CIVICPAY_MODE=production).
+    Fund(FundArgs),
+}
+
+#[derive(Debug, Args)]
+struct FundArgs {
+    /// The citizen's phone.
+    #[arg(long)]
+    phone: String,
+    /// In đồng.
+    #[arg(long)]
+    amount: i64,
+    #[arg(
+        long,
+        env = "CIVICPAY_MODE",
+        value_name = "CIVICPAY_MODE",
+        value_enum,
+        default_value = "development"
+    )]
+    mode: crate::config::Mode,
+    #[command(flatten)]
+    database: DatabaseConfig,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +104,10 @@ pub async fn main() -> anyhow::Result<()> {
                 crate::db::redacted(&database.database_url)
             );
             Ok(())
+        }
+        Command::Ledger(command) => {
+            crate::ops::logging::init(crate::config::LogFormat::Text);
+            ledger_command(command).await
         }
         Command::CreateAdmin(args) => {
             crate::ops::logging::init(crate::config::LogFormat::Text);
@@ -136,4 +172,51 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<()> {
         })?;
     println!("admin {phone} created with id {id}");
     Ok(())
+}
+
+async fn ledger_command(command: LedgerCommand) -> anyhow::Result<()> {
+    match command {
+        LedgerCommand::Verify(database) => {
+            let pool = crate::db::connect(&database).await?;
+            crate::db::migrate(&pool).await?;
+            let report = crate::ledger::verify::verify(&pool).await?;
+            println!(
+                "{} entries and {} accounts checked",
+                report.entries_checked, report.accounts_checked
+            );
+            for failure in &report.failures {
+                println!("FAIL {}: {}", failure.id, failure.problem);
+            }
+            if !report.ok {
+                anyhow::bail!("the ledger breaks {} invariant(s)", report.failures.len());
+            }
+            println!("ledger ok");
+            Ok(())
+        }
+        LedgerCommand::Fund(args) => {
+            if args.mode == crate::config::Mode::Production {
+                anyhow::bail!("ledger fund is refused with CIVICPAY_MODE=production");
+            }
+            let phone = crate::auth::Phone::parse(&args.phone).ok_or_else(|| {
+                anyhow::anyhow!("--phone {} is not a Vietnamese mobile number", args.phone)
+            })?;
+            let amount = crate::ledger::Money::payable(args.amount).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--amount must be 1 to {} đồng",
+                    crate::ledger::money::MAX_AMOUNT
+                )
+            })?;
+            let pool = crate::db::connect(&args.database).await?;
+            crate::db::migrate(&pool).await?;
+            let mut tx = pool.begin().await?;
+            let reference = format!("cli-funding-{}", uuid::Uuid::new_v4());
+            let balance = crate::wallet::funding::fund(&mut tx, &phone, amount, &reference).await?;
+            tx.commit().await?;
+            println!(
+                "funded {phone} with {} đồng; balance now {balance}",
+                amount.dong()
+            );
+            Ok(())
+        }
+    }
 }

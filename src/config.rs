@@ -69,6 +69,46 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub wallet: WalletConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdentityVerifierKind {
+    /// Accepts every well-formed national ID number. Development only.
+    Sandbox,
+    /// Verifies nobody (no real identity service is built yet).
+    Disabled,
+}
+
+/// Wallets: payment PINs and identity verification.
+#[derive(Debug, Clone, Args)]
+pub struct WalletConfig {
+    /// Server-side secret keying the payment-PIN and national-ID hashes, at least 32 bytes.
+    /// Required in production; development generates one per start.
+    #[arg(long, env = "CIVICPAY_PIN_PEPPER", value_name = "CIVICPAY_PIN_PEPPER", hide_env_values = true,
+          value_parser = parse_secret)]
+    pub pin_pepper: Option<String>,
+
+    /// Who checks national ID numbers: `sandbox` (development default) or `disabled`
+    /// (production default until a real identity service is plugged in).
+    #[arg(
+        long,
+        env = "CIVICPAY_IDENTITY_VERIFIER",
+        value_name = "CIVICPAY_IDENTITY_VERIFIER",
+        value_enum
+    )]
+    pub identity_verifier: Option<IdentityVerifierKind>,
+}
+
+impl WalletConfig {
+    pub fn identity_verifier(&self, mode: Mode) -> IdentityVerifierKind {
+        self.identity_verifier.unwrap_or(match mode {
+            Mode::Development => IdentityVerifierKind::Sandbox,
+            Mode::Production => IdentityVerifierKind::Disabled,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,6 +225,12 @@ impl Config {
         }
         if self.auth.sms_provider(self.mode) == SmsProvider::Sandbox {
             anyhow::bail!("CIVICPAY_MODE=production refuses CIVICPAY_SMS_PROVIDER=sandbox");
+        }
+        if self.wallet.pin_pepper.is_none() {
+            anyhow::bail!("CIVICPAY_MODE=production needs CIVICPAY_PIN_PEPPER (at least 32 bytes)");
+        }
+        if self.wallet.identity_verifier(self.mode) == IdentityVerifierKind::Sandbox {
+            anyhow::bail!("CIVICPAY_MODE=production refuses CIVICPAY_IDENTITY_VERIFIER=sandbox");
         }
         Ok(())
     }

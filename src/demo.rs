@@ -6,23 +6,32 @@ use anyhow::Context;
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 
-type Loader = for<'c> fn(&'c mut PgConnection) -> BoxFuture<'c, anyhow::Result<()>>;
+/// What demo loaders may need beyond the database: the keys the server runs with.
+pub struct DemoContext {
+    pub pin_pepper: Vec<u8>,
+}
+
+type Loader =
+    for<'c> fn(&'c mut PgConnection, &'c DemoContext) -> BoxFuture<'c, anyhow::Result<()>>;
 
 /// In dependency order: later loaders may refer to what earlier ones created.
 static LOADERS: &[(&str, Loader)] = &[
-    ("units", |c| Box::pin(crate::units::demo::load(c))),
-    ("accounts", |c| Box::pin(crate::accounts::demo::load(c))),
+    ("units", |c, _| Box::pin(crate::units::demo::load(c))),
+    ("accounts", |c, _| Box::pin(crate::accounts::demo::load(c))),
+    ("wallets", |c, context| {
+        Box::pin(crate::wallet::demo::load(c, context))
+    }),
 ];
 
 /// Loads every module's demo data in one transaction: all of it or none.
-pub async fn load_all(pool: &PgPool) -> anyhow::Result<()> {
+pub async fn load_all(pool: &PgPool, context: &DemoContext) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     // Two servers started with --demo at once take turns.
     sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('civicpay.demo'))")
         .execute(&mut *tx)
         .await?;
     for (name, load) in LOADERS {
-        load(&mut tx)
+        load(&mut tx, context)
             .await
             .with_context(|| format!("loading the {name} demo data"))?;
     }

@@ -27,6 +27,8 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "units", description = "Administrative units"),
         (name = "auth", description = "One-time codes, registration, login and tokens"),
         (name = "accounts", description = "Your account, and staff administration"),
+        (name = "wallet", description = "Wallet: verification, PIN, limits, transfers, history"),
+        (name = "ledger", description = "The double-entry ledger"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&BearerAuth)

@@ -14,7 +14,6 @@ pub mod tokens;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,7 +23,6 @@ use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
-use crate::background::BackgroundTasks;
 use crate::config::{Config, SmsProvider};
 use sms::{SandboxSms, SmsSender};
 use tokens::TokenKeys;
@@ -95,7 +93,6 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// How long records of codes, failed logins and dead refresh tokens are kept.
 const RETENTION: &str = "1 day";
-const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// Deletes records no limit or session needs any more.
 pub async fn purge_expired(db: &PgPool) -> Result<(), sqlx::Error> {
@@ -119,18 +116,4 @@ pub async fn purge_expired(db: &PgPool) -> Result<(), sqlx::Error> {
     .execute(db)
     .await?;
     Ok(())
-}
-
-pub fn spawn_purger(tasks: &BackgroundTasks, db: PgPool) {
-    tasks.spawn("auth purge", |cancel| async move {
-        loop {
-            if let Err(error) = purge_expired(&db).await {
-                tracing::warn!(%error, "purging expired auth records failed; retrying later");
-            }
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(PURGE_EVERY) => {}
-            }
-        }
-    });
 }

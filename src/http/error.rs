@@ -30,6 +30,17 @@ pub enum ErrorCode {
     ValidationFailed,
     OtpInvalid,
     RateLimited,
+    IdempotencyKeyRequired,
+    PaymentPinRequired,
+    IdempotencyInProgress,
+    InsufficientFunds,
+    LimitExceeded,
+    NationalIdTaken,
+    WalletNotVerified,
+    PaymentPinNotSet,
+    IdempotencyKeyReused,
+    PaymentPinInvalid,
+    PaymentPinLocked,
     Internal,
     ServiceUnavailable,
 }
@@ -47,6 +58,17 @@ impl ErrorCode {
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ValidationFailed | OtpInvalid => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
+            PaymentPinRequired => StatusCode::BAD_REQUEST,
+            IdempotencyInProgress => StatusCode::CONFLICT,
+            InsufficientFunds => StatusCode::CONFLICT,
+            LimitExceeded => StatusCode::CONFLICT,
+            NationalIdTaken => StatusCode::CONFLICT,
+            WalletNotVerified => StatusCode::CONFLICT,
+            PaymentPinNotSet => StatusCode::CONFLICT,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            PaymentPinInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            PaymentPinLocked => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -67,6 +89,17 @@ impl ErrorCode {
             ValidationFailed => "validation_failed",
             OtpInvalid => "otp_invalid",
             RateLimited => "rate_limited",
+            IdempotencyKeyRequired => "idempotency_key_required",
+            PaymentPinRequired => "payment_pin_required",
+            IdempotencyInProgress => "idempotency_in_progress",
+            InsufficientFunds => "insufficient_funds",
+            LimitExceeded => "limit_exceeded",
+            NationalIdTaken => "national_id_taken",
+            WalletNotVerified => "wallet_not_verified",
+            PaymentPinNotSet => "payment_pin_not_set",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            PaymentPinInvalid => "payment_pin_invalid",
+            PaymentPinLocked => "payment_pin_locked",
             Internal => "internal",
             ServiceUnavailable => "service_unavailable",
         }
@@ -106,6 +139,8 @@ pub struct ApiError {
     detail: Message,
     errors: Vec<FieldError>,
     retry_after_secs: Option<u64>,
+    /// Members added to the problem beside the standard ones (`attempts_left`, `remaining`).
+    extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -115,6 +150,7 @@ impl ApiError {
             detail: Message::DefaultDetail(code),
             errors: Vec::new(),
             retry_after_secs: None,
+            extra: Vec::new(),
         }
     }
 
@@ -126,6 +162,11 @@ impl ApiError {
     /// The same error under another code (a validation error that has its own code).
     pub fn with_code(mut self, code: ErrorCode) -> Self {
         self.code = code;
+        self
+    }
+
+    pub fn with_extra(mut self, member: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.push((member, value.into()));
         self
     }
 
@@ -197,6 +238,11 @@ impl ApiError {
                 },
             ),
             request_id: request_id.map(str::to_owned),
+            extra: self
+                .extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
         }
     }
 
@@ -251,6 +297,10 @@ pub struct Problem {
     /// The request id (also in the `x-request-id` header), to quote when reporting a fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Members particular to a code, such as `attempts_left` or `remaining`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]

@@ -35,6 +35,27 @@ where
     }
 }
 
+/// The raw body of a JSON request: refused unless it says it is JSON and fits the limit.
+pub async fn json_body_bytes<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Bytes, ApiError> {
+    if !has_json_content_type(request.headers()) {
+        return Err(
+            ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(Message::ContentTypeNotJson)
+        );
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(body_rejection)
+}
+
+/// Parses a JSON body; a data error names the offending field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(json_error)
+}
+
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()

@@ -88,6 +88,12 @@ pub enum Message {
     },
     RoleNotStaff,
     UnitRequiredForRole,
+    AmountNotPayable,
+    NationalIdMalformed,
+    PinMalformed,
+    RecipientUnknown,
+    RecipientIsYou,
+    OldPinRequired,
 }
 
 impl Message {
@@ -174,6 +180,24 @@ impl Message {
                 "Cán bộ (officer, supervisor) phải gắn với một đơn vị.".into(),
                 "Officers and supervisors must be bound to a unit.".into(),
             ),
+            AmountNotPayable => (
+                format!("Số tiền phải là số nguyên đồng từ 1 đến {}.", crate::ledger::money::MAX_AMOUNT),
+                format!("The amount must be a whole number of đồng from 1 to {}.", crate::ledger::money::MAX_AMOUNT),
+            ),
+            NationalIdMalformed => (
+                "Số định danh cá nhân gồm 12 chữ số: mã tỉnh, mã thế kỷ và giới tính, năm sinh, 6 số ngẫu nhiên.".into(),
+                "A national ID number has 12 digits: province code, century and sex, birth year, 6 random digits.".into(),
+            ),
+            PinMalformed => ("Mã PIN gồm đúng 6 chữ số.".into(), "A PIN is exactly 6 digits.".into()),
+            RecipientUnknown => (
+                "Không có ví đã xác thực nào gắn với số điện thoại này.".into(),
+                "No verified wallet has this phone number.".into(),
+            ),
+            RecipientIsYou => ("Không thể chuyển tiền cho chính mình.".into(), "You cannot transfer to yourself.".into()),
+            OldPinRequired => (
+                "Để đổi mã PIN, hãy nhập mã PIN hiện tại (old_pin).".into(),
+                "To change the PIN, give the current one (old_pin).".into(),
+            ),
         };
         match lang {
             Lang::Vi => vi,
@@ -198,6 +222,21 @@ pub fn title(code: ErrorCode, lang: Lang) -> &'static str {
         BodyTooLarge => ("Nội dung quá lớn", "Request body too large"),
         ValidationFailed => ("Dữ liệu không hợp lệ", "Validation failed"),
         RateLimited => ("Quá nhiều yêu cầu", "Too many requests"),
+        IdempotencyKeyRequired => ("Thiếu khóa Idempotency-Key", "Idempotency-Key required"),
+        PaymentPinRequired => ("Thiếu mã PIN thanh toán", "Payment PIN required"),
+        IdempotencyInProgress => ("Yêu cầu đang được xử lý", "Request in progress"),
+        InsufficientFunds => ("Không đủ số dư", "Insufficient funds"),
+        LimitExceeded => ("Vượt hạn mức", "Limit exceeded"),
+        NationalIdTaken => ("Số định danh đã được dùng", "National ID already used"),
+        WalletNotVerified => ("Ví chưa xác thực", "Wallet not verified"),
+        PaymentPinNotSet => ("Chưa đặt mã PIN", "Payment PIN not set"),
+        IdempotencyKeyReused => (
+            "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
+            "Idempotency key reused",
+        ),
+        PaymentPinInvalid => ("Sai mã PIN", "Wrong payment PIN"),
+        PaymentPinLocked => ("Tạm khóa thanh toán", "Payments locked"),
+
         Internal => ("Lỗi hệ thống", "Internal error"),
         ServiceUnavailable => ("Dịch vụ tạm thời không sẵn sàng", "Service unavailable"),
     };
@@ -257,6 +296,47 @@ fn default_detail(code: ErrorCode) -> (&'static str, &'static str) {
         RateLimited => (
             "Bạn đã gửi quá nhiều yêu cầu; hãy thử lại sau.",
             "Too many requests; try again later.",
+        ),
+        IdempotencyKeyRequired => (
+            "Yêu cầu chuyển tiền phải có header Idempotency-Key (1–255 ký tự).",
+            "Money-moving requests need an Idempotency-Key header (1-255 characters).",
+        ),
+        PaymentPinRequired => (
+            "Yêu cầu thanh toán phải có header X-Payment-Pin.",
+            "Payments need the X-Payment-Pin header.",
+        ),
+        IdempotencyInProgress => (
+            "Một yêu cầu với cùng Idempotency-Key đang được xử lý; hãy thử lại sau giây lát.",
+            "A request with the same Idempotency-Key is still being processed; retry shortly.",
+        ),
+        InsufficientFunds => (
+            "Số dư ví không đủ cho giao dịch này.",
+            "The wallet balance does not cover this payment.",
+        ),
+        LimitExceeded => (
+            "Giao dịch vượt hạn mức tháng của ví.",
+            "The payment exceeds the wallet's monthly limit.",
+        ),
+        NationalIdTaken => (
+            "Số định danh này đã xác thực cho một ví khác.",
+            "This national ID number already verifies another wallet.",
+        ),
+        WalletNotVerified => (
+            "Ví phải được xác thực danh tính trước khi giữ tiền.",
+            "The wallet must be identity-verified before it holds money.",
+        ),
+        PaymentPinNotSet => (
+            "Hãy đặt mã PIN thanh toán trước.",
+            "Set a payment PIN first.",
+        ),
+        IdempotencyKeyReused => (
+            "Khóa này đã được dùng cho một yêu cầu có nội dung khác.",
+            "This key was already used for a different request.",
+        ),
+        PaymentPinInvalid => ("Mã PIN thanh toán không đúng.", "The payment PIN is wrong."),
+        PaymentPinLocked => (
+            "Nhập sai mã PIN quá nhiều lần; thanh toán tạm khóa 15 phút.",
+            "Too many wrong PINs; wallet payments are locked for 15 minutes.",
         ),
         Internal => (
             "Đã có lỗi phía hệ thống; hãy thử lại sau và báo mã yêu cầu nếu lỗi lặp lại.",

@@ -46,7 +46,7 @@ async fn covers(
 
 /// Huế's demo units, with an older district tier added: 46 > 474 > 19918, and 46 > 19753.
 async fn app_with_units(pool: &PgPool) -> TestApp {
-    civicpay::demo::load_all(pool).await.unwrap();
+    crate::helpers::load_demo(pool).await;
     sqlx::query("INSERT INTO units (code, name, level, parent_code) VALUES ('474', 'Huyện Phú Vang', 'district', '46'), ('19918', 'Xã Phú Thuận', 'commune', '474')")
         .execute(pool)
         .await
@@ -281,7 +281,7 @@ async fn patching_a_citizen_or_an_unknown_id_as_staff_is_404(pool: PgPool) {
 
 #[sqlx::test]
 async fn scope_follows_the_unit_tree(pool: PgPool) {
-    civicpay::demo::load_all(&pool).await.unwrap();
+    crate::helpers::load_demo(&pool).await;
     sqlx::query("INSERT INTO units (code, name, level, parent_code) VALUES ('474', 'Huyện Phú Vang', 'district', '46'), ('19918', 'Xã Phú Thuận', 'commune', '474')")
         .execute(&pool)
         .await

@@ -19,21 +19,21 @@ async fn snapshot(
 
 #[sqlx::test]
 async fn loading_the_demo_twice_changes_nothing(pool: PgPool) {
-    civicpay::demo::load_all(&pool).await.unwrap();
+    crate::helpers::load_demo(&pool).await;
     let first = snapshot(&pool).await;
     assert!(first.len() >= 7, "Huế and at least six communes");
-    civicpay::demo::load_all(&pool).await.unwrap();
+    crate::helpers::load_demo(&pool).await;
     assert_eq!(snapshot(&pool).await, first);
 }
 
 #[sqlx::test]
 async fn loading_the_demo_keeps_what_someone_edited(pool: PgPool) {
-    civicpay::demo::load_all(&pool).await.unwrap();
+    crate::helpers::load_demo(&pool).await;
     sqlx::query("UPDATE units SET name = 'Huế (edited)' WHERE code = '46'")
         .execute(&pool)
         .await
         .unwrap();
-    civicpay::demo::load_all(&pool).await.unwrap();
+    crate::helpers::load_demo(&pool).await;
     let name: String = sqlx::query_scalar("SELECT name FROM units WHERE code = '46'")
         .fetch_one(&pool)
         .await

@@ -21,10 +21,23 @@ pub struct TestApp {
 /// Tests sign with a known key so they can forge and tamper with tokens.
 pub const TEST_JWT_SECRET: &str = "test-signing-key-0123456789abcdef-0123456789";
 
+pub const TEST_PIN_PEPPER: &str = "test-pin-pepper-0123456789abcdef-0123456789";
+
 pub fn test_config() -> Config {
     let mut config = Config::from_env().expect("the default configuration is valid");
     config.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned());
+    config.wallet.pin_pepper = Some(TEST_PIN_PEPPER.to_owned());
     config
+}
+
+/// The demo data, keyed like the test configuration.
+pub async fn load_demo(pool: &PgPool) {
+    let context = civicpay::demo::DemoContext {
+        pin_pepper: TEST_PIN_PEPPER.as_bytes().to_vec(),
+    };
+    civicpay::demo::load_all(pool, &context)
+        .await
+        .expect("the demo data loads");
 }
 
 impl TestApp {

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use crate::helpers::{TestApp, expect_invalid_fields, expect_problem};
 
 async fn with_demo(pool: PgPool) -> TestApp {
-    civicpay::demo::load_all(&pool).await.unwrap();
+    crate::helpers::load_demo(&pool).await;
     TestApp::spawn(pool).await
 }
 

@@ -1,0 +1,96 @@
+//! `civicpay ledger verify`: proves the ledger's invariants from its rows.
+//!
+//! 1. Every journal entry has two or more postings and they sum to zero.
+//! 2. Every account's balance equals the sum of its folded postings, so its balance plus its
+//!    unfolded postings equals all its postings.
+//! 3. No account that may not go negative is negative, counting unfolded postings.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub entries_checked: i64,
+    pub accounts_checked: i64,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Failure {
+    /// The account (or, for an unbalanced entry, the entry) that breaks an invariant.
+    pub id: Uuid,
+    pub problem: String,
+}
+
+pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
+    let mut failures = Vec::new();
+    let entries = sqlx::query!(
+        r#"SELECT e.id, count(p.id) AS "postings!", COALESCE(sum(p.amount), 0)::bigint AS "total!"
+           FROM journal_entries e LEFT JOIN postings p ON p.entry_id = e.id
+           GROUP BY e.id HAVING count(p.id) < 2 OR COALESCE(sum(p.amount), 0) <> 0"#
+    )
+    .fetch_all(db)
+    .await?;
+    for entry in entries {
+        failures.push(Failure {
+            id: entry.id,
+            problem: format!(
+                "entry has {} postings summing to {}",
+                entry.postings, entry.total
+            ),
+        });
+    }
+    let accounts = sqlx::query!(
+        r#"SELECT a.id, a.kind, a.balance, a.allow_negative,
+                  COALESCE(sum(p.amount) FILTER (WHERE p.folded), 0)::bigint AS "folded!",
+                  COALESCE(sum(p.amount) FILTER (WHERE NOT p.folded), 0)::bigint AS "unfolded!"
+           FROM ledger_accounts a LEFT JOIN postings p ON p.account_id = a.id
+           GROUP BY a.id"#
+    )
+    .fetch_all(db)
+    .await?;
+    let accounts_checked = accounts.len() as i64;
+    for account in accounts {
+        if account.balance != account.folded {
+            failures.push(Failure {
+                id: account.id,
+                problem: format!(
+                    "{} account balance {} but its folded postings sum to {}",
+                    account.kind, account.balance, account.folded
+                ),
+            });
+        }
+        let true_balance = account.balance.saturating_add(account.unfolded);
+        if !account.allow_negative && true_balance < 0 {
+            failures.push(Failure {
+                id: account.id,
+                problem: format!("{} account is negative: {true_balance}", account.kind),
+            });
+        }
+    }
+    let entries_checked = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM journal_entries"#)
+        .fetch_one(db)
+        .await?;
+    Ok(VerifyReport {
+        ok: failures.is_empty(),
+        entries_checked,
+        accounts_checked,
+        failures,
+    })
+}
+
+/// Check the ledger's invariants now (admins).
+#[utoipa::path(get, path = "/v1/admin/ledger/verify", tag = "ledger", security(("bearer" = [])),
+    responses(
+        (status = 200, body = VerifyReport, description = "`ok` is false, with the failures, when an invariant is broken"),
+        (status = 403, body = crate::http::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify_endpoint(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    _admin: crate::auth::Caller<crate::auth::access::Admins>,
+) -> crate::http::ApiResult<crate::http::Json<VerifyReport>> {
+    Ok(crate::http::Json(verify(&state.db).await?))
+}

@@ -1,0 +1,142 @@
+//! Monthly payment limits (Circular 40/2024/TT-NHNN as amended by 41/2025): a policy table by
+//! payment category, counted per calendar month in Vietnam time. General payments and transfers
+//! out share 100,000,000 đ a month; public-service fees, utilities, tuition and hospital fees are
+//! exempt from that and share their own 300,000,000 đ. Usage is added inside the debit's
+//! transaction, after the debit has locked the wallet, so two concurrent payments cannot both
+//! slip under a limit.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::http::{ApiError, ApiResult, ErrorCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum LimitCategory {
+    General,
+    PublicService,
+    Utility,
+    Education,
+    Health,
+}
+
+impl LimitCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitCategory::General => "general",
+            LimitCategory::PublicService => "public_service",
+            LimitCategory::Utility => "utility",
+            LimitCategory::Education => "education",
+            LimitCategory::Health => "health",
+        }
+    }
+}
+
+/// Vietnam keeps UTC+7 all year.
+pub fn vietnam() -> FixedOffset {
+    FixedOffset::east_opt(7 * 3600).expect("a valid offset")
+}
+
+/// The first day of the Vietnam-time month `at` falls in.
+pub fn month_of(at: DateTime<Utc>) -> NaiveDate {
+    let local = at.with_timezone(&vietnam()).date_naive();
+    NaiveDate::from_ymd_opt(local.year(), local.month(), 1).expect("the first of a month exists")
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LimitUsage {
+    pub category: LimitCategory,
+    pub limit: i64,
+    pub used: i64,
+    pub remaining: i64,
+}
+
+/// Adds `amount` to the wallet's usage of `category` this month, or refuses with 409
+/// `limit_exceeded` naming the category and what remains. Call after the debit, in its
+/// transaction. `at` is the payment's time (now, except in tests of the month's turn).
+pub async fn consume(
+    conn: &mut PgConnection,
+    wallet: Uuid,
+    category: LimitCategory,
+    amount: i64,
+    at: DateTime<Utc>,
+) -> ApiResult<()> {
+    let month = month_of(at);
+    let policy = sqlx::query!(
+        "SELECT limit_group, monthly_limit FROM limit_policies WHERE category = $1",
+        category as LimitCategory,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let used = sqlx::query_scalar!(
+        "INSERT INTO wallet_limit_usage (wallet_account_id, limit_group, month, used)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (wallet_account_id, limit_group, month) DO UPDATE SET used = wallet_limit_usage.used + $4
+         RETURNING used",
+        wallet,
+        policy.limit_group,
+        month,
+        amount,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if used > policy.monthly_limit {
+        let remaining = policy.monthly_limit - (used - amount);
+        return Err(ApiError::new(ErrorCode::LimitExceeded)
+            .with_extra("category", category.as_str())
+            .with_extra("remaining", remaining.max(0)));
+    }
+    Ok(())
+}
+
+/// Every category's limit, usage this month and what remains.
+pub async fn usage(
+    conn: &mut PgConnection,
+    wallet: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Vec<LimitUsage>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT p.category AS "category: LimitCategory", p.monthly_limit,
+                  COALESCE(u.used, 0) AS "used!"
+           FROM limit_policies p
+           LEFT JOIN wallet_limit_usage u
+             ON u.limit_group = p.limit_group AND u.wallet_account_id = $1 AND u.month = $2
+           ORDER BY p.monthly_limit, p.category"#,
+        wallet,
+        month_of(at),
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LimitUsage {
+            category: r.category,
+            limit: r.monthly_limit,
+            used: r.used,
+            remaining: (r.monthly_limit - r.used).max(0),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_month_turns_at_midnight_vietnam_time() {
+        let first = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+        assert_eq!(month_of(utc("2026-11-30T16:59:59Z")), first(2026, 11));
+        assert_eq!(month_of(utc("2026-11-30T17:00:00Z")), first(2026, 12));
+        assert_eq!(month_of(utc("2026-12-31T17:00:00Z")), first(2027, 1));
+    }
+}

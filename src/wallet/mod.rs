@@ -1,0 +1,305 @@
+//! Citizens' wallets: identity verification, the payment PIN, monthly limits, transfers and the
+//! history of every movement. The money itself is in the ledger (`crate::ledger`): a wallet is
+//! an immediate ledger account owned by the citizen's account.
+
+pub mod demo;
+pub mod funding;
+mod history;
+pub mod identity;
+pub mod limits;
+pub mod pin;
+mod transfers;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::access::Citizens;
+use crate::auth::{Caller, hmac_sha256, random_token};
+use crate::config::{Config, IdentityVerifierKind};
+use crate::http::error::{ConstraintRule, FieldChecks, Problem};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json};
+use crate::ledger::{self, AccountKind};
+use identity::{IdentityVerifier, NationalId, SandboxVerifier, Verdict};
+use limits::LimitUsage;
+
+pub static CONSTRAINT_RULES: &[ConstraintRule] = &[ConstraintRule {
+    constraint: "wallets_national_id_key",
+    code: ErrorCode::NationalIdTaken,
+    field: "national_id",
+}];
+
+pub struct WalletState {
+    pepper: Vec<u8>,
+    verifier: Option<Arc<dyn IdentityVerifier>>,
+}
+
+impl WalletState {
+    pub fn new(config: &Config) -> Self {
+        let pepper = match &config.wallet.pin_pepper {
+            Some(pepper) => pepper.clone().into_bytes(),
+            None => {
+                tracing::warn!(
+                    "CIVICPAY_PIN_PEPPER is not set: using a random pepper; PINs die with the process"
+                );
+                random_token().into_bytes()
+            }
+        };
+        let verifier: Option<Arc<dyn IdentityVerifier>> =
+            match config.wallet.identity_verifier(config.mode) {
+                IdentityVerifierKind::Sandbox => Some(Arc::new(SandboxVerifier)),
+                IdentityVerifierKind::Disabled => None,
+            };
+        WalletState { pepper, verifier }
+    }
+
+    pub fn pepper(&self) -> &[u8] {
+        &self.pepper
+    }
+}
+
+/// A wallet's row, created with its ledger account on first use.
+pub struct WalletRow {
+    pub ledger_account_id: Uuid,
+    pub verified: bool,
+}
+
+pub async fn ensure(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<WalletRow> {
+    if let Some(row) = find(conn, account_id).await? {
+        return Ok(row);
+    }
+    let ledger_account_id = ledger::owned_account(conn, AccountKind::Wallet, account_id).await?;
+    sqlx::query!(
+        "INSERT INTO wallets (account_id, ledger_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        account_id,
+        ledger_account_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    find(conn, account_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("wallet row vanished"))
+}
+
+async fn find(conn: &mut PgConnection, account_id: Uuid) -> Result<Option<WalletRow>, sqlx::Error> {
+    sqlx::query_as!(
+        WalletRow,
+        r#"SELECT ledger_account_id, verified_at IS NOT NULL AS "verified!" FROM wallets WHERE account_id = $1"#,
+        account_id,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Wallet {
+    /// In đồng.
+    pub balance: i64,
+    pub verified: bool,
+    pub pin_set: bool,
+    /// The last four digits of the national ID the wallet was verified with.
+    pub national_id_last4: Option<String>,
+    pub limits: Vec<LimitUsageDoc>,
+}
+
+/// A limit category with this month's usage (Vietnam time).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LimitUsageDoc {
+    pub category: String,
+    pub limit: i64,
+    pub used: i64,
+    pub remaining: i64,
+}
+
+impl From<LimitUsage> for LimitUsageDoc {
+    fn from(usage: LimitUsage) -> Self {
+        LimitUsageDoc {
+            category: usage.category.as_str().to_owned(),
+            limit: usage.limit,
+            used: usage.used,
+            remaining: usage.remaining,
+        }
+    }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_wallet))
+        .routes(routes!(verify_identity))
+        .routes(routes!(set_pin))
+        .merge(transfers::routes())
+        .merge(history::routes())
+}
+
+async fn load_wallet(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<Wallet> {
+    ensure(conn, account_id).await?;
+    let wallet = sqlx::query!(
+        r#"SELECT l.balance, w.verified_at IS NOT NULL AS "verified!", w.pin_hash IS NOT NULL AS "pin_set!",
+                  w.national_id_last4
+           FROM wallets w JOIN ledger_accounts l ON l.id = w.ledger_account_id
+           WHERE w.account_id = $1"#,
+        account_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let limits = limits::usage(conn, account_id, now).await?;
+    Ok(Wallet {
+        balance: wallet.balance,
+        verified: wallet.verified,
+        pin_set: wallet.pin_set,
+        national_id_last4: wallet.national_id_last4,
+        limits: limits.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// The caller's wallet: balance, verification, PIN, and this month's limits.
+#[utoipa::path(get, path = "/v1/wallet", tag = "wallet", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Wallet),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Staff have no wallet"),
+    ))]
+async fn get_wallet(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+) -> ApiResult<Json<Wallet>> {
+    let mut conn = state.db.acquire().await?;
+    Ok(Json(
+        load_wallet(&mut conn, caller.account_id, Utc::now()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerificationRequest {
+    /// 12 digits.
+    #[schema(example = "046095012345")]
+    pub national_id: String,
+}
+
+/// Verify the caller's identity with their national ID number; one verified wallet per number.
+#[utoipa::path(post, path = "/v1/wallet/verification", tag = "wallet", security(("bearer" = [])),
+    request_body = VerificationRequest,
+    responses(
+        (status = 200, body = Wallet, description = "Verified (again: no change)"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`national_id_taken`"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn verify_identity(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    Json(request): Json<VerificationRequest>,
+) -> ApiResult<Json<Wallet>> {
+    let national_id = NationalId::parse(&request.national_id);
+    FieldChecks::new()
+        .check(
+            national_id.is_some(),
+            "national_id",
+            Message::NationalIdMalformed,
+        )
+        .finish()?;
+    let national_id = national_id.expect("checked above");
+    let verifier = state
+        .wallet
+        .verifier
+        .as_ref()
+        .ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable))?;
+    let mut tx = state.db.begin().await?;
+    let row = ensure(&mut tx, caller.account_id).await?;
+    if !row.verified {
+        let full_name = sqlx::query_scalar!(
+            "SELECT full_name FROM accounts WHERE id = $1",
+            caller.account_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        match verifier
+            .verify(&national_id, &full_name)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Verdict::Verified => {}
+            Verdict::Rejected => {
+                return Err(ApiError::invalid_field(
+                    "national_id",
+                    Message::NationalIdMalformed,
+                ));
+            }
+        }
+        let national_id_hash = hmac_sha256(&state.wallet.pepper, national_id.as_str().as_bytes());
+        sqlx::query!(
+            "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_at = now()
+             WHERE account_id = $1",
+            caller.account_id,
+            national_id_hash.as_slice(),
+            national_id.last4(),
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let wallet = load_wallet(&mut tx, caller.account_id, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(Json(wallet))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PinRequest {
+    /// The new 6-digit PIN.
+    pub pin: String,
+    /// The current PIN, required to change one already set.
+    pub old_pin: Option<String>,
+}
+
+/// Set the payment PIN, or change it (the old one is then required and a wrong one counts
+/// towards the lock-out).
+#[utoipa::path(put, path = "/v1/wallet/pin", tag = "wallet", security(("bearer" = [])), request_body = PinRequest,
+    responses(
+        (status = 204, description = "PIN set"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Malformed PIN, or `payment_pin_invalid`"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "`payment_pin_locked`"),
+    ))]
+async fn set_pin(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    Json(request): Json<PinRequest>,
+) -> ApiResult<StatusCode> {
+    FieldChecks::new()
+        .check(pin::well_formed(&request.pin), "pin", Message::PinMalformed)
+        .finish()?;
+    let mut conn = state.db.acquire().await?;
+    ensure(&mut conn, caller.account_id).await?;
+    drop(conn);
+    let pin_set = sqlx::query_scalar!(
+        r#"SELECT pin_hash IS NOT NULL AS "set!" FROM wallets WHERE account_id = $1"#,
+        caller.account_id
+    )
+    .fetch_one(&state.db)
+    .await?;
+    if pin_set {
+        let old_pin = request
+            .old_pin
+            .ok_or_else(|| ApiError::invalid_field("old_pin", Message::OldPinRequired))?;
+        pin::check(&state.db, &state.wallet.pepper, caller.account_id, &old_pin).await?;
+    }
+    let pin_hash = pin::hash(&state.wallet.pepper, caller.account_id, &request.pin);
+    sqlx::query!(
+        "UPDATE wallets SET pin_hash = $2, pin_failures = 0 WHERE account_id = $1",
+        caller.account_id,
+        pin_hash.as_slice(),
+    )
+    .execute(&state.db)
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,208 @@
+//! Transfers between verified wallets, by the recipient's phone. One transaction: the ledger
+//! entry (payer debited only if the balance covers it), the payer's monthly limit, the transfer
+//! row and an outbox event for each side, guarded by the idempotency key.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::limits::{self, LimitCategory};
+use super::{ensure, pin};
+use crate::app::AppState;
+use crate::auth::access::Citizens;
+use crate::auth::{Caller, Phone};
+use crate::http::error::{FieldChecks, Problem};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::idempotency::{Answer, Idempotent};
+use crate::ledger::{self, EntryKind, Money, NewEntry, PostError, Posting};
+use crate::outbox::{self, Audience};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_transfer))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransferRequest {
+    #[schema(example = "0987654321")]
+    pub to_phone: String,
+    /// In đồng.
+    pub amount: i64,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Transfer {
+    pub id: Uuid,
+    pub amount: i64,
+    /// The recipient, E.164.
+    pub to_phone: String,
+    pub to_name: String,
+    pub note: Option<String>,
+    /// The payer's balance after the transfer.
+    pub balance_after: i64,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+/// Send money to another verified wallet. Needs `Idempotency-Key` and `X-Payment-Pin`.
+#[utoipa::path(post, path = "/v1/wallet/transfers", tag = "wallet", security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = String, Header, description = "1-255 characters, unique per request you mean"),
+        ("X-Payment-Pin" = String, Header, description = "The wallet's 6-digit PIN"),
+    ),
+    request_body = TransferRequest,
+    responses(
+        (status = 201, body = Transfer),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "`idempotency_key_required`, `payment_pin_required`"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`insufficient_funds`, `limit_exceeded`, `wallet_not_verified`, `idempotency_in_progress`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed`, `payment_pin_invalid`, `idempotency_key_reused`"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "`payment_pin_locked`"),
+    ))]
+async fn create_transfer(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    headers: HeaderMap,
+    request: Idempotent<TransferRequest>,
+) -> Response {
+    let payer = caller.account_id;
+    let pin_checked = async {
+        let pin = pin::from_headers(&headers)?;
+        pin::check(&state.db, state.wallet.pepper(), payer, &pin).await
+    };
+    if let Err(refusal) = pin_checked.await {
+        return axum::response::IntoResponse::into_response(refusal);
+    }
+    request
+        .run(&state.db, payer, move |conn, body| {
+            Box::pin(transfer(conn, payer, body))
+        })
+        .await
+}
+
+async fn transfer(
+    conn: &mut PgConnection,
+    payer: Uuid,
+    request: TransferRequest,
+) -> ApiResult<Answer> {
+    let amount = Money::payable(request.amount);
+    let to_phone = Phone::parse(&request.to_phone);
+    let note = request
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    FieldChecks::new()
+        .check(amount.is_some(), "amount", Message::AmountNotPayable)
+        .check(to_phone.is_some(), "to_phone", Message::RecipientUnknown)
+        .check(
+            note.as_ref().is_none_or(|n| n.chars().count() <= 200),
+            "note",
+            Message::TextLength { min: 0, max: 200 },
+        )
+        .finish()?;
+    let (amount, to_phone) = (amount.expect("checked"), to_phone.expect("checked"));
+
+    let payer_wallet = ensure(conn, payer).await?;
+    if !payer_wallet.verified {
+        return Err(ApiError::new(ErrorCode::WalletNotVerified));
+    }
+    let recipient = sqlx::query!(
+        "SELECT a.id, a.full_name, w.ledger_account_id
+         FROM accounts a JOIN wallets w ON w.account_id = a.id
+         WHERE a.phone = $1 AND w.verified_at IS NOT NULL AND a.disabled_at IS NULL",
+        to_phone.as_str(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| ApiError::invalid_field("to_phone", Message::RecipientUnknown))?;
+    if recipient.id == payer {
+        return Err(ApiError::invalid_field("to_phone", Message::RecipientIsYou));
+    }
+    let payer_name = sqlx::query_scalar!("SELECT full_name FROM accounts WHERE id = $1", payer)
+        .fetch_one(&mut *conn)
+        .await?;
+
+    let transfer_id = Uuid::new_v4();
+    let posted = ledger::post(
+        conn,
+        NewEntry {
+            kind: EntryKind::Transfer,
+            reference: transfer_id.to_string(),
+            note: note.clone(),
+            created_by: Some(payer),
+            postings: vec![
+                Posting {
+                    account_id: payer_wallet.ledger_account_id,
+                    amount: -amount.dong(),
+                    counterparty: Some(recipient.full_name.clone()),
+                },
+                Posting {
+                    account_id: recipient.ledger_account_id,
+                    amount: amount.dong(),
+                    counterparty: Some(payer_name),
+                },
+            ],
+        },
+    )
+    .await
+    .map_err(|error| match error {
+        PostError::InsufficientFunds { .. } => ApiError::new(ErrorCode::InsufficientFunds),
+        PostError::Database(error) => error.into(),
+    })?;
+    limits::consume(
+        conn,
+        payer,
+        LimitCategory::General,
+        amount.dong(),
+        Utc::now(),
+    )
+    .await?;
+
+    let created_at = sqlx::query_scalar!(
+        "INSERT INTO transfers (id, from_account_id, to_account_id, amount, note, entry_id)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
+        transfer_id,
+        payer,
+        recipient.id,
+        amount.dong(),
+        note,
+        posted.entry_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let balance_after = posted.balances_after[&payer_wallet.ledger_account_id];
+    let transfer = Transfer {
+        id: transfer_id,
+        amount: amount.dong(),
+        to_phone: to_phone.as_str().to_owned(),
+        to_name: recipient.full_name,
+        note,
+        balance_after,
+        created_at,
+    };
+    let event = serde_json::json!({"transfer_id": transfer_id, "amount": amount.dong(), "from": payer, "to": recipient.id});
+    outbox::record(
+        conn,
+        "wallet.transfer_out",
+        &event,
+        Audience::Citizen(payer),
+    )
+    .await?;
+    outbox::record(
+        conn,
+        "wallet.transfer_in",
+        &event,
+        Audience::Citizen(recipient.id),
+    )
+    .await?;
+    let body = serde_json::to_value(&transfer).map_err(ApiError::internal)?;
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body,
+    })
+}
