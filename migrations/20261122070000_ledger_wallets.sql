@@ -1,9 +1,9 @@
 -- The money core: double-entry ledger, transactional outbox, idempotency keys, wallets.
 
 -- An account of the ledger. `balance` holds every posting of an immediate account; a deferred
--- account (a hot receiver: merchant, biller, system account) gets its credits appended as
--- unfolded postings, which a folder adds to `balance` shortly after. Its true balance is
--- `balance` plus its unfolded postings.
+-- account (a hot receiver: merchant, biller, system account) gets its postings appended
+-- unfolded, and a folder adds them to `balance` shortly after. Its true balance is `balance`
+-- plus its unfolded postings, and `balance` is always the sum of its folded postings.
 CREATE TABLE ledger_accounts (
     id             uuid PRIMARY KEY,
     kind           text NOT NULL,
@@ -59,10 +59,13 @@ CREATE INDEX postings_unfolded_idx ON postings (account_id) WHERE NOT folded;
 -- Entries and postings are never changed or removed; corrections are new entries.
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'postings' AND TG_OP = 'UPDATE'
-       AND OLD.folded = false AND NEW.folded = true
-       AND (OLD.entry_id, OLD.account_id, OLD.amount) = (NEW.entry_id, NEW.account_id, NEW.amount) THEN
-        RETURN NEW; -- folding a deferred posting into its balance is the one change allowed
+    IF TG_TABLE_NAME = 'postings' AND TG_OP = 'UPDATE' THEN
+        -- Folding a deferred posting into its balance is the one change allowed.
+        IF NOT OLD.folded AND NEW.folded
+           AND (OLD.entry_id, OLD.account_id, OLD.amount, OLD.balance_after, OLD.created_at)
+               IS NOT DISTINCT FROM (NEW.entry_id, NEW.account_id, NEW.amount, NEW.balance_after, NEW.created_at) THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION 'ledger rows are immutable (% on %)', TG_OP, TG_TABLE_NAME;
 END $$;

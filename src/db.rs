@@ -16,6 +16,7 @@ use crate::http::error::ConstraintRule;
 pub static CONSTRAINT_RULES: &[&[ConstraintRule]] = &[
     crate::units::CONSTRAINT_RULES,
     crate::accounts::CONSTRAINT_RULES,
+    crate::wallet::CONSTRAINT_RULES,
 ];
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -11,12 +11,12 @@
 //!   below zero under any concurrency and the owner sees every movement at once.
 //! - **Deferred** (merchants, billers, system and clearing accounts): these receive from
 //!   thousands of wallets, and one row lock per credit would serialise every payment into them
-//!   (measured here: one hot row cuts payments to 0.4× of the spread case). Their credits, and
-//!   every posting of an account allowed to go negative, are appended as *unfolded* postings
-//!   without touching the balance row; [`fold`] adds them in batches (the server runs it every
-//!   100 ms). Their true balance is `balance + unfolded postings`. A debit of a deferred account
-//!   that must stay non-negative (a merchant refund) locks the row and checks against that true
-//!   balance; the folder cannot commit in between because it updates the same row.
+//!   (measured here: one hot row cuts payments to 0.4× of the spread case). Their postings are
+//!   appended *unfolded* without touching the balance row; [`fold`] adds them in batches (the
+//!   server runs it every 100 ms). Their true balance is `balance + unfolded postings`, and
+//!   `balance` is always the sum of the folded ones. A debit of a deferred account that must
+//!   stay non-negative (a merchant refund) first locks the row, which serialises such debits
+//!   and keeps the folder from committing meanwhile, then checks that true balance.
 //!
 //! Trade-offs: a merchant's `balance` column lags by at most one folding interval plus the
 //! folding time (the benchmark reports the lag); readers that need the exact figure add the
@@ -163,7 +163,7 @@ pub async fn post(conn: &mut PgConnection, entry: NewEntry) -> Result<PostedEntr
     })
 }
 
-fn assert_balanced(postings: &[Posting]) {
+pub fn assert_balanced(postings: &[Posting]) {
     assert!(
         postings.len() >= 2,
         "a journal entry needs two or more postings"
@@ -192,8 +192,6 @@ async fn account_kinds(
 enum Applied {
     /// Applied to the balance row; the balance after it.
     Immediate(i64),
-    /// Applied to a deferred account's balance row at once (a checked debit).
-    DeferredDebit,
     /// Appended for the folder.
     Unfolded,
 }
@@ -245,14 +243,7 @@ async fn apply(
     {
         return Err(insufficient());
     }
-    sqlx::query!(
-        "UPDATE ledger_accounts SET balance = balance + $2 WHERE id = $1",
-        posting.account_id,
-        posting.amount
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(Applied::DeferredDebit)
+    Ok(Applied::Unfolded)
 }
 
 /// The postings of one entry, inserted in one statement.
@@ -269,7 +260,6 @@ impl PostingRows {
     fn push(&mut self, posting: &Posting, applied: Applied) {
         let (balance_after, folded) = match applied {
             Applied::Immediate(balance) => (Some(balance), true),
-            Applied::DeferredDebit => (None, true),
             Applied::Unfolded => (None, false),
         };
         self.accounts.push(posting.account_id);
