@@ -1,0 +1,281 @@
+//! Ledger throughput through its Rust API (no HTTP), against pgbench's TPC-B on the same
+//! PostgreSQL, in interleaved rounds (the machine drifts ±20 % from minute to minute, so only
+//! runs close in time are compared).
+//!
+//! (a) 32 tasks paying from 10,000 wallets into 1,000 receiving (deferred) accounts;
+//! (b) the same into one receiving account. The folder runs every 100 ms meanwhile; its worst
+//! lag is reported. Run: `cargo bench --bench ledger` (BENCH_SECONDS per run, default 15;
+//! BENCH_ROUNDS, default 2). Needs PostgreSQL on 127.0.0.1:5432 and pgbench.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use civicpay::ledger::{self, AccountKind, EntryKind, NewEntry, Posting};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool};
+use uuid::Uuid;
+
+const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+const BENCH_DB: &str = "civicpay_bench";
+const PGBENCH_DB: &str = "civicpay_pgbench";
+const WALLETS: usize = 10_000;
+const RECEIVERS: usize = 1_000;
+const TASKS: usize = 32;
+const POOL_SIZE: u32 = 16;
+/// Every task stops after this many payments, whatever the time.
+const MAX_PAYMENTS_PER_TASK: u64 = 1_000_000;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds = env_number("BENCH_SECONDS", 15);
+    let rounds = env_number("BENCH_ROUNDS", 2);
+    let pool = fresh_database().await?;
+    let (wallets, receivers) = setup(&pool).await?;
+    pgbench_init()?;
+    println!(
+        "{WALLETS} wallets, {RECEIVERS} receivers, {TASKS} tasks, {seconds} s per run, pool of {POOL_SIZE}"
+    );
+    println!(
+        "round  pgbench_tps  spread_tps  hot_tps  spread/pgbench  hot/spread  max_fold_lag_ms"
+    );
+    for round in 1..=rounds {
+        let pgbench = pgbench_run(seconds)?;
+        let spread = payments(&pool, &wallets, &receivers, seconds).await?;
+        let hot = payments(&pool, &wallets, &receivers[..1], seconds).await?;
+        println!(
+            "{round:>5}  {pgbench:>11.0}  {:>10.0}  {:>7.0}  {:>14.2}  {:>10.2}  {:>15}",
+            spread.tps,
+            hot.tps,
+            spread.tps / pgbench,
+            hot.tps / spread.tps,
+            spread.max_lag_ms.max(hot.max_lag_ms)
+        );
+    }
+    ledger::fold(&pool).await?;
+    let report = ledger::verify::verify(&pool).await?;
+    println!(
+        "ledger verify: {} ({} entries)",
+        if report.ok { "ok" } else { "FAILED" },
+        report.entries_checked
+    );
+    anyhow::ensure!(report.ok, "ledger invariants broken: {:?}", report.failures);
+    Ok(())
+}
+
+async fn fresh_database() -> anyhow::Result<PgPool> {
+    let mut admin = sqlx::PgConnection::connect(&format!("{SERVER}/postgres")).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {BENCH_DB}"))
+        .execute(&mut admin)
+        .await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .test_before_acquire(false)
+        .connect(&format!("{SERVER}/{BENCH_DB}"))
+        .await?;
+    civicpay::db::migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Wallets funded in one entry from the suspense account; receivers are merchant accounts.
+async fn setup(pool: &PgPool) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
+    let mut tx = pool.begin().await?;
+    let mut wallets = Vec::with_capacity(WALLETS);
+    for _ in 0..WALLETS {
+        wallets.push(ledger::owned_account(&mut tx, AccountKind::Wallet, Uuid::new_v4()).await?);
+    }
+    let mut receivers = Vec::with_capacity(RECEIVERS);
+    for _ in 0..RECEIVERS {
+        receivers
+            .push(ledger::owned_account(&mut tx, AccountKind::Merchant, Uuid::new_v4()).await?);
+    }
+    let suspense = ledger::system_account(&mut tx, "suspense").await?;
+    let per_wallet = 1_000_000_000i64;
+    let mut postings: Vec<Posting> = wallets
+        .iter()
+        .map(|w| Posting {
+            account_id: *w,
+            amount: per_wallet,
+            counterparty: None,
+        })
+        .collect();
+    postings.push(Posting {
+        account_id: suspense,
+        amount: -per_wallet * WALLETS as i64,
+        counterparty: None,
+    });
+    let entry = NewEntry {
+        kind: EntryKind::Funding,
+        reference: "bench".into(),
+        note: None,
+        created_by: None,
+        postings,
+    };
+    ledger::post(&mut tx, entry)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tx.commit().await?;
+    // The suspense account's debit is deferred: fold it now so it does not count as lag.
+    ledger::fold(pool).await?;
+    Ok((wallets, receivers))
+}
+
+struct Run {
+    tps: f64,
+    max_lag_ms: i64,
+}
+
+async fn payments(
+    pool: &PgPool,
+    wallets: &[Uuid],
+    receivers: &[Uuid],
+    seconds: u64,
+) -> anyhow::Result<Run> {
+    let wallets = Arc::new(wallets.to_vec());
+    let receivers = Arc::new(receivers.to_vec());
+    let done = Arc::new(AtomicBool::new(false));
+    let max_lag = Arc::new(AtomicI64::new(0));
+    let folder = tokio::spawn({
+        let (pool, done, max_lag) = (pool.clone(), done.clone(), max_lag.clone());
+        async move {
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(report) = ledger::fold(&pool).await {
+                    max_lag.fetch_max(report.oldest_lag_ms, Ordering::Relaxed);
+                }
+                tokio::time::sleep(ledger::FOLD_EVERY).await;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (pool, wallets, receivers) = (pool.clone(), wallets.clone(), receivers.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut state = (task as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut done = 0u64;
+            while Instant::now() < deadline && done < MAX_PAYMENTS_PER_TASK {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let from = wallets[(state % wallets.len() as u64) as usize];
+                let to = receivers[((state >> 20) % receivers.len() as u64) as usize];
+                pay(&pool, from, to).await.expect("a payment");
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    folder.await?;
+    // Fold what is left now, so the next run does not count the pause between runs as lag.
+    while ledger::fold(pool).await?.postings > 0 {}
+    Ok(Run {
+        tps: total as f64 / elapsed,
+        max_lag_ms: max_lag.load(Ordering::Relaxed),
+    })
+}
+
+async fn pay(pool: &PgPool, from: Uuid, to: Uuid) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let entry = NewEntry {
+        kind: EntryKind::Payment,
+        reference: "bench".into(),
+        note: None,
+        created_by: None,
+        postings: vec![
+            Posting {
+                account_id: from,
+                amount: -1,
+                counterparty: None,
+            },
+            Posting {
+                account_id: to,
+                amount: 1,
+                counterparty: None,
+            },
+        ],
+    };
+    ledger::post(&mut tx, entry)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn pgbench_init() -> anyhow::Result<()> {
+    let _ = Command::new("dropdb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "--if-exists",
+            PGBENCH_DB,
+        ])
+        .status();
+    let created = Command::new("createdb")
+        .args(["-h", "127.0.0.1", "-U", "postgres", PGBENCH_DB])
+        .status()?;
+    anyhow::ensure!(created.success(), "createdb {PGBENCH_DB} failed");
+    let init = Command::new("pgbench")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-i",
+            "-s",
+            "10",
+            "-q",
+            PGBENCH_DB,
+        ])
+        .output()?;
+    anyhow::ensure!(
+        init.status.success(),
+        "pgbench -i failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    Ok(())
+}
+
+/// TPC-B at scale 10 with 32 clients; its tps.
+fn pgbench_run(seconds: u64) -> anyhow::Result<f64> {
+    let output = Command::new("pgbench")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            "32",
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            PGBENCH_DB,
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+}
