@@ -125,42 +125,56 @@ impl From<sqlx::Error> for PostError {
     }
 }
 
-/// Writes `entry` inside the caller's transaction. Panics on an entry that does not balance or
-/// has fewer than two postings: that is a bug in the caller, never a client's doing.
+/// SQLSTATE raised by `ledger_post` when a debit would take an account below zero.
+const INSUFFICIENT_FUNDS: &str = "CP001";
+
+/// Writes `entry` inside the caller's transaction, in one round trip (the `ledger_post`
+/// function applies the rules above). On [`PostError::InsufficientFunds`] the transaction is
+/// aborted and must be rolled back. Panics on an entry that does not balance or has fewer than
+/// two postings: that is a bug in the caller, never a client's doing.
 pub async fn post(conn: &mut PgConnection, entry: NewEntry) -> Result<PostedEntry, PostError> {
     assert_balanced(&entry.postings);
     let entry_id = Uuid::new_v4();
-    sqlx::query!(
-        "INSERT INTO journal_entries (id, kind, reference, note, created_by) VALUES ($1, $2, $3, $4, $5)",
+    let accounts: Vec<Uuid> = entry.postings.iter().map(|p| p.account_id).collect();
+    let amounts: Vec<i64> = entry.postings.iter().map(|p| p.amount).collect();
+    let counterparties: Vec<Option<String>> =
+        entry.postings.into_iter().map(|p| p.counterparty).collect();
+    let rows = sqlx::query!(
+        r#"SELECT account_id AS "account_id!", balance_after AS "balance_after!"
+           FROM ledger_post($1, $2, $3, $4, $5, $6, $7, $8)"#,
         entry_id,
         entry.kind as EntryKind,
         entry.reference,
         entry.note,
         entry.created_by,
+        &accounts,
+        &amounts,
+        &counterparties as &[Option<String>],
     )
-    .execute(&mut *conn)
-    .await?;
-
-    let mut postings = entry.postings;
-    postings.sort_by_key(|p| p.account_id);
-    let kinds = account_kinds(conn, &postings).await?;
-    let mut balances_after = HashMap::new();
-    let mut rows = PostingRows::default();
-    for posting in &postings {
-        let kind = *kinds
-            .get(&posting.account_id)
-            .ok_or(PostError::Database(sqlx::Error::RowNotFound))?;
-        let applied = apply(conn, posting, kind).await?;
-        if let Applied::Immediate(balance) = applied {
-            balances_after.insert(posting.account_id, balance);
-        }
-        rows.push(posting, applied);
-    }
-    rows.insert(conn, entry_id).await?;
+    .fetch_all(conn)
+    .await
+    .map_err(refused_or_failed)?;
+    let balances_after = rows
+        .into_iter()
+        .map(|r| (r.account_id, r.balance_after))
+        .collect();
     Ok(PostedEntry {
         entry_id,
         balances_after,
     })
+}
+
+fn refused_or_failed(error: sqlx::Error) -> PostError {
+    let refused_account = error
+        .as_database_error()
+        .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        .filter(|e| e.code() == INSUFFICIENT_FUNDS)
+        .and_then(|e| e.detail())
+        .and_then(|detail| detail.parse::<Uuid>().ok());
+    match refused_account {
+        Some(account_id) => PostError::InsufficientFunds { account_id },
+        None => PostError::Database(error),
+    }
 }
 
 pub fn assert_balanced(postings: &[Posting]) {
@@ -173,117 +187,6 @@ pub fn assert_balanced(postings: &[Posting]) {
         sum.checked_add(p.amount)
     });
     assert_eq!(sum, Some(0), "a journal entry's postings sum to zero");
-}
-
-async fn account_kinds(
-    conn: &mut PgConnection,
-    postings: &[Posting],
-) -> Result<HashMap<Uuid, AccountKind>, sqlx::Error> {
-    let ids: Vec<Uuid> = postings.iter().map(|p| p.account_id).collect();
-    let rows = sqlx::query!(
-        r#"SELECT id, kind AS "kind: AccountKind" FROM ledger_accounts WHERE id = ANY($1)"#,
-        &ids,
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.kind)).collect())
-}
-
-enum Applied {
-    /// Applied to the balance row; the balance after it.
-    Immediate(i64),
-    /// Appended for the folder.
-    Unfolded,
-}
-
-async fn apply(
-    conn: &mut PgConnection,
-    posting: &Posting,
-    kind: AccountKind,
-) -> Result<Applied, PostError> {
-    let insufficient = || PostError::InsufficientFunds {
-        account_id: posting.account_id,
-    };
-    if !kind.deferred() {
-        let balance = sqlx::query_scalar!(
-            "UPDATE ledger_accounts SET balance = balance + $2
-             WHERE id = $1 AND (allow_negative OR balance + $2 >= 0)
-             RETURNING balance",
-            posting.account_id,
-            posting.amount,
-        )
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(insufficient)?;
-        return Ok(Applied::Immediate(balance));
-    }
-    if posting.amount > 0 || kind.allows_negative() {
-        return Ok(Applied::Unfolded);
-    }
-    // A checked debit of a hot account, against its balance plus what is not folded yet. The
-    // lock is taken first, in its own statement: the sum below then reads a snapshot taken
-    // after any folder holding the row has committed, so no posting is counted twice.
-    sqlx::query!(
-        "SELECT id FROM ledger_accounts WHERE id = $1 FOR UPDATE",
-        posting.account_id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let available = sqlx::query_scalar!(
-        r#"SELECT a.balance + COALESCE((SELECT sum(p.amount) FROM postings p
-                                        WHERE p.account_id = a.id AND NOT p.folded), 0)::bigint AS "available!"
-           FROM ledger_accounts a WHERE a.id = $1"#,
-        posting.account_id,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if available
-        .checked_add(posting.amount)
-        .is_none_or(|after| after < 0)
-    {
-        return Err(insufficient());
-    }
-    Ok(Applied::Unfolded)
-}
-
-/// The postings of one entry, inserted in one statement.
-#[derive(Default)]
-struct PostingRows {
-    accounts: Vec<Uuid>,
-    amounts: Vec<i64>,
-    balances_after: Vec<Option<i64>>,
-    folded: Vec<bool>,
-    counterparties: Vec<Option<String>>,
-}
-
-impl PostingRows {
-    fn push(&mut self, posting: &Posting, applied: Applied) {
-        let (balance_after, folded) = match applied {
-            Applied::Immediate(balance) => (Some(balance), true),
-            Applied::Unfolded => (None, false),
-        };
-        self.accounts.push(posting.account_id);
-        self.amounts.push(posting.amount);
-        self.balances_after.push(balance_after);
-        self.folded.push(folded);
-        self.counterparties.push(posting.counterparty.clone());
-    }
-
-    async fn insert(self, conn: &mut PgConnection, entry_id: Uuid) -> Result<(), sqlx::Error> {
-        sqlx::query!(
-            "INSERT INTO postings (entry_id, account_id, amount, balance_after, folded, counterparty)
-             SELECT $1, * FROM UNNEST($2::uuid[], $3::bigint[], $4::bigint[], $5::bool[], $6::text[])",
-            entry_id,
-            &self.accounts,
-            &self.amounts,
-            &self.balances_after as &[Option<i64>],
-            &self.folded,
-            &self.counterparties as &[Option<String>],
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
-    }
 }
 
 pub fn admin_routes() -> utoipa_axum::router::OpenApiRouter<crate::app::AppState> {
