@@ -1,4 +1,4 @@
--- A wallet's movements as the citizen reads them: each posting with its entry, and the kind
+-- A wallet's (or any immediate account's) movements as the citizen reads them: each posting with its entry, and the kind
 -- the app shows (a transfer is `transfer_in` or `transfer_out` by its sign).
 CREATE VIEW wallet_movements AS
 SELECT p.id AS posting_id,
@@ -16,4 +16,6 @@ SELECT p.id AS posting_id,
        e.note,
        p.created_at
 FROM postings p
-JOIN journal_entries e ON e.id = p.entry_id;
+JOIN journal_entries e ON e.id = p.entry_id
+-- Immediate accounts only (wallets, counter drawers): their postings carry the balance after.
+WHERE p.balance_after IS NOT NULL;

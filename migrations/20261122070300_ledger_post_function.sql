@@ -1,8 +1,8 @@
 -- One journal entry written in one round trip. The rules are those of the ledger module's
 -- documentation (src/ledger/mod.rs): rows locked in account-id order; an immediate account's
--- balance updated in the statement that checks it; a deferred account's posting appended
--- unfolded, after a locked check of its true balance when it is a debit that may not go
--- negative. A refused debit raises SQLSTATE CP001 with the account id as its detail.
+-- balance updated in the statement that checks it; a deferred account's posting queued in
+-- unfolded_postings, after a locked check of its true balance when it is a debit that may not
+-- go negative. A refused debit raises SQLSTATE CP001 with the account id as its detail.
 CREATE FUNCTION ledger_post(
     p_entry_id uuid, p_kind text, p_reference text, p_note text, p_created_by uuid,
     p_accounts uuid[], p_amounts bigint[], p_counterparties text[]
@@ -16,7 +16,6 @@ DECLARE
     new_balance bigint;
     available bigint;
     balances bigint[] := array_fill(NULL::bigint, ARRAY[cardinality(p_accounts)]);
-    folded boolean[] := array_fill(false, ARRAY[cardinality(p_accounts)]);
 BEGIN
     INSERT INTO journal_entries (id, kind, reference, note, created_by)
     VALUES (p_entry_id, p_kind, p_reference, p_note, p_created_by);
@@ -34,13 +33,12 @@ BEGIN
                 RAISE EXCEPTION USING ERRCODE = 'CP001', MESSAGE = 'insufficient_funds', DETAIL = p_accounts[i]::text;
             END IF;
             balances[i] := new_balance;
-            folded[i] := true;
         ELSIF p_amounts[i] < 0 AND NOT target.allow_negative THEN
             -- Lock first; the next statement's fresh snapshot then sees any folder that held
             -- the row as committed, so no posting is counted twice.
             PERFORM 1 FROM ledger_accounts a WHERE a.id = p_accounts[i] FOR UPDATE;
-            SELECT a.balance + COALESCE((SELECT sum(p.amount) FROM postings p
-                                         WHERE p.account_id = a.id AND NOT p.folded), 0)
+            SELECT a.balance + COALESCE((SELECT sum(u.amount) FROM unfolded_postings u
+                                         WHERE u.account_id = a.id), 0)
             INTO available FROM ledger_accounts a WHERE a.id = p_accounts[i];
             IF available + p_amounts[i] < 0 THEN
                 RAISE EXCEPTION USING ERRCODE = 'CP001', MESSAGE = 'insufficient_funds', DETAIL = p_accounts[i]::text;
@@ -48,9 +46,15 @@ BEGIN
         END IF;
     END LOOP;
 
-    INSERT INTO postings (entry_id, account_id, amount, balance_after, folded, counterparty)
-    SELECT p_entry_id, u.a, u.m, u.b, u.f, u.c
-    FROM unnest(p_accounts, p_amounts, balances, folded, p_counterparties) AS u(a, m, b, f, c);
+    -- Deferred accounts' postings (no balance after) also join the folder's queue.
+    WITH inserted AS (
+        INSERT INTO postings (entry_id, account_id, amount, balance_after, counterparty)
+        SELECT p_entry_id, u.a, u.m, u.b, u.c
+        FROM unnest(p_accounts, p_amounts, balances, p_counterparties) AS u(a, m, b, c)
+        RETURNING id, account_id, amount, balance_after, created_at
+    )
+    INSERT INTO unfolded_postings (posting_id, account_id, amount, created_at)
+    SELECT id, account_id, amount, created_at FROM inserted WHERE balance_after IS NULL;
 
     RETURN QUERY SELECT u.a, u.b FROM unnest(p_accounts, balances) AS u(a, b) WHERE u.b IS NOT NULL;
 END $$;

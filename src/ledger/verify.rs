@@ -1,9 +1,9 @@
 //! `civicpay ledger verify`: proves the ledger's invariants from its rows.
 //!
 //! 1. Every journal entry has two or more postings and they sum to zero.
-//! 2. Every account's balance equals the sum of its folded postings, so its balance plus its
-//!    unfolded postings equals all its postings.
-//! 3. No account that may not go negative is negative, counting unfolded postings.
+//! 2. Every account's balance plus its postings still queued for folding equals the sum of all
+//!    its postings, and every queued posting matches the posting it stands for.
+//! 3. No account that may not go negative is negative, counting queued postings.
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -44,32 +44,49 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
         });
     }
     let accounts = sqlx::query!(
-        r#"SELECT a.id, a.kind, a.balance, a.allow_negative,
-                  COALESCE(sum(p.amount) FILTER (WHERE p.folded), 0)::bigint AS "folded!",
-                  COALESCE(sum(p.amount) FILTER (WHERE NOT p.folded), 0)::bigint AS "unfolded!"
-           FROM ledger_accounts a LEFT JOIN postings p ON p.account_id = a.id
-           GROUP BY a.id"#
+        r#"WITH posted AS (SELECT account_id, sum(amount)::bigint AS total FROM postings GROUP BY account_id),
+                queued AS (SELECT account_id, sum(amount)::bigint AS total FROM unfolded_postings GROUP BY account_id)
+           SELECT a.id, a.kind, a.balance, a.allow_negative,
+                  COALESCE(p.total, 0)::bigint AS "posted!", COALESCE(q.total, 0)::bigint AS "queued!"
+           FROM ledger_accounts a
+           LEFT JOIN posted p ON p.account_id = a.id
+           LEFT JOIN queued q ON q.account_id = a.id"#
     )
     .fetch_all(db)
     .await?;
     let accounts_checked = accounts.len() as i64;
     for account in accounts {
-        if account.balance != account.folded {
+        let true_balance = account.balance.saturating_add(account.queued);
+        if true_balance != account.posted {
             failures.push(Failure {
                 id: account.id,
                 problem: format!(
-                    "{} account balance {} but its folded postings sum to {}",
-                    account.kind, account.balance, account.folded
+                    "{} account balance {} plus {} queued, but its postings sum to {}",
+                    account.kind, account.balance, account.queued, account.posted
                 ),
             });
         }
-        let true_balance = account.balance.saturating_add(account.unfolded);
         if !account.allow_negative && true_balance < 0 {
             failures.push(Failure {
                 id: account.id,
                 problem: format!("{} account is negative: {true_balance}", account.kind),
             });
         }
+    }
+    let mismatched = sqlx::query!(
+        "SELECT u.posting_id FROM unfolded_postings u LEFT JOIN postings p ON p.id = u.posting_id
+         WHERE p.account_id IS DISTINCT FROM u.account_id OR p.amount IS DISTINCT FROM u.amount"
+    )
+    .fetch_all(db)
+    .await?;
+    for row in mismatched {
+        failures.push(Failure {
+            id: Uuid::nil(),
+            problem: format!(
+                "queued posting {} does not match its posting",
+                row.posting_id
+            ),
+        });
     }
     let entries_checked = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM journal_entries"#)
         .fetch_one(db)

@@ -214,7 +214,9 @@ async fn statement_csv(
     let mut conn = state.db.acquire().await?;
     let wallet = ensure(&mut conn, caller.account_id).await?;
     let opening = sqlx::query_scalar!(
-        "SELECT balance_after FROM postings WHERE account_id = $1 AND created_at < $2 ORDER BY id DESC LIMIT 1",
+        "SELECT balance_after FROM postings
+         WHERE account_id = $1 AND balance_after IS NOT NULL AND created_at < $2
+         ORDER BY id DESC LIMIT 1",
         wallet.ledger_account_id,
         from,
     )
