@@ -400,6 +400,26 @@ fn production_refuses_to_start_without_its_key_or_with_the_sandbox() {
             .to_string()
             .contains("CIVICPAY_SMS_PROVIDER")
     );
+    config.auth.sms_provider = None;
+    config.wallet.pin_pepper = None;
+    assert!(
+        config
+            .check_mode()
+            .unwrap_err()
+            .to_string()
+            .contains("CIVICPAY_PIN_PEPPER")
+    );
+    config.wallet.pin_pepper = test_config().wallet.pin_pepper;
+    config.wallet.identity_verifier = Some(civicpay::config::IdentityVerifierKind::Sandbox);
+    assert!(
+        config
+            .check_mode()
+            .unwrap_err()
+            .to_string()
+            .contains("CIVICPAY_IDENTITY_VERIFIER")
+    );
+    config.wallet.identity_verifier = None;
+    config.check_mode().expect("everything production needs");
 }
 
 #[sqlx::test]

@@ -28,6 +28,8 @@ const SETTINGS: &[&str] = &[
     "CIVICPAY_LOGIN_FAILURES_PER_ADDRESS",
     "CIVICPAY_LOGIN_WINDOW_SECS",
     "CIVICPAY_TRUSTED_PROXIES",
+    "CIVICPAY_PIN_PEPPER",
+    "CIVICPAY_IDENTITY_VERIFIER",
 ];
 
 #[test]
@@ -84,4 +86,25 @@ fn production_without_its_signing_key_refuses_to_start() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("CIVICPAY_JWT_SECRET"), "{stderr}");
+}
+
+#[test]
+fn ledger_fund_is_refused_in_production() {
+    let output = civicpay(
+        &[
+            "ledger",
+            "fund",
+            "--phone",
+            "0912345678",
+            "--amount",
+            "1000",
+        ],
+        &[("CIVICPAY_MODE", "production")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("refused")
+    );
 }

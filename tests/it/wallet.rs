@@ -795,3 +795,126 @@ async fn admins_verify_the_ledger_and_a_corrupted_balance_is_named(pool: PgPool)
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains(&wallet.to_string()));
 }
+
+#[sqlx::test]
+async fn a_transfer_announces_itself_to_both_citizens_and_no_merchant(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let payer = citizen(&app, &pool, PAYER, 10_000).await;
+    citizen(&app, &pool, PAYEE, 0).await;
+    let transfer: Value = transfer(&app, &payer, "evt", PIN, PAYEE, 2_500)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<(String, Option<uuid::Uuid>, Option<uuid::Uuid>, Value)> = sqlx::query_as(
+        "SELECT type, account_id, merchant_id, data FROM outbox_events WHERE type LIKE 'wallet.transfer%' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM accounts WHERE phone IN ('+84912000001', '+84912000002') ORDER BY phone",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        (events[0].0.as_str(), events[0].1),
+        ("wallet.transfer_out", Some(ids[0]))
+    );
+    assert_eq!(
+        (events[1].0.as_str(), events[1].1),
+        ("wallet.transfer_in", Some(ids[1]))
+    );
+    assert!(
+        events.iter().all(|e| e.2.is_none()),
+        "wallet events are never addressed to a merchant"
+    );
+    assert_eq!(events[0].3["transfer_id"], transfer["id"]);
+    assert_eq!(events[0].3["amount"], 2_500);
+}
+
+#[sqlx::test]
+async fn a_repeat_waiting_past_the_bound_is_told_the_first_is_in_progress(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let payer = citizen(&app, &pool, PAYER, 10_000).await;
+    citizen(&app, &pool, PAYEE, 0).await;
+    let payer_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84912000001'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // A first request holding the key in its open transaction.
+    let mut first = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (caller_id, key, fingerprint) VALUES ($1, 'busy', '\\x00')",
+    )
+    .bind(payer_id)
+    .execute(&mut *first)
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let response = transfer(&app, &payer, "busy", PIN, PAYEE, 1_000).await;
+    let problem = expect_problem(response, StatusCode::CONFLICT, "idempotency_in_progress").await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "it waited for the bound first"
+    );
+    assert!(problem.headers.contains_key("retry-after"));
+    first.rollback().await.unwrap();
+    // The first rolled back: the repeat now runs itself.
+    assert_eq!(
+        transfer(&app, &payer, "busy", PIN, PAYEE, 1_000)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn idempotency_keys_are_purged_after_a_day(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let payer = citizen(&app, &pool, PAYER, 10_000).await;
+    citizen(&app, &pool, PAYEE, 0).await;
+    transfer(&app, &payer, "old", PIN, PAYEE, 1_000).await;
+    transfer(&app, &payer, "new", PIN, PAYEE, 1_000).await;
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    civicpay::idempotency::purge_expired(&pool).await.unwrap();
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec!["new"]);
+}
+
+#[sqlx::test]
+async fn the_demo_citizens_can_pay_each_other_with_their_readme_pins(pool: PgPool) {
+    crate::helpers::load_demo(&pool).await;
+    crate::helpers::load_demo(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let an: Value = login(&app, "0912345678", "citizen-demo-2026")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let an = an["access_token"].as_str().unwrap();
+    assert_eq!(
+        balance(&app, an).await,
+        5_000_000,
+        "funded once, however often the demo loads"
+    );
+    assert_eq!(
+        transfer(&app, an, "demo", "246810", "0987654321", 50_000)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_ledger_verifies(&pool).await;
+}
