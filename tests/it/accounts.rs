@@ -56,23 +56,13 @@ async fn app_with_units(pool: &PgPool) -> TestApp {
 }
 
 async fn post_with(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+    app.send_json_with(reqwest::Method::POST, path, token, &body)
         .await
-        .unwrap()
 }
 
 async fn patch_with(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::Response {
-    app.client
-        .patch(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+    app.send_json_with(reqwest::Method::PATCH, path, token, &body)
         .await
-        .unwrap()
 }
 
 #[sqlx::test]

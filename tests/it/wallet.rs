@@ -58,13 +58,8 @@ pub async fn fund(pool: &PgPool, phone: &str, amount: i64) {
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+    app.send_json_with(reqwest::Method::POST, path, token, &body)
         .await
-        .unwrap()
 }
 
 pub async fn transfer(
