@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     pub auth: Arc<AuthState>,
     pub wallet: Arc<WalletState>,
+    /// How long a merchant's API key keeps working after the merchant rotates it.
+    pub merchant_key_grace_secs: u64,
     body_limit_bytes: usize,
 }
 
@@ -44,6 +46,7 @@ impl AppState {
             metrics: Arc::new(HttpMetrics::new()),
             auth: Arc::new(AuthState::new(config)),
             wallet: Arc::new(WalletState::new(config)),
+            merchant_key_grace_secs: config.merchant_key_grace_secs,
             body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         }
     }
@@ -57,6 +60,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::auth::routes())
         .merge(crate::accounts::routes())
         .merge(crate::wallet::routes())
+        .merge(crate::merchants::routes())
         .merge(crate::ledger::admin_routes())
 }
 
@@ -155,6 +159,7 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     let tasks = BackgroundTasks::new();
     spawn_housekeeping(&tasks, pool.clone());
     crate::ledger::spawn_folder(&tasks, pool.clone());
+    crate::merchants::orders::spawn_expirer(&tasks, pool.clone());
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = AppState::new(pool.clone(), &config);
     serve(listener, router(state), shutdown_signal(), grace).await?;

@@ -64,6 +64,11 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    /// After a merchant rotates its API key, how long the older keys keep working, in seconds.
+    #[arg(long, env = "CIVICPAY_MERCHANT_KEY_GRACE_SECS", value_name = "CIVICPAY_MERCHANT_KEY_GRACE_SECS",
+          default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
+    pub merchant_key_grace_secs: u64,
+
     #[command(flatten)]
     pub database: DatabaseConfig,
 

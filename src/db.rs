@@ -17,6 +17,7 @@ pub static CONSTRAINT_RULES: &[&[ConstraintRule]] = &[
     crate::units::CONSTRAINT_RULES,
     crate::accounts::CONSTRAINT_RULES,
     crate::wallet::CONSTRAINT_RULES,
+    crate::merchants::CONSTRAINT_RULES,
 ];
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

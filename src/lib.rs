@@ -12,6 +12,7 @@ pub mod demo;
 pub mod http;
 pub mod idempotency;
 pub mod ledger;
+pub mod merchants;
 pub mod openapi;
 pub mod ops;
 pub mod outbox;

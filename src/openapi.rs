@@ -29,6 +29,8 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "accounts", description = "Your account, and staff administration"),
         (name = "wallet", description = "Wallet: verification, PIN, limits, transfers, history"),
         (name = "ledger", description = "The double-entry ledger"),
+        (name = "merchants", description = "Merchants: onboarding, API keys, orders, refunds"),
+        (name = "payments", description = "Citizens paying orders and merchants by QR"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&BearerAuth)
@@ -46,6 +48,11 @@ impl Modify for BearerAuth {
             .bearer_format("JWT")
             .build();
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let merchant_key = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("mk_…")
+            .build();
+        components.add_security_scheme("merchant_key", SecurityScheme::Http(merchant_key));
     }
 }
 

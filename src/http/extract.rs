@@ -62,7 +62,7 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+pub fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

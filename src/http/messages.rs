@@ -222,6 +222,14 @@ pub fn title(code: ErrorCode, lang: Lang) -> &'static str {
         BodyTooLarge => ("Nội dung quá lớn", "Request body too large"),
         ValidationFailed => ("Dữ liệu không hợp lệ", "Validation failed"),
         RateLimited => ("Quá nhiều yêu cầu", "Too many requests"),
+        OrderRefConflict => ("Trùng mã đơn của cửa hàng", "order_ref already used"),
+        AlreadyPaid => ("Đơn đã được thanh toán", "Already paid"),
+        OrderCancelled => ("Đơn đã bị hủy", "Order cancelled"),
+        OrderExpired => ("Đơn đã hết hạn", "Order expired"),
+        OrderNotPaid => ("Đơn chưa được thanh toán", "Order not paid"),
+        InsufficientMerchantBalance => ("Số dư cửa hàng không đủ", "Insufficient merchant balance"),
+        RefundExceedsRefundable => ("Vượt số tiền có thể hoàn", "Refund too large"),
+
         IdempotencyKeyRequired => ("Thiếu khóa Idempotency-Key", "Idempotency-Key required"),
         PaymentPinRequired => ("Thiếu mã PIN thanh toán", "Payment PIN required"),
         IdempotencyInProgress => ("Yêu cầu đang được xử lý", "Request in progress"),
@@ -337,6 +345,31 @@ fn default_detail(code: ErrorCode) -> (&'static str, &'static str) {
         PaymentPinLocked => (
             "Nhập sai mã PIN quá nhiều lần; thanh toán tạm khóa 15 phút.",
             "Too many wrong PINs; wallet payments are locked for 15 minutes.",
+        ),
+        OrderRefConflict => (
+            "Mã đơn (order_ref) này đã dùng cho một đơn có nội dung khác.",
+            "This order_ref already names an order with other details.",
+        ),
+        AlreadyPaid => (
+            "Đơn hàng này đã được thanh toán.",
+            "This order is already paid.",
+        ),
+        OrderCancelled => ("Đơn hàng này đã bị hủy.", "This order was cancelled."),
+        OrderExpired => (
+            "Đơn hàng này đã hết hạn thanh toán.",
+            "This order has expired.",
+        ),
+        OrderNotPaid => (
+            "Chỉ hoàn tiền được cho đơn đã thanh toán.",
+            "Only a paid order can be refunded.",
+        ),
+        InsufficientMerchantBalance => (
+            "Số dư khả dụng của cửa hàng không đủ để hoàn tiền.",
+            "The merchant's available balance does not cover this refund.",
+        ),
+        RefundExceedsRefundable => (
+            "Tổng tiền hoàn vượt quá số tiền đã thanh toán.",
+            "Refunds would exceed the amount paid.",
         ),
         Internal => (
             "Đã có lỗi phía hệ thống; hãy thử lại sau và báo mã yêu cầu nếu lỗi lặp lại.",

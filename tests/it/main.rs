@@ -9,6 +9,7 @@ mod demo;
 mod errors;
 mod helpers;
 mod ledger;
+mod merchants;
 mod openapi;
 mod operations;
 mod shutdown;

@@ -1,0 +1,401 @@
+//! Merchants (acceptance points, from market stalls to the power company): onboarding by an
+//! admin, API keys (`mk_…`, shown once, stored hashed, rotated with a grace period), the
+//! profile, and their orders paid by QR from citizens' wallets. A merchant's money is a
+//! deferred ledger account, so payments into a busy merchant never queue on one row lock.
+
+pub mod orders;
+mod pay;
+pub mod qr;
+mod refunds;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{StatusCode, header, request::Parts};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::access::Admins;
+use crate::auth::{Caller, random_token, sha256};
+use crate::config::Mode;
+use crate::http::error::{ConstraintRule, FieldChecks, Problem, length_within};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::ledger::{self, AccountKind};
+use crate::wallet::limits::LimitCategory;
+
+pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
+    ConstraintRule {
+        constraint: "merchants_code_key",
+        code: ErrorCode::AlreadyExists,
+        field: "code",
+    },
+    ConstraintRule {
+        constraint: "merchants_code_format",
+        code: ErrorCode::ValidationFailed,
+        field: "code",
+    },
+    ConstraintRule {
+        constraint: "merchants_name_length",
+        code: ErrorCode::ValidationFailed,
+        field: "name",
+    },
+    ConstraintRule {
+        constraint: "merchants_category_code_format",
+        code: ErrorCode::ValidationFailed,
+        field: "category_code",
+    },
+    ConstraintRule {
+        constraint: "merchants_fee_rate_range",
+        code: ErrorCode::ValidationFailed,
+        field: "fee_rate",
+    },
+];
+
+/// The event types a merchant may subscribe to.
+pub const EVENT_TYPES: &[&str] = &[
+    "payment.succeeded",
+    "refund.succeeded",
+    "order.expired",
+    "order.cancelled",
+];
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_merchant))
+        .routes(routes!(disable_merchant))
+        .routes(routes!(get_profile, update_profile))
+        .routes(routes!(rotate_api_key))
+        .merge(orders::routes())
+        .merge(pay::routes())
+        .merge(refunds::routes())
+}
+
+/// The merchant behind an `Authorization: Bearer mk_…` request.
+#[derive(Debug, Clone)]
+pub struct MerchantCaller {
+    pub merchant_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for MerchantCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthenticated = || ApiError::new(ErrorCode::Unauthenticated);
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|k| k.starts_with("mk_"))
+            .ok_or_else(unauthenticated)?;
+        let key_hash = sha256(key.trim().as_bytes());
+        let merchant_id = sqlx::query_scalar!(
+            "SELECT m.id FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+             WHERE k.key_hash = $1 AND (k.expires_at IS NULL OR k.expires_at > now()) AND m.disabled_at IS NULL",
+            key_hash.as_slice(),
+        )
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(unauthenticated)?;
+        Ok(MerchantCaller { merchant_id })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewMerchant {
+    pub name: String,
+    /// 3-20 upper-case letters and digits; printed in static QR codes.
+    #[schema(example = "DONGBA12")]
+    pub code: String,
+    /// ISO 18245 merchant category code.
+    #[schema(example = "5411")]
+    pub category_code: String,
+    pub limit_category: LimitCategory,
+    pub callback_url: Option<String>,
+    /// A decimal string, 0 to 0.1.
+    #[schema(value_type = String, example = "0.005")]
+    pub fee_rate: Decimal,
+    #[serde(default)]
+    pub events: Vec<String>,
+    pub city: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Merchant {
+    pub id: Uuid,
+    pub name: String,
+    pub code: String,
+    pub category_code: String,
+    pub limit_category: LimitCategory,
+    pub callback_url: Option<String>,
+    #[schema(value_type = String, example = "0.005")]
+    pub fee_rate: Decimal,
+    pub events: Vec<String>,
+    pub city: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The creation answer: the merchant, with its API key and webhook secret, shown this once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedMerchant {
+    #[serde(flatten)]
+    pub merchant: Merchant,
+    pub api_key: String,
+    pub webhook_secret: String,
+}
+
+fn check_callback_url(url: Option<&str>, mode: Mode) -> bool {
+    let Some(url) = url else { return true };
+    match url::Url::parse(url) {
+        Ok(parsed) => match (parsed.scheme(), mode) {
+            ("https", _) => parsed.host().is_some(),
+            ("http", Mode::Development) => parsed.host().is_some(),
+            _ => false,
+        },
+        Err(_) => false,
+    }
+}
+
+fn check_events(events: &[String]) -> bool {
+    events.iter().all(|e| EVENT_TYPES.contains(&e.as_str()))
+}
+
+/// Onboard a merchant (admins).
+#[utoipa::path(post, path = "/v1/admin/merchants", tag = "merchants", security(("bearer" = [])),
+    request_body = NewMerchant,
+    responses(
+        (status = 201, body = CreatedMerchant, description = "`api_key` and `webhook_secret` are shown only here"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The code is taken"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_merchant(
+    State(state): State<AppState>,
+    _admin: Caller<Admins>,
+    Json(merchant): Json<NewMerchant>,
+) -> ApiResult<(StatusCode, Json<CreatedMerchant>)> {
+    let fee_ok = merchant.fee_rate >= Decimal::ZERO && merchant.fee_rate <= Decimal::new(1, 1);
+    FieldChecks::new()
+        .check(
+            length_within(&merchant.name, 1, 100),
+            "name",
+            Message::TextLength { min: 1, max: 100 },
+        )
+        .check(
+            check_callback_url(merchant.callback_url.as_deref(), state.mode),
+            "callback_url",
+            Message::FieldInvalidValue,
+        )
+        .check(
+            check_events(&merchant.events),
+            "events",
+            Message::FieldInvalidValue,
+        )
+        .check(fee_ok, "fee_rate", Message::FieldInvalidValue)
+        .finish()?;
+    let mut tx = state.db.begin().await?;
+    let created = insert_merchant(&mut tx, &merchant).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Inserts a merchant with its ledger account, first API key and webhook secret (also used by
+/// the demo data).
+pub async fn insert_merchant(
+    conn: &mut PgConnection,
+    merchant: &NewMerchant,
+) -> ApiResult<CreatedMerchant> {
+    let id = Uuid::new_v4();
+    let ledger_account_id = ledger::owned_account(conn, AccountKind::Merchant, id).await?;
+    let webhook_secret = new_webhook_secret();
+    sqlx::query!(
+        "INSERT INTO merchants (id, code, name, category_code, limit_category, callback_url, fee_rate, events,
+                                city, webhook_secret, ledger_account_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, 'Hue'), $10, $11)",
+        id,
+        merchant.code,
+        merchant.name.trim(),
+        merchant.category_code,
+        merchant.limit_category as LimitCategory,
+        merchant.callback_url,
+        merchant.fee_rate,
+        &merchant.events,
+        merchant.city,
+        webhook_secret,
+        ledger_account_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let api_key = issue_api_key(conn, id).await?;
+    let merchant = load(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("merchant row vanished"))?;
+    Ok(CreatedMerchant {
+        merchant,
+        api_key,
+        webhook_secret,
+    })
+}
+
+fn new_webhook_secret() -> String {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("the operating system provides randomness");
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+async fn issue_api_key(conn: &mut PgConnection, merchant_id: Uuid) -> ApiResult<String> {
+    let api_key = format!("mk_{}", random_token());
+    let key_hash = sha256(api_key.as_bytes());
+    sqlx::query!(
+        "INSERT INTO merchant_api_keys (id, merchant_id, key_hash) VALUES ($1, $2, $3)",
+        Uuid::new_v4(),
+        merchant_id,
+        key_hash.as_slice(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(api_key)
+}
+
+pub async fn load(conn: &mut PgConnection, id: Uuid) -> ApiResult<Option<Merchant>> {
+    Ok(sqlx::query_as!(
+        Merchant,
+        r#"SELECT id, name, code, category_code, limit_category AS "limit_category: LimitCategory", callback_url,
+                  fee_rate, events, city, disabled_at IS NOT NULL AS "disabled!", created_at
+           FROM merchants WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(conn)
+    .await?
+    // NUMERIC(7,6) reads back as 0.005000; answer the rate as it was given.
+    .map(|merchant| Merchant { fee_rate: merchant.fee_rate.normalize(), ..merchant }))
+}
+
+/// Disable a merchant (admins): its keys stop working and its orders can no longer be paid.
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/disable", tag = "merchants", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Merchant), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn disable_merchant(
+    State(state): State<AppState>,
+    _admin: Caller<Admins>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Merchant>> {
+    let mut conn = state.db.acquire().await?;
+    sqlx::query!(
+        "UPDATE merchants SET disabled_at = COALESCE(disabled_at, now()) WHERE id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let merchant = load(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok(Json(merchant))
+}
+
+/// The calling merchant's profile.
+#[utoipa::path(get, path = "/v1/merchant/profile", tag = "merchants", security(("merchant_key" = [])),
+    responses((status = 200, body = Merchant), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn get_profile(
+    State(state): State<AppState>,
+    caller: MerchantCaller,
+) -> ApiResult<Json<Merchant>> {
+    let mut conn = state.db.acquire().await?;
+    let merchant = load(&mut conn, caller.merchant_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
+    Ok(Json(merchant))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub callback_url: Option<String>,
+    pub events: Option<Vec<String>>,
+}
+
+/// Change the callback URL or the subscribed events.
+#[utoipa::path(patch, path = "/v1/merchant/profile", tag = "merchants", security(("merchant_key" = [])),
+    request_body = ProfileUpdate,
+    responses((status = 200, body = Merchant), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn update_profile(
+    State(state): State<AppState>,
+    caller: MerchantCaller,
+    Json(update): Json<ProfileUpdate>,
+) -> ApiResult<Json<Merchant>> {
+    FieldChecks::new()
+        .check(
+            check_callback_url(update.callback_url.as_deref(), state.mode),
+            "callback_url",
+            Message::FieldInvalidValue,
+        )
+        .check(
+            update.events.as_deref().is_none_or(check_events),
+            "events",
+            Message::FieldInvalidValue,
+        )
+        .finish()?;
+    let mut conn = state.db.acquire().await?;
+    sqlx::query!(
+        "UPDATE merchants SET callback_url = COALESCE($2, callback_url), events = COALESCE($3, events) WHERE id = $1",
+        caller.merchant_id,
+        update.callback_url,
+        update.events.as_deref(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    let merchant = load(&mut conn, caller.merchant_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
+    Ok(Json(merchant))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RotatedKey {
+    /// The new key, shown this once.
+    pub api_key: String,
+    /// Until when the keys issued before keep working.
+    pub previous_keys_expire_at: DateTime<Utc>,
+}
+
+/// Issue a new API key; the older ones keep working for the configured grace period.
+#[utoipa::path(post, path = "/v1/merchant/api-keys/rotate", tag = "merchants", security(("merchant_key" = [])),
+    responses((status = 201, body = RotatedKey), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn rotate_api_key(
+    State(state): State<AppState>,
+    caller: MerchantCaller,
+) -> ApiResult<(StatusCode, Json<RotatedKey>)> {
+    let mut tx = state.db.begin().await?;
+    let expires_at = sqlx::query_scalar!(
+        r#"SELECT now() + make_interval(secs => $1) AS "at!""#,
+        state.merchant_key_grace_secs as f64
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE merchant_api_keys SET expires_at = LEAST(COALESCE(expires_at, $2), $2) WHERE merchant_id = $1",
+        caller.merchant_id,
+        expires_at,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let api_key = issue_api_key(&mut tx, caller.merchant_id).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RotatedKey {
+            api_key,
+            previous_keys_expire_at: expires_at,
+        }),
+    ))
+}

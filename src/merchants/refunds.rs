@@ -1,0 +1,148 @@
+//! Refunds: partial or full, several per order, their total never above the amount paid even
+//! when requests race (the order row is locked), and only from what the merchant actually has
+//! (its balance plus credits not folded yet). The fee is not returned. The citizen's wallet is
+//! credited and sees a `refund` movement; the merchant gets `refund.succeeded`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::MerchantCaller;
+use super::orders::{self, Order, announce, find_by_ref, lock_status};
+use crate::app::AppState;
+use crate::http::error::{FieldChecks, Problem};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Path};
+use crate::idempotency::{Answer, Idempotent};
+use crate::ledger::{self, EntryKind, Money, NewEntry, PostError, Posting};
+use crate::wallet::ensure;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_refund))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefundRequest {
+    pub amount: i64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Refund part or all of a paid order to the citizen's wallet. Needs `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/merchant/orders/{order_ref}/refunds", tag = "merchants", security(("merchant_key" = [])),
+    params(("order_ref" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = RefundRequest,
+    responses(
+        (status = 201, body = Order, description = "The order with its refunds"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`order_not_paid`, `refund_exceeds_refundable`, `insufficient_merchant_balance`"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_refund(
+    State(state): State<AppState>,
+    caller: MerchantCaller,
+    Path(order_ref): Path<String>,
+    request: Idempotent<RefundRequest>,
+) -> Response {
+    let merchant_id = caller.merchant_id;
+    request
+        .run(&state.db, merchant_id, move |conn, body| {
+            Box::pin(async move {
+                let order = refund(conn, merchant_id, &order_ref, body).await?;
+                Ok(Answer {
+                    status: StatusCode::CREATED,
+                    body: serde_json::to_value(&order).map_err(ApiError::internal)?,
+                })
+            })
+        })
+        .await
+}
+
+async fn refund(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    order_ref: &str,
+    request: RefundRequest,
+) -> ApiResult<Order> {
+    let reason = request.reason.trim().to_owned();
+    FieldChecks::new()
+        .check(
+            Money::payable(request.amount).is_some(),
+            "amount",
+            Message::AmountNotPayable,
+        )
+        .check(
+            reason.chars().count() <= 200,
+            "reason",
+            Message::TextLength { min: 0, max: 200 },
+        )
+        .finish()?;
+    let order_id = find_by_ref(conn, merchant_id, order_ref).await?;
+    if lock_status(conn, order_id).await? != "paid" {
+        return Err(ApiError::new(ErrorCode::OrderNotPaid));
+    }
+    let order = sqlx::query!(
+        r#"SELECT o.amount - o.amount_refunded AS "refundable!", o.paid_by AS "paid_by!", m.ledger_account_id, m.name
+           FROM orders o JOIN merchants m ON m.id = o.merchant_id WHERE o.id = $1"#,
+        order_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if request.amount > order.refundable {
+        return Err(ApiError::new(ErrorCode::RefundExceedsRefundable)
+            .with_extra("amount_refundable", order.refundable));
+    }
+    let wallet = ensure(conn, order.paid_by).await?;
+    let refund_id = Uuid::new_v4();
+    let entry = NewEntry {
+        kind: EntryKind::Refund,
+        reference: order_id.to_string(),
+        note: Some(reason.clone()).filter(|r| !r.is_empty()),
+        created_by: None,
+        postings: vec![
+            Posting {
+                account_id: order.ledger_account_id,
+                amount: -request.amount,
+                counterparty: None,
+            },
+            Posting {
+                account_id: wallet.ledger_account_id,
+                amount: request.amount,
+                counterparty: Some(order.name),
+            },
+        ],
+    };
+    let posted = ledger::post(conn, entry)
+        .await
+        .map_err(|error| match error {
+            PostError::InsufficientFunds { .. } => {
+                ApiError::new(ErrorCode::InsufficientMerchantBalance)
+            }
+            PostError::Database(error) => error.into(),
+        })?;
+    sqlx::query!(
+        "UPDATE orders SET amount_refunded = amount_refunded + $2 WHERE id = $1",
+        order_id,
+        request.amount
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO refunds (id, order_id, amount, reason, entry_id) VALUES ($1, $2, $3, $4, $5)",
+        refund_id,
+        order_id,
+        request.amount,
+        reason,
+        posted.entry_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let order = orders::view(conn, order_id).await?;
+    announce(conn, merchant_id, "refund.succeeded", &order).await?;
+    Ok(order)
+}
