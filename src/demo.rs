@@ -21,6 +21,9 @@ static LOADERS: &[(&str, Loader)] = &[
     ("wallets", |c, context| {
         Box::pin(crate::wallet::demo::load(c, context))
     }),
+    ("merchants", |c, _| {
+        Box::pin(crate::merchants::demo::load(c))
+    }),
 ];
 
 /// Loads every module's demo data in one transaction: all of it or none.

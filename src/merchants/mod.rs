@@ -3,10 +3,12 @@
 //! profile, and their orders paid by QR from citizens' wallets. A merchant's money is a
 //! deferred ledger account, so payments into a busy merchant never queue on one row lock.
 
+pub mod demo;
 pub mod orders;
 mod pay;
 pub mod qr;
 mod refunds;
+mod settlement;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, header, request::Parts};
@@ -74,6 +76,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(orders::routes())
         .merge(pay::routes())
         .merge(refunds::routes())
+        .merge(settlement::routes())
 }
 
 /// The merchant behind an `Authorization: Bearer mk_…` request.

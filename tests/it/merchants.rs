@@ -381,15 +381,15 @@ async fn paying_is_refused_without_funds_or_over_the_limit(pool: PgPool) {
 async fn a_static_payment_creates_an_order_the_merchant_can_refund(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let admin = admin(&app, &pool).await;
-    let stall = onboard(&app, &admin, "DONGBA12", "0.01", "general").await;
+    let stall = onboard(&app, &admin, "STALL01", "0.01", "general").await;
     let citizen_token = citizen(&app, &pool, CITIZEN, 100_000).await;
     let scanned = app
-        .get_json_with(&citizen_token, "/v1/merchants/DONGBA12")
+        .get_json_with(&citizen_token, "/v1/merchants/STALL01")
         .await;
-    check_qr(scanned["qr_payload"].as_str().unwrap(), "DONGBA12", None);
+    check_qr(scanned["qr_payload"].as_str().unwrap(), "STALL01", None);
     let response = app
         .client
-        .post(app.url("/v1/merchants/DONGBA12/pay"))
+        .post(app.url("/v1/merchants/STALL01/pay"))
         .bearer_auth(&citizen_token)
         .header("idempotency-key", "static-1")
         .header("x-payment-pin", PIN)
@@ -430,7 +430,7 @@ async fn a_static_payment_creates_an_order_the_merchant_can_refund(pool: PgPool)
     );
     // The fee (450) is not returned: the merchant keeps 45,000 − 450 − 15,000.
     civicpay::ledger::fold(&pool).await.unwrap();
-    let merchant_balance: i64 = sqlx::query_scalar("SELECT l.balance FROM merchants m JOIN ledger_accounts l ON l.id = m.ledger_account_id WHERE m.code = 'DONGBA12'")
+    let merchant_balance: i64 = sqlx::query_scalar("SELECT l.balance FROM merchants m JOIN ledger_accounts l ON l.id = m.ledger_account_id WHERE m.code = 'STALL01'")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -701,4 +701,100 @@ async fn onboarding_checks_every_field(pool: PgPool) {
         )
         .await;
     expect_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[sqlx::test]
+async fn the_days_settlement_equals_the_ledger_to_the_dong(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = admin(&app, &pool).await;
+    let cafe = onboard(&app, &admin, "CAFE01", "0.005", "general").await;
+    let citizen_token = citizen(&app, &pool, CITIZEN, 500_000).await;
+    for (n, amount) in [35_100, 20_000, 10_001].into_iter().enumerate() {
+        let order = new_order(&app, &cafe, &format!("s-{n}"), amount).await;
+        assert_eq!(
+            pay(
+                &app,
+                &citizen_token,
+                order["code"].as_str().unwrap(),
+                &format!("p{n}")
+            )
+            .await
+            .status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        refund(&app, &cafe, "s-0", 5_000, "r").await.status(),
+        StatusCode::CREATED
+    );
+
+    let today = chrono::Utc::now()
+        .with_timezone(&civicpay::wallet::limits::vietnam())
+        .date_naive();
+    let response = app
+        .client
+        .get(app.url(&format!("/v1/merchant/settlements/{today}")))
+        .bearer_auth(&cafe.key)
+        .send()
+        .await
+        .unwrap();
+    let settlement: Value = response.json().await.unwrap();
+    // Fees: 175.5 → 176, 100, 50.005 → 50.
+    assert_eq!(settlement["payments"], 3);
+    assert_eq!(settlement["gross"], 65_101);
+    assert_eq!(settlement["fees"], 326);
+    assert_eq!(settlement["refunds"], 5_000);
+    let ledger_net: i64 = sqlx::query_scalar(
+        "SELECT sum(p.amount)::bigint FROM postings p JOIN merchants m ON m.ledger_account_id = p.account_id WHERE m.code = 'CAFE01'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(settlement["net"], ledger_net);
+    assert_eq!(ledger_net, 65_101 - 326 - 5_000);
+
+    let csv = app
+        .client
+        .get(app.url(&format!("/v1/merchant/settlements/{today}")))
+        .bearer_auth(&cafe.key)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "time,kind,order_ref,order_code,amount,fee,net");
+    assert_eq!(lines.len(), 1 + 4 + 1);
+    assert!(lines.last().unwrap().ends_with(&format!(",{ledger_net}")));
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/merchant/transactions?limit=2".to_owned();
+    loop {
+        let page: Value = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&cafe.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["net"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/merchant/transactions?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.iter().sum::<i64>(), ledger_net);
+    assert_ledger_verifies(&pool).await;
 }
