@@ -798,3 +798,39 @@ async fn the_days_settlement_equals_the_ledger_to_the_dong(pool: PgPool) {
     assert_eq!(seen.iter().sum::<i64>(), ledger_net);
     assert_ledger_verifies(&pool).await;
 }
+
+#[sqlx::test]
+async fn a_merchant_edits_its_callback_and_subscriptions(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = admin(&app, &pool).await;
+    let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
+    let update = json!({"callback_url": "https://cafe.example/hooks", "events": ["order.expired"]});
+    let response = app
+        .send_json_with(
+            reqwest::Method::PATCH,
+            "/v1/merchant/profile",
+            &cafe.key,
+            &update,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let profile = app.get_json_with(&cafe.key, "/v1/merchant/profile").await;
+    assert_eq!(
+        (profile["callback_url"].as_str(), profile["events"].clone()),
+        (Some("https://cafe.example/hooks"), json!(["order.expired"]))
+    );
+    assert!(
+        profile.get("api_key").is_none() && profile.get("webhook_secret").is_none(),
+        "secrets are shown once"
+    );
+    let bad = json!({"events": ["wallet.transfer_in"]});
+    let response = app
+        .send_json_with(
+            reqwest::Method::PATCH,
+            "/v1/merchant/profile",
+            &cafe.key,
+            &bad,
+        )
+        .await;
+    assert_eq!(expect_invalid_fields(response).await, vec!["events"]);
+}
