@@ -14,7 +14,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::{PASSWORD, login, me_after_login, register, request_otp};
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
+use crate::helpers::{
+    TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
+};
 
 /// A staff member straight in the database, logged in over HTTP.
 async fn staff_session(
@@ -106,9 +108,8 @@ async fn staff_creation_checks_role_unit_and_phone(pool: PgPool) {
     );
     let taken =
         json!({"phone": "+84905000001", "password": PASSWORD, "full_name": "B", "role": "admin"});
-    expect_problem(
+    expect_conflict(
         post_with(&app, "/v1/admin/staff", &admin, taken).await,
-        StatusCode::CONFLICT,
         "phone_taken",
     )
     .await;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    TEST_JWT_SECRET, TestApp, expect_invalid_fields, expect_problem, test_config,
+    TEST_JWT_SECRET, TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
 };
 
 pub const PHONE: &str = "0912345678";
@@ -246,9 +246,8 @@ async fn a_phone_registered_in_another_notation_is_taken(pool: PgPool) {
     let code = last_code(&app, PHONE).await.unwrap();
     let body =
         json!({"phone": "84912345678", "otp": code, "full_name": "An", "password": PASSWORD});
-    let problem = expect_problem(
+    let problem = expect_conflict(
         app.post_json("/v1/auth/register", &body).await,
-        StatusCode::CONFLICT,
         "phone_taken",
     )
     .await;

@@ -9,7 +9,9 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
+use crate::helpers::{
+    TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Probe {
@@ -298,12 +300,7 @@ async fn a_duplicate_key_is_409_already_exists(pool: PgPool) {
         post_unit(&app, province).await.status(),
         StatusCode::CREATED
     );
-    let problem = expect_problem(
-        post_unit(&app, province).await,
-        StatusCode::CONFLICT,
-        "already_exists",
-    )
-    .await;
+    let problem = expect_conflict(post_unit(&app, province).await, "already_exists").await;
     assert_eq!(problem.field_errors(), vec!["code"]);
 }
 

@@ -188,3 +188,8 @@ pub async fn expect_invalid_fields(response: reqwest::Response) -> Vec<String> {
     .await
     .field_errors()
 }
+
+/// A 409 problem with this code.
+pub async fn expect_conflict(response: reqwest::Response, code: &str) -> ProblemResponse {
+    expect_problem(response, StatusCode::CONFLICT, code).await
+}

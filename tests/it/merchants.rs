@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::auth::login;
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, load_demo};
+use crate::helpers::{TestApp, expect_conflict, expect_invalid_fields, expect_problem, load_demo};
 use crate::wallet::{PIN, assert_ledger_verifies, balance, citizen};
 
 const CITIZEN: &str = "0912000001";
@@ -218,9 +218,8 @@ async fn a_scanned_order_is_paid_from_the_wallet_less_the_merchants_fee(pool: Pg
         .get_json_with(&citizen_token, "/v1/wallet/transactions?kind=payment")
         .await;
     assert_eq!(history["data"][0]["counterparty"], "Quán CAFE01");
-    expect_problem(
+    expect_conflict(
         pay(&app, &citizen_token, code, "pay-2").await,
-        StatusCode::CONFLICT,
         "already_paid",
     )
     .await;
@@ -238,9 +237,8 @@ async fn an_order_ref_repeat_returns_the_order_and_a_different_body_conflicts(po
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
     let other = json!({"order_ref": "r-1", "amount": 25_000});
-    expect_problem(
+    expect_conflict(
         merchant_post(&app, &cafe.key, "/v1/merchant/orders", other, None).await,
-        StatusCode::CONFLICT,
         "order_ref_conflict",
     )
     .await;
@@ -273,7 +271,7 @@ async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
         response.json::<Value>().await.unwrap()["status"],
         "cancelled"
     );
-    expect_problem(
+    expect_conflict(
         pay(
             &app,
             &citizen_token,
@@ -281,7 +279,6 @@ async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
             "p1",
         )
         .await,
-        StatusCode::CONFLICT,
         "order_cancelled",
     )
     .await;
@@ -293,7 +290,7 @@ async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
         None,
     )
     .await;
-    expect_problem(again, StatusCode::CONFLICT, "order_cancelled").await;
+    expect_conflict(again, "order_cancelled").await;
 
     let expiring = new_order(&app, &cafe, "e-1", 10_000).await;
     sqlx::query(
@@ -302,7 +299,7 @@ async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    expect_problem(
+    expect_conflict(
         pay(
             &app,
             &citizen_token,
@@ -310,7 +307,6 @@ async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
             "p2",
         )
         .await,
-        StatusCode::CONFLICT,
         "order_expired",
     )
     .await;
@@ -345,9 +341,8 @@ async fn paying_is_refused_without_funds_or_over_the_limit(pool: PgPool) {
     let water = onboard(&app, &admin, "HUEWACO", "0", "utility").await;
     let citizen_token = citizen(&app, &pool, CITIZEN, 50_000).await;
     let big = new_order(&app, &cafe, "big", 60_000).await;
-    expect_problem(
+    expect_conflict(
         pay(&app, &citizen_token, big["code"].as_str().unwrap(), "p1").await,
-        StatusCode::CONFLICT,
         "insufficient_funds",
     )
     .await;
@@ -359,9 +354,8 @@ async fn paying_is_refused_without_funds_or_over_the_limit(pool: PgPool) {
         .await
         .unwrap();
     let coffee = new_order(&app, &cafe, "coffee", 20_000).await;
-    expect_problem(
+    expect_conflict(
         pay(&app, &citizen_token, coffee["code"].as_str().unwrap(), "p2").await,
-        StatusCode::CONFLICT,
         "limit_exceeded",
     )
     .await;
@@ -485,9 +479,8 @@ async fn racing_refunds_never_exceed_the_amount_paid(pool: PgPool) {
         ),
         (Some(9_000), Some(1_000))
     );
-    let over = expect_problem(
+    let over = expect_conflict(
         refund(&app, &cafe, "race", 1_001, "r-over").await,
-        StatusCode::CONFLICT,
         "refund_exceeds_refundable",
     )
     .await;
@@ -534,9 +527,8 @@ async fn a_refund_beyond_the_merchants_available_balance_is_refused(pool: PgPool
     };
     civicpay::ledger::post(&mut tx, payout).await.unwrap();
     tx.commit().await.unwrap();
-    expect_problem(
+    expect_conflict(
         refund(&app, &cafe, "o", 5_000, "r1").await,
-        StatusCode::CONFLICT,
         "insufficient_merchant_balance",
     )
     .await;
@@ -685,12 +677,7 @@ async fn onboarding_checks_every_field(pool: PgPool) {
         expect_invalid_fields(post(with("code", json!("lower case"))).await).await,
         vec!["code"]
     );
-    expect_problem(
-        post(with("code", json!("CAFE01"))).await,
-        StatusCode::CONFLICT,
-        "already_exists",
-    )
-    .await;
+    expect_conflict(post(with("code", json!("CAFE01"))).await, "already_exists").await;
     let citizen_token = citizen(&app, &pool, CITIZEN, 0).await;
     let response = app
         .send_json_with(

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::auth::{PASSWORD, login, register};
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
+use crate::helpers::{
+    TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
+};
 
 pub const PIN: &str = "482916";
 
@@ -110,7 +112,7 @@ async fn of_200_concurrent_transfers_exactly_the_funded_50_succeed(pool: PgPool)
         match response.status() {
             StatusCode::CREATED => succeeded += 1,
             _ => {
-                expect_problem(response, StatusCode::CONFLICT, "insufficient_funds").await;
+                expect_conflict(response, "insufficient_funds").await;
             }
         }
     }
@@ -244,9 +246,8 @@ async fn a_business_refusal_is_stored_and_replayed(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let payer = citizen(&app, &pool, PAYER, 1_000).await;
     citizen(&app, &pool, PAYEE, 0).await;
-    let first = expect_problem(
+    let first = expect_conflict(
         transfer(&app, &payer, "too-much", PIN, PAYEE, 5_000).await,
-        StatusCode::CONFLICT,
         "insufficient_funds",
     )
     .await;
@@ -254,7 +255,7 @@ async fn a_business_refusal_is_stored_and_replayed(pool: PgPool) {
     // Even with the money there now, the key answers what it answered.
     let repeat = transfer(&app, &payer, "too-much", PIN, PAYEE, 5_000).await;
     assert_eq!(repeat.headers()["idempotent-replayed"], "true");
-    let repeat = expect_problem(repeat, StatusCode::CONFLICT, "insufficient_funds").await;
+    let repeat = expect_conflict(repeat, "insufficient_funds").await;
     assert_eq!(repeat.body, first.body);
     assert_eq!(balance(&app, &payer).await, 11_000);
     assert_ledger_verifies(&pool).await;
@@ -389,9 +390,8 @@ async fn the_general_limit_holds_exactly_at_its_boundary(pool: PgPool) {
             .status(),
         StatusCode::CREATED
     );
-    let over = expect_problem(
+    let over = expect_conflict(
         transfer(&app, &payer, "one-more", PIN, PAYEE, 1).await,
-        StatusCode::CONFLICT,
         "limit_exceeded",
     )
     .await;
@@ -541,7 +541,7 @@ async fn transfers_are_refused_to_oneself_strangers_and_from_unverified_wallets(
         .await
         .unwrap();
     let response = transfer(&app, unverified, "u", PIN, PAYER, 1_000).await;
-    expect_problem(response, StatusCode::CONFLICT, "wallet_not_verified").await;
+    expect_conflict(response, "wallet_not_verified").await;
     assert_eq!(balance(&app, &payer).await, 10_000);
     assert_ledger_verifies(&pool).await;
 }
@@ -565,9 +565,8 @@ async fn one_national_id_verifies_one_wallet(pool: PgPool) {
         verify(&app, &first, "046095000001").await.status(),
         StatusCode::OK
     );
-    let taken = expect_problem(
+    let taken = expect_conflict(
         verify(&app, &second, "046095000001").await,
-        StatusCode::CONFLICT,
         "national_id_taken",
     )
     .await;
@@ -851,7 +850,7 @@ async fn a_repeat_waiting_past_the_bound_is_told_the_first_is_in_progress(pool: 
     .unwrap();
     let started = std::time::Instant::now();
     let response = transfer(&app, &payer, "busy", PIN, PAYEE, 1_000).await;
-    let problem = expect_problem(response, StatusCode::CONFLICT, "idempotency_in_progress").await;
+    let problem = expect_conflict(response, "idempotency_in_progress").await;
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(5),
         "it waited for the bound first"
