@@ -83,22 +83,29 @@ pub fn router(state: AppState) -> Router {
 /// The router with `extra` routes beside the API's, under the same middleware. Tests use it
 /// to add probe routes (a panicking handler, a slow one); the server adds none.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
-    let (api, document) = api_routes().split_for_parts();
+    let (api, _) = api_routes().split_for_parts();
     // Swagger UI's default would ask an online validator about the document.
     let docs_config = SwaggerConfig::from("/openapi.json").validator_url("none");
     api.merge(sandbox_routes(&state))
         .merge(extra)
-        .merge(
-            SwaggerUi::new("/docs")
-                .url("/openapi.json", document)
-                .config(docs_config),
-        )
+        .route("/openapi.json", get(openapi_document))
+        .merge(SwaggerUi::new("/docs").config(docs_config))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(state.body_limit_bytes))
         .layer(from_fn(problem::render_problems))
         .layer(from_fn_with_state(state.clone(), metrics::observe_requests))
         .layer(from_fn(request_id::assign_request_id))
         .with_state(state)
+}
+
+/// The OpenAPI document, webhooks included; generated once per process.
+async fn openapi_document() -> impl axum::response::IntoResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let json = DOCUMENT.get_or_init(crate::openapi::document_json).clone();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json,
+    )
 }
 
 async fn unknown_route() -> ApiError {

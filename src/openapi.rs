@@ -31,6 +31,8 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "ledger", description = "The double-entry ledger"),
         (name = "merchants", description = "Merchants: onboarding, API keys, orders, refunds"),
         (name = "payments", description = "Citizens paying orders and merchants by QR"),
+        (name = "callbacks", description = "Signed events sent to merchants (Standard Webhooks)"),
+        (name = "callbacks", description = "Signed events sent to merchants (Standard Webhooks)"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&BearerAuth)
@@ -56,12 +58,61 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as committed: pretty JSON with a final newline.
+/// The document as committed and served: pretty JSON with a final newline.
 pub fn document_json() -> String {
     let document = crate::app::api_routes().split_for_parts().1;
-    let mut json = document
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
+    let mut value = serde_json::to_value(&document).expect("the OpenAPI document serializes");
+    value["webhooks"] = webhooks();
+    let mut json = serde_json::to_string_pretty(&value).expect("JSON values serialize");
     json.push('\n');
     json
+}
+
+/// The OpenAPI 3.1 `webhooks` object: each callback a merchant may receive, with the Standard
+/// Webhooks headers and the event envelope whose `data` is the order. (utoipa 5 has no
+/// `webhooks` support, so it is added to the generated document here.)
+fn webhooks() -> serde_json::Value {
+    let header = |name: &str, description: &str| {
+        serde_json::json!({"name": name, "in": "header", "required": true, "description": description,
+                           "schema": {"type": "string"}})
+    };
+    let parameters = serde_json::json!([
+        header(
+            "webhook-id",
+            "The event id; the same on every redelivery of the event."
+        ),
+        header(
+            "webhook-timestamp",
+            "Unix seconds when this attempt was signed."
+        ),
+        header(
+            "webhook-signature",
+            "`v1,<base64 HMAC-SHA256>` of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the \
+             base64-decoded part of the `whsec_` secret; several, space-separated, during a secret rotation."
+        ),
+    ]);
+    let mut webhooks = serde_json::Map::new();
+    for (event_type, summary) in crate::callbacks::MERCHANT_EVENTS {
+        let envelope = serde_json::json!({
+            "type": "object",
+            "required": ["id", "type", "created_at", "data"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "type": {"type": "string", "const": event_type},
+                "created_at": {"type": "string", "format": "date-time"},
+                "data": {"$ref": "#/components/schemas/Order"}
+            }
+        });
+        let operation = serde_json::json!({"post": {
+            "tags": ["callbacks"],
+            "summary": summary,
+            "operationId": format!("callback_{}", event_type.replace('.', "_")),
+            "parameters": parameters,
+            "requestBody": {"required": true, "content": {"application/json": {"schema": envelope}}},
+            "responses": {"2XX": {"description": "Delivered. Anything else, a timeout or a refused \
+                                                  connection is retried with backoff for about a day."}}
+        }});
+        webhooks.insert((*event_type).to_owned(), operation);
+    }
+    serde_json::Value::Object(webhooks)
 }

@@ -39,6 +39,31 @@ async fn the_served_document_is_openapi_3_1_and_lists_the_routes(pool: PgPool) {
         assert!(served["paths"][path].is_object(), "{path} is documented");
     }
     assert!(served["components"]["schemas"]["Problem"].is_object());
+    for event in [
+        "payment.succeeded",
+        "refund.succeeded",
+        "order.expired",
+        "order.cancelled",
+    ] {
+        let callback = &served["webhooks"][event]["post"];
+        let envelope = &callback["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(envelope["properties"]["type"]["const"], event);
+        assert_eq!(
+            envelope["properties"]["data"]["$ref"],
+            "#/components/schemas/Order"
+        );
+        let headers: Vec<&str> = callback["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            headers,
+            vec!["webhook-id", "webhook-timestamp", "webhook-signature"]
+        );
+    }
+    assert!(served["components"]["schemas"]["Order"].is_object());
 }
 
 #[sqlx::test]
