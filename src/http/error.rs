@@ -390,6 +390,14 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code.as_str())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Collects every invalid field of a request before answering, so a client learns all of

@@ -124,6 +124,16 @@ pub enum PostError {
     Database(sqlx::Error),
 }
 
+impl PostError {
+    /// The client's answer: `refused` when a debit was refused, a fault otherwise.
+    pub fn answered_as(self, refused: crate::http::ErrorCode) -> crate::http::ApiError {
+        match self {
+            PostError::InsufficientFunds { .. } => crate::http::ApiError::new(refused),
+            PostError::Database(error) => error.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for PostError {
     fn from(error: sqlx::Error) -> Self {
         PostError::Database(error)

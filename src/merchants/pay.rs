@@ -24,7 +24,7 @@ use crate::auth::access::Citizens;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, NewEntry, PostError, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
 use crate::wallet::limits::{self, LimitCategory};
 use crate::wallet::{ensure, pin};
 
@@ -99,7 +99,8 @@ async fn pay_order(
     request: Idempotent<PayOrderRequest>,
 ) -> Response {
     let payer = caller.account_id;
-    if let Err(refusal) = check_pin(&state, &headers, payer).await {
+    if let Err(refusal) = pin::check_header(&state.db, state.wallet.pepper(), &headers, payer).await
+    {
         return refusal.into_response();
     }
     request
@@ -114,11 +115,6 @@ async fn pay_order(
             })
         })
         .await
-}
-
-async fn check_pin(state: &AppState, headers: &HeaderMap, payer: Uuid) -> ApiResult<()> {
-    let pin = pin::from_headers(headers)?;
-    pin::check(&state.db, state.wallet.pepper(), payer, &pin).await
 }
 
 fn answer(status: StatusCode, order: &Order) -> ApiResult<Answer> {
@@ -177,10 +173,7 @@ async fn pay(conn: &mut PgConnection, payer: Uuid, order_id: Uuid) -> ApiResult<
     };
     ledger::post(conn, entry)
         .await
-        .map_err(|error| match error {
-            PostError::InsufficientFunds { .. } => ApiError::new(ErrorCode::InsufficientFunds),
-            PostError::Database(error) => error.into(),
-        })?;
+        .map_err(|error| error.answered_as(ErrorCode::InsufficientFunds))?;
     limits::consume(conn, payer, merchant.limit_category, amount, Utc::now()).await?;
     sqlx::query!(
         "UPDATE orders SET status = 'paid', paid_at = now(), paid_by = $2, fee = $3 WHERE id = $1",
@@ -267,7 +260,8 @@ async fn pay_merchant(
     request: Idempotent<PayMerchantRequest>,
 ) -> Response {
     let payer = caller.account_id;
-    if let Err(refusal) = check_pin(&state, &headers, payer).await {
+    if let Err(refusal) = pin::check_header(&state.db, state.wallet.pepper(), &headers, payer).await
+    {
         return refusal.into_response();
     }
     request

@@ -19,7 +19,7 @@ use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Money, NewEntry, PostError, Posting};
+use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
 use crate::wallet::ensure;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -119,12 +119,7 @@ async fn refund(
     };
     let posted = ledger::post(conn, entry)
         .await
-        .map_err(|error| match error {
-            PostError::InsufficientFunds { .. } => {
-                ApiError::new(ErrorCode::InsufficientMerchantBalance)
-            }
-            PostError::Database(error) => error.into(),
-        })?;
+        .map_err(|error| error.answered_as(ErrorCode::InsufficientMerchantBalance))?;
     sqlx::query!(
         "UPDATE orders SET amount_refunded = amount_refunded + $2 WHERE id = $1",
         order_id,

@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::http::error::Problem;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
-use crate::wallet::limits::vietnam;
+use crate::wallet::limits::{day_start, vietnam};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,13 +48,6 @@ pub struct Period {
     pub from: Option<NaiveDate>,
     /// Last day included, Vietnam time.
     pub to: Option<NaiveDate>,
-}
-
-fn day_start(date: NaiveDate) -> DateTime<Utc> {
-    date.and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(vietnam()).single())
-        .expect("midnight at a fixed offset exists")
-        .with_timezone(&Utc)
 }
 
 /// Every payment and refund in `[from, until)`, newest first, after the cursor.

@@ -23,9 +23,7 @@ pub async fn load(conn: &mut PgConnection, context: &DemoContext) -> anyhow::Res
             sqlx::query_scalar!("SELECT id FROM accounts WHERE phone = $1", phone.as_str())
                 .fetch_one(&mut *conn)
                 .await?;
-        ensure(conn, account_id)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.code().as_str()))?;
+        ensure(conn, account_id).await?;
         let national_id_hash = hmac_sha256(&context.pin_pepper, national_id.as_bytes());
         let pin_hash = pin::hash(&context.pin_pepper, account_id, wallet_pin);
         sqlx::query!(

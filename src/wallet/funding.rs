@@ -24,9 +24,7 @@ pub async fn fund(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| anyhow::anyhow!("no citizen account has the phone {phone}"))?;
-    let wallet = ensure(conn, account_id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.code().as_str()))?;
+    let wallet = ensure(conn, account_id).await?;
     if !wallet.verified {
         anyhow::bail!("the wallet of {phone} is not verified: it may not hold money");
     }

@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::ensure;
-use super::limits::vietnam;
+use super::limits::{day_start, vietnam};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
@@ -84,16 +84,6 @@ pub struct HistoryFilter {
     pub from: Option<NaiveDate>,
     /// Last day included, Vietnam time (YYYY-MM-DD).
     pub to: Option<NaiveDate>,
-}
-
-/// Start of `date` in Vietnam time.
-fn day_start(date: NaiveDate) -> DateTime<Utc> {
-    date.and_hms_opt(0, 0, 0)
-        .expect("midnight exists")
-        .and_local_timezone(vietnam())
-        .single()
-        .expect("a fixed offset has one midnight")
-        .with_timezone(&Utc)
 }
 
 /// A half-open span of instants; `None` leaves that side open.

@@ -41,6 +41,14 @@ pub fn vietnam() -> FixedOffset {
     FixedOffset::east_opt(7 * 3600).expect("a valid offset")
 }
 
+/// The instant a Vietnam-time day begins.
+pub fn day_start(date: NaiveDate) -> DateTime<Utc> {
+    date.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(vietnam()).single())
+        .expect("midnight at a fixed offset exists")
+        .with_timezone(&Utc)
+}
+
 /// The first day of the Vietnam-time month `at` falls in.
 pub fn month_of(at: DateTime<Utc>) -> NaiveDate {
     let local = at.with_timezone(&vietnam()).date_naive();

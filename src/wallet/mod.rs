@@ -71,6 +71,7 @@ impl WalletState {
 pub struct WalletRow {
     pub ledger_account_id: Uuid,
     pub verified: bool,
+    pub pin_set: bool,
 }
 
 pub async fn ensure(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<WalletRow> {
@@ -93,7 +94,8 @@ pub async fn ensure(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<Wall
 async fn find(conn: &mut PgConnection, account_id: Uuid) -> Result<Option<WalletRow>, sqlx::Error> {
     sqlx::query_as!(
         WalletRow,
-        r#"SELECT ledger_account_id, verified_at IS NOT NULL AS "verified!" FROM wallets WHERE account_id = $1"#,
+        r#"SELECT ledger_account_id, verified_at IS NOT NULL AS "verified!", pin_hash IS NOT NULL AS "pin_set!"
+           FROM wallets WHERE account_id = $1"#,
         account_id,
     )
     .fetch_optional(conn)
@@ -278,16 +280,8 @@ async fn set_pin(
     FieldChecks::new()
         .check(pin::well_formed(&request.pin), "pin", Message::PinMalformed)
         .finish()?;
-    let mut conn = state.db.acquire().await?;
-    ensure(&mut conn, caller.account_id).await?;
-    drop(conn);
-    let pin_set = sqlx::query_scalar!(
-        r#"SELECT pin_hash IS NOT NULL AS "set!" FROM wallets WHERE account_id = $1"#,
-        caller.account_id
-    )
-    .fetch_one(&state.db)
-    .await?;
-    if pin_set {
+    let wallet = ensure(&mut *state.db.acquire().await?, caller.account_id).await?;
+    if wallet.pin_set {
         let old_pin = request
             .old_pin
             .ok_or_else(|| ApiError::invalid_field("old_pin", Message::OldPinRequired))?;

@@ -25,7 +25,7 @@ pub fn hash(pepper: &[u8], account_id: Uuid, pin: &str) -> [u8; 32] {
 }
 
 /// The PIN of the `X-Payment-Pin` header, or 400 `payment_pin_required`.
-pub fn from_headers(headers: &HeaderMap) -> ApiResult<String> {
+fn from_headers(headers: &HeaderMap) -> ApiResult<String> {
     headers
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
@@ -87,6 +87,16 @@ pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> A
     };
     tx.commit().await?;
     Err(error)
+}
+
+/// The `X-Payment-Pin` check every wallet payment runs before its idempotency key is looked at.
+pub async fn check_header(
+    db: &PgPool,
+    pepper: &[u8],
+    headers: &HeaderMap,
+    account_id: Uuid,
+) -> ApiResult<()> {
+    check(db, pepper, account_id, &from_headers(headers)?).await
 }
 
 fn locked(secs: i64) -> ApiError {

@@ -21,7 +21,7 @@ use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Money, NewEntry, PostError, Posting};
+use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
 use crate::outbox::{self, Audience};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -71,11 +71,8 @@ async fn create_transfer(
     request: Idempotent<TransferRequest>,
 ) -> Response {
     let payer = caller.account_id;
-    let pin_checked = async {
-        let pin = pin::from_headers(&headers)?;
-        pin::check(&state.db, state.wallet.pepper(), payer, &pin).await
-    };
-    if let Err(refusal) = pin_checked.await {
+    if let Err(refusal) = pin::check_header(&state.db, state.wallet.pepper(), &headers, payer).await
+    {
         return axum::response::IntoResponse::into_response(refusal);
     }
     request
@@ -150,10 +147,7 @@ async fn transfer(
         },
     )
     .await
-    .map_err(|error| match error {
-        PostError::InsufficientFunds { .. } => ApiError::new(ErrorCode::InsufficientFunds),
-        PostError::Database(error) => error.into(),
-    })?;
+    .map_err(|error| error.answered_as(ErrorCode::InsufficientFunds))?;
     limits::consume(
         conn,
         payer,
