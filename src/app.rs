@@ -35,6 +35,8 @@ pub struct AppState {
     pub wallet: Arc<WalletState>,
     /// How long a merchant's API key keeps working after the merchant rotates it.
     pub merchant_key_grace_secs: u64,
+    /// How long callbacks carry a second signature after a webhook-secret rotation.
+    pub webhook_secret_grace_secs: u64,
     body_limit_bytes: usize,
 }
 
@@ -47,6 +49,7 @@ impl AppState {
             auth: Arc::new(AuthState::new(config)),
             wallet: Arc::new(WalletState::new(config)),
             merchant_key_grace_secs: config.merchant_key_grace_secs,
+            webhook_secret_grace_secs: config.callbacks.secret_grace_secs,
             body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         }
     }
@@ -61,6 +64,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::accounts::routes())
         .merge(crate::wallet::routes())
         .merge(crate::merchants::routes())
+        .merge(crate::callbacks::routes())
         .merge(crate::ledger::admin_routes())
 }
 
@@ -167,6 +171,8 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     spawn_housekeeping(&tasks, pool.clone());
     crate::ledger::spawn_folder(&tasks, pool.clone());
     crate::merchants::orders::spawn_expirer(&tasks, pool.clone());
+    let deliveries = crate::callbacks::delivery::DeliverySettings::from_config(&config);
+    crate::callbacks::delivery::spawn_workers(&tasks, pool.clone(), deliveries);
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = AppState::new(pool.clone(), &config);
     serve(listener, router(state), shutdown_signal(), grace).await?;

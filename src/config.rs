@@ -77,6 +77,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub wallet: WalletConfig,
+
+    #[command(flatten)]
+    pub callbacks: CallbackConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,6 +117,80 @@ impl WalletConfig {
             Mode::Production => IdentityVerifierKind::Disabled,
         })
     }
+}
+
+/// Signed callbacks to merchants: the delivery workers of this process.
+#[derive(Debug, Clone, Args)]
+pub struct CallbackConfig {
+    /// Callbacks this process sends at once (0 switches its delivery workers off; other
+    /// processes on the same database still deliver).
+    #[arg(long, env = "CIVICPAY_CALLBACK_WORKERS", value_name = "CIVICPAY_CALLBACK_WORKERS",
+          default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub workers: u32,
+
+    /// How long a merchant has to answer one callback, in milliseconds.
+    #[arg(long, env = "CIVICPAY_CALLBACK_TIMEOUT_MS", value_name = "CIVICPAY_CALLBACK_TIMEOUT_MS",
+          default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub timeout_ms: u64,
+
+    /// How long a worker holds a claimed callback before another may take it over (the
+    /// worker is presumed dead), in milliseconds; longer than the timeout.
+    #[arg(long, env = "CIVICPAY_CALLBACK_LEASE_MS", value_name = "CIVICPAY_CALLBACK_LEASE_MS",
+          default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(200..=3_600_000))]
+    pub lease_ms: u64,
+
+    /// Waits before each retry of a failed callback, comma-separated with units s, m or h;
+    /// after the last the callback is marked failed.
+    #[arg(long, env = "CIVICPAY_CALLBACK_RETRY_SCHEDULE", value_name = "CIVICPAY_CALLBACK_RETRY_SCHEDULE",
+          default_value = "5s,5m,30m,2h,5h,10h,10h", value_parser = parse_schedule)]
+    pub retry_schedule: RetrySchedule,
+
+    /// After a merchant rotates its webhook secret, how long callbacks also carry a signature
+    /// made with the previous one, in seconds.
+    #[arg(long, env = "CIVICPAY_WEBHOOK_SECRET_GRACE_SECS", value_name = "CIVICPAY_WEBHOOK_SECRET_GRACE_SECS",
+          default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
+    pub secret_grace_secs: u64,
+}
+
+impl CallbackConfig {
+    /// A lease no longer than the timeout would let a slow attempt overlap its own retry.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.lease_ms <= self.timeout_ms {
+            anyhow::bail!(
+                "CIVICPAY_CALLBACK_LEASE_MS ({}) must be longer than CIVICPAY_CALLBACK_TIMEOUT_MS ({})",
+                self.lease_ms,
+                self.timeout_ms
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The waits between attempts of a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(pub Vec<std::time::Duration>);
+
+fn parse_schedule(value: &str) -> Result<RetrySchedule, String> {
+    let wait = |item: &str| {
+        let item = item.trim();
+        let unit_seconds = [("s", 1), ("m", 60), ("h", 3600)];
+        unit_seconds
+            .iter()
+            .find_map(|(unit, seconds)| Some((item.strip_suffix(unit)?, seconds)))
+            .and_then(|(number, seconds)| {
+                let n = number
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=100_000).contains(n))?;
+                Some(std::time::Duration::from_secs(n * seconds))
+            })
+            .ok_or_else(|| format!("`{item}`: a number followed by s, m or h"))
+    };
+    let waits = value.split(',').map(wait).collect::<Result<Vec<_>, _>>()?;
+    if waits.len() > 50 {
+        return Err("at most 50 retries".into());
+    }
+    Ok(RetrySchedule(waits))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,9 +296,10 @@ pub struct DatabaseConfig {
 }
 
 impl Config {
-    /// Production refuses to start without its secrets or with a sandbox; the message names
-    /// the setting to fix.
+    /// Settings that contradict each other are refused, and production refuses to start
+    /// without its secrets or with a sandbox; the message names the setting to fix.
     pub fn check_mode(&self) -> anyhow::Result<()> {
+        self.callbacks.check()?;
         if self.mode != Mode::Production {
             return Ok(());
         }
@@ -249,5 +327,30 @@ impl Config {
             config: Config,
         }
         <Standalone as clap::Parser>::try_parse_from(["civicpay"]).map(|s| s.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_retry_schedule_reads_seconds_minutes_and_hours() {
+        assert_eq!(
+            parse_schedule("5s, 5m,2h").unwrap(),
+            RetrySchedule(vec![
+                Duration::from_secs(5),
+                Duration::from_secs(300),
+                Duration::from_secs(7200)
+            ])
+        );
+    }
+
+    #[test]
+    fn a_retry_schedule_without_units_or_with_zero_waits_is_refused() {
+        for bad in ["5", "0s", "5d", "", "s", "5s,,5m", "-1s", "5đ"] {
+            assert!(parse_schedule(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

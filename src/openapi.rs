@@ -31,8 +31,7 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "ledger", description = "The double-entry ledger"),
         (name = "merchants", description = "Merchants: onboarding, API keys, orders, refunds"),
         (name = "payments", description = "Citizens paying orders and merchants by QR"),
-        (name = "callbacks", description = "Signed events sent to merchants (Standard Webhooks)"),
-        (name = "callbacks", description = "Signed events sent to merchants (Standard Webhooks)"),
+        (name = "callbacks", description = "Signed events sent to merchants (Standard Webhooks): event log, redelivery, secret rotation"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&BearerAuth)

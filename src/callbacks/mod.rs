@@ -1,9 +1,18 @@
-//! Signed callbacks to merchants (outgoing webhooks, DESIGN.md "Callbacks"). Built so far: the
-//! Standard Webhooks signature and the OpenAPI description of every event. Delivery (workers,
-//! retries, attempt log, redelivery, secret rotation) is the rest of the callbacks issue; the
-//! events it will deliver are already in the outbox.
+//! Signed callbacks to merchants (outgoing webhooks, DESIGN.md "Callbacks").
+//!
+//! The path of an event: the change that causes it records it in the outbox in its own
+//! transaction; a trigger gives every merchant event its delivery row (pending if the merchant
+//! subscribes to the type and has a callback URL, skipped otherwise) and wakes the workers at
+//! commit; [`delivery`] sends it, signed as [`signature`] says, to a destination
+//! [`destination`] allows, retrying on the configured schedule and logging every attempt;
+//! [`events`] lets the merchant read that log, ask for a redelivery and rotate its secret.
 
+pub mod delivery;
+pub mod destination;
+mod events;
 pub mod signature;
+
+pub use events::routes;
 
 /// The events merchants receive, with what each announces; `data` is the order as the merchant
 /// API returns it, refunds included.
@@ -19,3 +28,9 @@ pub const MERCHANT_EVENTS: &[(&str, &str)] = &[
         "The merchant cancelled the order before it was paid.",
     ),
 ];
+
+pub fn is_merchant_event(event_type: &str) -> bool {
+    MERCHANT_EVENTS
+        .iter()
+        .any(|(known, _)| *known == event_type)
+}

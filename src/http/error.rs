@@ -48,6 +48,7 @@ pub enum ErrorCode {
     OrderNotPaid,
     InsufficientMerchantBalance,
     RefundExceedsRefundable,
+    CallbackUrlNotSet,
     Internal,
     ServiceUnavailable,
 }
@@ -83,6 +84,7 @@ impl ErrorCode {
             OrderNotPaid => StatusCode::CONFLICT,
             InsufficientMerchantBalance => StatusCode::CONFLICT,
             RefundExceedsRefundable => StatusCode::CONFLICT,
+            CallbackUrlNotSet => StatusCode::CONFLICT,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -121,6 +123,7 @@ impl ErrorCode {
             OrderNotPaid => "order_not_paid",
             InsufficientMerchantBalance => "insufficient_merchant_balance",
             RefundExceedsRefundable => "refund_exceeds_refundable",
+            CallbackUrlNotSet => "callback_url_not_set",
             Internal => "internal",
             ServiceUnavailable => "service_unavailable",
         }

@@ -229,6 +229,7 @@ pub fn title(code: ErrorCode, lang: Lang) -> &'static str {
         OrderNotPaid => ("Đơn chưa được thanh toán", "Order not paid"),
         InsufficientMerchantBalance => ("Số dư cửa hàng không đủ", "Insufficient merchant balance"),
         RefundExceedsRefundable => ("Vượt số tiền có thể hoàn", "Refund too large"),
+        CallbackUrlNotSet => ("Chưa có địa chỉ nhận callback", "No callback URL"),
 
         IdempotencyKeyRequired => ("Thiếu khóa Idempotency-Key", "Idempotency-Key required"),
         PaymentPinRequired => ("Thiếu mã PIN thanh toán", "Payment PIN required"),
@@ -370,6 +371,10 @@ fn default_detail(code: ErrorCode) -> (&'static str, &'static str) {
         RefundExceedsRefundable => (
             "Tổng tiền hoàn vượt quá số tiền đã thanh toán.",
             "Refunds would exceed the amount paid.",
+        ),
+        CallbackUrlNotSet => (
+            "Cửa hàng chưa đặt địa chỉ nhận callback (callback_url) trong hồ sơ.",
+            "Set a callback_url in the merchant profile first.",
         ),
         Internal => (
             "Đã có lỗi phía hệ thống; hãy thử lại sau và báo mã yêu cầu nếu lỗi lặp lại.",

@@ -54,7 +54,10 @@ pub async fn load(conn: &mut PgConnection) -> anyhow::Result<()> {
             limit_category: *limit_category,
             callback_url: None,
             fee_rate: Decimal::new(*fee_thousandths, 3),
-            events: super::EVENT_TYPES.iter().map(|e| (*e).to_owned()).collect(),
+            events: crate::callbacks::MERCHANT_EVENTS
+                .iter()
+                .map(|(event_type, _)| (*event_type).to_owned())
+                .collect(),
             city: Some("Hue".into()),
         };
         let created = insert_merchant(conn, &merchant).await?;

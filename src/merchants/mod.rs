@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::access::Admins;
 use crate::auth::{Caller, random_token, sha256};
+use crate::callbacks::destination::Destinations;
 use crate::config::Mode;
 use crate::http::error::{ConstraintRule, FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
@@ -57,14 +58,6 @@ pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
         code: ErrorCode::ValidationFailed,
         field: "fee_rate",
     },
-];
-
-/// The event types a merchant may subscribe to.
-pub const EVENT_TYPES: &[&str] = &[
-    "payment.succeeded",
-    "refund.succeeded",
-    "order.expired",
-    "order.cancelled",
 ];
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -156,18 +149,13 @@ pub struct CreatedMerchant {
 
 fn check_callback_url(url: Option<&str>, mode: Mode) -> bool {
     let Some(url) = url else { return true };
-    match url::Url::parse(url) {
-        Ok(parsed) => match (parsed.scheme(), mode) {
-            ("https", _) => parsed.host().is_some(),
-            ("http", Mode::Development) => parsed.host().is_some(),
-            _ => false,
-        },
-        Err(_) => false,
-    }
+    url::Url::parse(url).is_ok_and(|parsed| Destinations::for_mode(mode).url_allowed(&parsed))
 }
 
 fn check_events(events: &[String]) -> bool {
-    events.iter().all(|e| EVENT_TYPES.contains(&e.as_str()))
+    events
+        .iter()
+        .all(|e| crate::callbacks::is_merchant_event(e))
 }
 
 /// Onboard a merchant (admins).
@@ -247,7 +235,7 @@ pub async fn insert_merchant(
     })
 }
 
-fn new_webhook_secret() -> String {
+pub fn new_webhook_secret() -> String {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the operating system provides randomness");
     format!(

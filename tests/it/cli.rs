@@ -31,6 +31,11 @@ const SETTINGS: &[&str] = &[
     "CIVICPAY_PIN_PEPPER",
     "CIVICPAY_IDENTITY_VERIFIER",
     "CIVICPAY_MERCHANT_KEY_GRACE_SECS",
+    "CIVICPAY_CALLBACK_WORKERS",
+    "CIVICPAY_CALLBACK_TIMEOUT_MS",
+    "CIVICPAY_CALLBACK_LEASE_MS",
+    "CIVICPAY_CALLBACK_RETRY_SCHEDULE",
+    "CIVICPAY_WEBHOOK_SECRET_GRACE_SECS",
 ];
 
 #[test]
@@ -59,6 +64,7 @@ fn a_bad_setting_fails_fast_naming_it() {
         ("CIVICPAY_BODY_LIMIT_BYTES", "lots"),
         ("CIVICPAY_JWT_SECRET", "too-short"),
         ("CIVICPAY_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
+        ("CIVICPAY_CALLBACK_RETRY_SCHEDULE", "5 minutes"),
     ] {
         let output = civicpay(&["serve"], &[(setting, value)]);
         assert_eq!(output.status.code(), Some(2), "{setting}={value}");
@@ -87,6 +93,20 @@ fn production_without_its_signing_key_refuses_to_start() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("CIVICPAY_JWT_SECRET"), "{stderr}");
+}
+
+#[test]
+fn a_callback_lease_shorter_than_the_timeout_refuses_to_start() {
+    let output = civicpay(
+        &["serve"],
+        &[
+            ("CIVICPAY_CALLBACK_TIMEOUT_MS", "10000"),
+            ("CIVICPAY_CALLBACK_LEASE_MS", "5000"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("CIVICPAY_CALLBACK_LEASE_MS"), "{stderr}");
 }
 
 #[test]

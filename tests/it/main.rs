@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod callbacks;
 mod cli;
 mod database;
 mod demo;
@@ -12,6 +13,7 @@ mod ledger;
 mod merchants;
 mod openapi;
 mod operations;
+mod receiver;
 mod shutdown;
 mod units;
 mod wallet;

@@ -13,12 +13,12 @@ use crate::wallet::{PIN, assert_ledger_verifies, balance, citizen};
 
 const CITIZEN: &str = "0912000001";
 
-struct Merchant {
-    key: String,
-    id: String,
+pub struct Merchant {
+    pub key: String,
+    pub id: String,
 }
 
-async fn admin(app: &TestApp, pool: &PgPool) -> String {
+pub async fn admin(app: &TestApp, pool: &PgPool) -> String {
     load_demo(pool).await;
     let tokens: Value = login(app, "0900000001", "admin-demo-2026")
         .await
@@ -73,14 +73,14 @@ async fn merchant_post(
     request.send().await.unwrap()
 }
 
-async fn new_order(app: &TestApp, merchant: &Merchant, order_ref: &str, amount: i64) -> Value {
+pub async fn new_order(app: &TestApp, merchant: &Merchant, order_ref: &str, amount: i64) -> Value {
     let body = json!({"order_ref": order_ref, "amount": amount, "description": "Bún bò Huế"});
     let response = merchant_post(app, &merchant.key, "/v1/merchant/orders", body, None).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json().await.unwrap()
 }
 
-async fn pay(app: &TestApp, token: &str, code: &str, key: &str) -> reqwest::Response {
+pub async fn pay(app: &TestApp, token: &str, code: &str, key: &str) -> reqwest::Response {
     app.client
         .post(app.url(&format!("/v1/orders/{code}/pay")))
         .bearer_auth(token)
@@ -91,7 +91,7 @@ async fn pay(app: &TestApp, token: &str, code: &str, key: &str) -> reqwest::Resp
         .unwrap()
 }
 
-async fn refund(
+pub async fn refund(
     app: &TestApp,
     merchant: &Merchant,
     order_ref: &str,

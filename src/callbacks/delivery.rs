@@ -1,0 +1,355 @@
+//! The delivery workers. Each process runs one dispatcher that claims due deliveries in
+//! batches (`FOR UPDATE SKIP LOCKED`, so processes share the work) under a lease, sends them
+//! concurrently up to its configured number, and records each attempt with its outcome in one
+//! statement. It wakes on `NOTIFY callback_due` (sent at the commit of a new event or a
+//! redelivery) and polls every second as the fallback, which is also what picks up retries.
+//!
+//! At least once, never at the same moment twice: a claim moves the delivery's due time to the
+//! end of the lease, longer than any attempt may take, so nobody else claims it meanwhile; a
+//! dispatcher that dies leaves it due again when the lease runs out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::destination::{CheckedResolver, Destinations};
+use super::signature;
+use crate::background::BackgroundTasks;
+use crate::config::Config;
+use crate::outbox::Event;
+
+/// How often due deliveries are looked for without a wake-up (retries, lost notifications).
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How much of an answer is read and kept in the attempt log.
+const ANSWER_KEPT_BYTES: usize = 1024;
+/// The channel the outbox trigger notifies when a delivery becomes due.
+const WAKE_CHANNEL: &str = "callback_due";
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Callbacks in flight at once in this process; 0 = no workers here.
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub lease: Duration,
+    /// The waits before each retry; after the last, the delivery fails.
+    pub retry_schedule: Vec<Duration>,
+    pub destinations: Destinations,
+}
+
+impl DeliverySettings {
+    pub fn from_config(config: &Config) -> Self {
+        let callbacks = &config.callbacks;
+        DeliverySettings {
+            concurrency: callbacks.workers as usize,
+            timeout: Duration::from_millis(callbacks.timeout_ms),
+            lease: Duration::from_millis(callbacks.lease_ms),
+            retry_schedule: callbacks.retry_schedule.0.clone(),
+            destinations: Destinations::for_mode(config.mode),
+        }
+    }
+}
+
+/// Starts this process's dispatcher, unless its workers are switched off.
+pub fn spawn_workers(tasks: &BackgroundTasks, db: PgPool, settings: DeliverySettings) {
+    if settings.concurrency == 0 {
+        tracing::info!("callback delivery is switched off in this process");
+        return;
+    }
+    let dispatcher = Dispatcher::new(db, settings);
+    tasks.spawn("callback delivery", |cancel| dispatcher.run(cancel));
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    db: PgPool,
+    client: reqwest::Client,
+    settings: Arc<DeliverySettings>,
+}
+
+/// A delivery this dispatcher holds the lease of.
+struct Claimed {
+    event: Event,
+    lease_token: Uuid,
+    scheduled_attempts: i32,
+    callback_url: Option<String>,
+    secrets: Vec<String>,
+}
+
+/// What one attempt gave.
+struct AttemptResult {
+    attempted_at: DateTime<Utc>,
+    url: String,
+    latency: Duration,
+    answer: Result<Answer, String>,
+}
+
+struct Answer {
+    status: u16,
+    body_start: String,
+}
+
+/// What happens to a delivery after an attempt.
+enum Next {
+    Delivered,
+    RetryAfter(Duration),
+    Failed,
+}
+
+impl Dispatcher {
+    pub fn new(db: PgPool, settings: DeliverySettings) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver(settings.destinations)))
+            .user_agent("civicpay-callbacks/1")
+            .build()
+            .expect("the HTTP client's fixed settings are valid");
+        Dispatcher {
+            db,
+            client,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Delivers until `cancel` fires, then lets the attempts in flight finish.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut wake_ups = self.listen().await;
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut in_flight = JoinSet::new();
+        loop {
+            while in_flight.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(batch) => {
+                        let full = batch.len() == free;
+                        for claimed in batch {
+                            let slot = slots.clone().try_acquire_owned().expect("a free slot");
+                            in_flight.spawn(self.clone().attempt(claimed, slot));
+                        }
+                        if full {
+                            continue;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "claiming due callbacks failed"),
+                }
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = next_wake_up(&mut wake_ups) => {}
+                _ = in_flight.join_next(), if free == 0 => {}
+                () = tokio::time::sleep(POLL_EVERY) => {}
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&self.db).await?;
+            listener.listen(WAKE_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listening.await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for new callbacks; polling only");
+                None
+            }
+        }
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+        let lease_token = Uuid::new_v4();
+        let rows = sqlx::query!(
+            r#"UPDATE callback_deliveries d
+               SET next_attempt_at = now() + make_interval(secs => $2), lease_token = $3
+               FROM (SELECT event_id FROM callback_deliveries
+                     WHERE state = 'pending' AND next_attempt_at <= now()
+                     ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due,
+                    outbox_events e, merchants m
+               WHERE d.event_id = due.event_id AND e.id = d.event_id AND m.id = d.merchant_id
+               RETURNING d.event_id, d.scheduled_attempts, e.type, e.data, e.created_at,
+                         m.callback_url, m.webhook_secret,
+                         CASE WHEN m.previous_webhook_secret_expires_at > now()
+                              THEN m.previous_webhook_secret END AS previous_secret"#,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+            self.settings.lease.as_secs_f64(),
+            lease_token,
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Claimed {
+                event: Event {
+                    id: row.event_id,
+                    event_type: row.r#type,
+                    created_at: row.created_at,
+                    data: row.data,
+                },
+                lease_token,
+                scheduled_attempts: row.scheduled_attempts,
+                callback_url: row.callback_url,
+                secrets: std::iter::once(row.webhook_secret)
+                    .chain(row.previous_secret)
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn attempt(self, claimed: Claimed, _slot: OwnedSemaphorePermit) {
+        let attempted_at = Utc::now();
+        let started = Instant::now();
+        let answer = tokio::time::timeout(self.settings.timeout, self.send(&claimed))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.settings.timeout)));
+        let result = AttemptResult {
+            attempted_at,
+            url: claimed.callback_url.clone().unwrap_or_default(),
+            latency: started.elapsed(),
+            answer,
+        };
+        let next = self.next_after(&claimed, &result);
+        if let Err(error) = self.record(&claimed, &result, next).await {
+            // The lease runs out and the event is sent again: at least once.
+            tracing::warn!(%error, event_id = %claimed.event.id, "recording a callback attempt failed");
+        }
+    }
+
+    /// One POST of the signed envelope; any answer is returned, judged by the caller.
+    async fn send(&self, claimed: &Claimed) -> Result<Answer, String> {
+        let url = claimed
+            .callback_url
+            .as_deref()
+            .ok_or("the merchant has no callback URL")?;
+        let parsed = url::Url::parse(url).map_err(|e| format!("invalid callback URL: {e}"))?;
+        if !self.settings.destinations.url_allowed(&parsed) {
+            return Err("the callback URL is not allowed in this mode".into());
+        }
+        let body = serde_json::to_vec(&claimed.event).map_err(|e| e.to_string())?;
+        let webhook_id = claimed.event.id.to_string();
+        let timestamp = Utc::now().timestamp();
+        let secrets: Vec<&str> = claimed.secrets.iter().map(String::as_str).collect();
+        let signature = signature::header(&secrets, &webhook_id, timestamp, &body)
+            .map_err(|_| "the merchant's webhook secret is malformed".to_owned())?;
+        let mut response = self
+            .client
+            .post(parsed)
+            .header("webhook-id", webhook_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let status = response.status().as_u16();
+        let mut kept = Vec::new();
+        while kept.len() < ANSWER_KEPT_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        kept.truncate(ANSWER_KEPT_BYTES);
+        Ok(Answer {
+            status,
+            body_start: String::from_utf8_lossy(&kept).into_owned(),
+        })
+    }
+
+    fn next_after(&self, claimed: &Claimed, result: &AttemptResult) -> Next {
+        if matches!(&result.answer, Ok(answer) if (200..300).contains(&answer.status)) {
+            return Next::Delivered;
+        }
+        let retries_made = usize::try_from(claimed.scheduled_attempts).unwrap_or(0);
+        match self.settings.retry_schedule.get(retries_made) {
+            Some(wait) => Next::RetryAfter(*wait),
+            None => Next::Failed,
+        }
+    }
+
+    /// The attempt's log row and the delivery's new state, in one statement.
+    async fn record(
+        &self,
+        claimed: &Claimed,
+        result: &AttemptResult,
+        next: Next,
+    ) -> Result<(), sqlx::Error> {
+        let (state, next_attempt_at) = match next {
+            Next::Delivered => ("delivered", None),
+            Next::RetryAfter(wait) => ("pending", Some(Utc::now() + wait)),
+            Next::Failed => ("failed", None),
+        };
+        let (status_code, error, body_start) = match &result.answer {
+            Ok(answer) => (
+                Some(i32::from(answer.status)),
+                None,
+                answer.body_start.as_str(),
+            ),
+            Err(error) => (None, Some(error.as_str()), ""),
+        };
+        let latency_ms = i32::try_from(result.latency.as_millis()).unwrap_or(i32::MAX);
+        sqlx::query!(
+            r#"WITH attempt AS (
+                   INSERT INTO callback_attempts (event_id, attempted_at, url, status_code, latency_ms, error, response_body)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7))
+               UPDATE callback_deliveries
+               SET state = $8, attempt_count = attempt_count + 1, scheduled_attempts = $9 + 1,
+                   next_attempt_at = COALESCE($10, next_attempt_at), last_attempt_at = $2,
+                   delivered_at = CASE WHEN $8 = 'delivered' THEN $2 ELSE delivered_at END,
+                   lease_token = NULL
+               WHERE event_id = $1 AND lease_token = $11"#,
+            claimed.event.id,
+            result.attempted_at,
+            result.url,
+            status_code,
+            latency_ms,
+            error,
+            body_start,
+            state,
+            claimed.scheduled_attempts,
+            next_attempt_at,
+            claimed.lease_token,
+        )
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Waits for the next notification, then takes every one already buffered, so a burst of
+/// commits costs one claim. Without a listener, never completes (polling takes over).
+async fn next_wake_up(listener: &mut Option<PgListener>) {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
+    };
+    match listener.recv().await {
+        Ok(_) => while listener.next_buffered().is_some() {},
+        Err(error) => {
+            // sqlx reconnects on the next call; polling covers the gap.
+            tracing::warn!(%error, "the callback wake-up connection failed");
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+}
+
+/// An error with its causes, the way a merchant debugging its endpoint wants to read it.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
