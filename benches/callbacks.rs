@@ -25,13 +25,14 @@ use civicpay::merchants::{NewMerchant, insert_merchant};
 use civicpay::outbox::{self, Audience};
 use civicpay::wallet::limits::LimitCategory;
 use rust_decimal::Decimal;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+mod support;
+use support::{env_number, fresh_database};
+
 const BENCH_DB: &str = "civicpay_bench_callbacks";
 const POOL_SIZE: u32 = 16;
 const WALLETS: usize = 1_000;
@@ -40,19 +41,12 @@ const DRAIN: Duration = Duration::from_secs(30);
 
 type Arrivals = Arc<Mutex<HashMap<Uuid, Instant>>>;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rate = env_number("BENCH_RATE", 200).clamp(1, 5_000);
     let seconds = env_number("BENCH_SECONDS", 30).clamp(1, 600);
     let backlog = env_number("BENCH_BACKLOG", 20_000).clamp(1, 200_000);
-    let pool = fresh_database().await?;
+    let pool = fresh_database(BENCH_DB, POOL_SIZE).await?;
     let arrivals: Arrivals = Arc::default();
     let url = start_receiver(arrivals.clone()).await?;
     let (merchant, merchant_account, wallets) = setup(&pool, &url).await?;
@@ -82,23 +76,6 @@ async fn main() -> anyhow::Result<()> {
         all_in.len() as f64 / last.as_secs_f64().max(0.001)
     );
     Ok(())
-}
-
-async fn fresh_database() -> anyhow::Result<PgPool> {
-    let mut admin = sqlx::PgConnection::connect(&format!("{SERVER}/postgres")).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE {BENCH_DB}"))
-        .execute(&mut admin)
-        .await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(POOL_SIZE)
-        .test_before_acquire(false)
-        .connect(&format!("{SERVER}/{BENCH_DB}"))
-        .await?;
-    civicpay::db::migrate(&pool).await?;
-    Ok(pool)
 }
 
 /// A merchant's callback endpoint that notes when each event arrived.

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use civicpay::ledger::{self, AccountKind, EntryKind, NewEntry, Posting};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+mod support;
+use support::{env_number, fresh_database};
+
 const BENCH_DB: &str = "civicpay_bench";
 const PGBENCH_DB: &str = "civicpay_pgbench";
 const WALLETS: usize = 10_000;
@@ -27,18 +28,11 @@ const POOL_SIZE: u32 = 16;
 /// Every task stops after this many payments, whatever the time.
 const MAX_PAYMENTS_PER_TASK: u64 = 1_000_000;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds = env_number("BENCH_SECONDS", 15);
     let rounds = env_number("BENCH_ROUNDS", 2);
-    let pool = fresh_database().await?;
+    let pool = fresh_database(BENCH_DB, POOL_SIZE).await?;
     let (wallets, receivers) = setup(&pool).await?;
     pgbench_init()?;
     println!(
@@ -69,23 +63,6 @@ async fn main() -> anyhow::Result<()> {
     );
     anyhow::ensure!(report.ok, "ledger invariants broken: {:?}", report.failures);
     Ok(())
-}
-
-async fn fresh_database() -> anyhow::Result<PgPool> {
-    let mut admin = sqlx::PgConnection::connect(&format!("{SERVER}/postgres")).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE {BENCH_DB}"))
-        .execute(&mut admin)
-        .await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(POOL_SIZE)
-        .test_before_acquire(false)
-        .connect(&format!("{SERVER}/{BENCH_DB}"))
-        .await?;
-    civicpay::db::migrate(&pool).await?;
-    Ok(pool)
 }
 
 /// Wallets funded in one entry from the suspense account; receivers are merchant accounts.

@@ -46,6 +46,14 @@ CREATE TABLE callback_attempts (
 
 CREATE INDEX callback_attempts_event_idx ON callback_attempts (event_id, id);
 
+-- A merchant's events as its API lists them: the envelope with how its delivery stands.
+CREATE VIEW merchant_events AS
+SELECT e.id, e.seq, e.merchant_id, e.type AS event_type, e.created_at, e.data,
+       d.state AS delivery_state, d.attempt_count,
+       CASE WHEN d.state = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
+       d.last_attempt_at, d.delivered_at
+FROM outbox_events e JOIN callback_deliveries d ON d.event_id = e.id;
+
 -- Every merchant event gets its delivery in the transaction that records the event, whoever
 -- records it: no committed payment without its callback, none for a rolled-back one.
 CREATE FUNCTION callback_deliveries_for_event() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -112,14 +112,13 @@ async fn list_events(
     }
     let rows = sqlx::query_as!(
         MerchantEvent,
-        r#"SELECT e.id, e.seq, e.type AS event_type, e.created_at, e.data,
-                  d.state AS "delivery_state: DeliveryState", d.attempt_count,
-                  CASE WHEN d.state = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
-                  d.last_attempt_at, d.delivered_at
-           FROM outbox_events e JOIN callback_deliveries d ON d.event_id = e.id
-           WHERE e.merchant_id = $1 AND ($2::text IS NULL OR e.type = $2)
-             AND ($3::text IS NULL OR d.state = $3) AND ($4::bigint IS NULL OR e.seq < $4)
-           ORDER BY e.seq DESC LIMIT $5"#,
+        r#"SELECT id AS "id!", seq AS "seq!", event_type AS "event_type!", created_at AS "created_at!",
+                  data AS "data!", delivery_state AS "delivery_state!: DeliveryState",
+                  attempt_count AS "attempt_count!", next_attempt_at, last_attempt_at, delivered_at
+           FROM merchant_events
+           WHERE merchant_id = $1 AND ($2::text IS NULL OR event_type = $2)
+             AND ($3::text IS NULL OR delivery_state = $3) AND ($4::bigint IS NULL OR seq < $4)
+           ORDER BY seq DESC LIMIT $5"#,
         caller.merchant_id,
         filter.event_type,
         filter.delivery_state as Option<DeliveryState>,
@@ -153,12 +152,10 @@ async fn with_attempts(
 ) -> ApiResult<EventWithAttempts> {
     let event = sqlx::query_as!(
         MerchantEvent,
-        r#"SELECT e.id, e.seq, e.type AS event_type, e.created_at, e.data,
-                  d.state AS "delivery_state: DeliveryState", d.attempt_count,
-                  CASE WHEN d.state = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
-                  d.last_attempt_at, d.delivered_at
-           FROM outbox_events e JOIN callback_deliveries d ON d.event_id = e.id
-           WHERE e.id = $1 AND e.merchant_id = $2"#,
+        r#"SELECT id AS "id!", seq AS "seq!", event_type AS "event_type!", created_at AS "created_at!",
+                  data AS "data!", delivery_state AS "delivery_state!: DeliveryState",
+                  attempt_count AS "attempt_count!", next_attempt_at, last_attempt_at, delivered_at
+           FROM merchant_events WHERE id = $1 AND merchant_id = $2"#,
         id,
         merchant_id,
     )
