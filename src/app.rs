@@ -65,6 +65,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::wallet::routes())
         .merge(crate::merchants::routes())
         .merge(crate::callbacks::routes())
+        .merge(crate::calendar::routes())
+        .merge(crate::procedures::routes())
+        .merge(crate::dossiers::routes())
         .merge(crate::ledger::admin_routes())
 }
 

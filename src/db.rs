@@ -18,6 +18,7 @@ pub static CONSTRAINT_RULES: &[&[ConstraintRule]] = &[
     crate::accounts::CONSTRAINT_RULES,
     crate::wallet::CONSTRAINT_RULES,
     crate::merchants::CONSTRAINT_RULES,
+    crate::procedures::CONSTRAINT_RULES,
 ];
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

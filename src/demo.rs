@@ -24,6 +24,9 @@ static LOADERS: &[(&str, Loader)] = &[
     ("merchants", |c, _| {
         Box::pin(crate::merchants::demo::load(c))
     }),
+    ("procedures", |c, _| {
+        Box::pin(crate::procedures::demo::load(c))
+    }),
 ];
 
 /// Loads every module's demo data in one transaction: all of it or none.

@@ -32,6 +32,9 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "merchants", description = "Merchants: onboarding, API keys, orders, refunds"),
         (name = "payments", description = "Citizens paying orders and merchants by QR"),
         (name = "callbacks", description = "Signed events sent to merchants (Standard Webhooks): event log, redelivery, secret rotation"),
+        (name = "calendar", description = "Working calendar: holidays, days off, make-up working days"),
+        (name = "procedures", description = "The catalogue of administrative procedures"),
+        (name = "dossiers", description = "Dossiers: filing online and at the counter, life cycle, tracking, ratings"),
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&BearerAuth)

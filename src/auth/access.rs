@@ -31,6 +31,15 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Citizen => "citizen",
+            Role::Officer => "officer",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
     pub fn is_staff(self) -> bool {
         self != Role::Citizen
     }
@@ -44,6 +53,7 @@ pub trait Policy: Send + Sync + 'static {
 pub struct AnyRole;
 pub struct Citizens;
 pub struct Staff;
+pub struct Officers;
 pub struct Admins;
 
 impl Policy for AnyRole {
@@ -54,6 +64,9 @@ impl Policy for Citizens {
 }
 impl Policy for Staff {
     const ROLES: &'static [Role] = &[Role::Officer, Role::Supervisor, Role::Admin];
+}
+impl Policy for Officers {
+    const ROLES: &'static [Role] = &[Role::Officer];
 }
 impl Policy for Admins {
     const ROLES: &'static [Role] = &[Role::Admin];

@@ -126,6 +126,8 @@ async fn register(
     )
     .execute(&mut *tx)
     .await?;
+    // Dossiers filed at a counter for this phone before the account existed become theirs.
+    crate::dossiers::claim_for_new_account(&mut tx, account_id, &request.phone).await?;
     let tokens = issue_tokens(&state, &mut tx, account_id, Role::Citizen, None).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(tokens)))

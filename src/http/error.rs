@@ -49,6 +49,8 @@ pub enum ErrorCode {
     InsufficientMerchantBalance,
     RefundExceedsRefundable,
     CallbackUrlNotSet,
+    InvalidTransition,
+    FeeUnpaid,
     Internal,
     ServiceUnavailable,
 }
@@ -85,6 +87,7 @@ impl ErrorCode {
             InsufficientMerchantBalance => StatusCode::CONFLICT,
             RefundExceedsRefundable => StatusCode::CONFLICT,
             CallbackUrlNotSet => StatusCode::CONFLICT,
+            InvalidTransition | FeeUnpaid => StatusCode::CONFLICT,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -124,6 +127,8 @@ impl ErrorCode {
             InsufficientMerchantBalance => "insufficient_merchant_balance",
             RefundExceedsRefundable => "refund_exceeds_refundable",
             CallbackUrlNotSet => "callback_url_not_set",
+            InvalidTransition => "invalid_transition",
+            FeeUnpaid => "fee_unpaid",
             Internal => "internal",
             ServiceUnavailable => "service_unavailable",
         }

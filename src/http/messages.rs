@@ -94,6 +94,11 @@ pub enum Message {
     RecipientUnknown,
     RecipientIsYou,
     OldPinRequired,
+    MissingDocuments {
+        codes: String,
+    },
+    UnitNotOfProcedureLevel,
+    AppointmentNotAfterDue,
 }
 
 impl Message {
@@ -198,6 +203,18 @@ impl Message {
                 "Để đổi mã PIN, hãy nhập mã PIN hiện tại (old_pin).".into(),
                 "To change the PIN, give the current one (old_pin).".into(),
             ),
+            MissingDocuments { codes } => (
+                format!("Thiếu giấy tờ bắt buộc: {codes}."),
+                format!("Mandatory documents are missing: {codes}."),
+            ),
+            UnitNotOfProcedureLevel => (
+                "Đơn vị không thuộc cấp giải quyết thủ tục này.".into(),
+                "This unit is not of the level that handles the procedure.".into(),
+            ),
+            AppointmentNotAfterDue => (
+                "Ngày hẹn mới phải sau hạn giải quyết hiện tại.".into(),
+                "The new appointment must be after the current due time.".into(),
+            ),
         };
         match lang {
             Lang::Vi => vi,
@@ -230,6 +247,11 @@ pub fn title(code: ErrorCode, lang: Lang) -> &'static str {
         InsufficientMerchantBalance => ("Số dư cửa hàng không đủ", "Insufficient merchant balance"),
         RefundExceedsRefundable => ("Vượt số tiền có thể hoàn", "Refund too large"),
         CallbackUrlNotSet => ("Chưa có địa chỉ nhận callback", "No callback URL"),
+        InvalidTransition => (
+            "Trạng thái hồ sơ không cho phép thao tác này",
+            "Action not allowed in this status",
+        ),
+        FeeUnpaid => ("Phí, lệ phí chưa được thanh toán", "Fee unpaid"),
 
         IdempotencyKeyRequired => ("Thiếu khóa Idempotency-Key", "Idempotency-Key required"),
         PaymentPinRequired => ("Thiếu mã PIN thanh toán", "Payment PIN required"),
@@ -375,6 +397,14 @@ fn default_detail(code: ErrorCode) -> (&'static str, &'static str) {
         CallbackUrlNotSet => (
             "Cửa hàng chưa đặt địa chỉ nhận callback (callback_url) trong hồ sơ.",
             "Set a callback_url in the merchant profile first.",
+        ),
+        InvalidTransition => (
+            "Hồ sơ đang ở trạng thái không cho phép thao tác này; xem current_status và allowed_actions.",
+            "The dossier's status does not allow this action; see current_status and allowed_actions.",
+        ),
+        FeeUnpaid => (
+            "Chưa thể trả kết quả khi phí, lệ phí của hồ sơ chưa được thanh toán.",
+            "The result cannot be returned while the dossier's fee is unpaid.",
         ),
         Internal => (
             "Đã có lỗi phía hệ thống; hãy thử lại sau và báo mã yêu cầu nếu lỗi lặp lại.",

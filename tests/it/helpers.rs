@@ -46,6 +46,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(pool: PgPool, config: Config, extra: Router<AppState>) -> TestApp {
+        // The server's logs, under `RUST_LOG=…` and `--nocapture`, when a test needs explaining.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free loopback port");

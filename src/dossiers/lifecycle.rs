@@ -1,0 +1,517 @@
+//! DESIGN.md's transition table, and the one endpoint that applies it. Checks run in the
+//! contract's order: authentication (401), the action allowed for the caller's role (403), the
+//! dossier in the caller's scope (404), the request valid (422), the status allowing it (409
+//! `invalid_transition` with `current_status` and `allowed_actions`; `fee_unpaid` for a result
+//! whose fee is owed). The dossier row is locked for the move, so of two officers acting at
+//! once the second sees the first's result and, if its move no longer fits, gets 409. Each move
+//! writes its timeline line in the same transaction.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::reading::{DossierDetail, detail, visible_to};
+use super::{Actor, DocumentInput, Status, add_documents, check_documents, record_move};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::auth::access::{AnyRole, Role};
+use crate::calendar::WorkingCalendar;
+use crate::http::error::{FieldChecks, Problem, length_within};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(act))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Receive,
+    Refuse,
+    StartProcessing,
+    RequestSupplement,
+    Supplement,
+    RequestPayment,
+    Withdraw,
+    Suspend,
+    Resume,
+    Approve,
+    Reject,
+    ReturnResult,
+    Reschedule,
+}
+
+/// Who may take an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Officer,
+    /// The citizen whose dossier it is.
+    Owner,
+}
+
+struct Rule {
+    action: Action,
+    from: &'static [Status],
+    /// `None`: the status stays (reschedule).
+    to: Option<Status>,
+    by: By,
+    needs_reason: bool,
+}
+
+use Status::*;
+
+/// DESIGN.md's table, row for row (the `(bill paid)` row is [`fee_paid`]).
+const RULES: &[Rule] = &[
+    Rule {
+        action: Action::Receive,
+        from: &[Submitted],
+        to: Some(Received),
+        by: By::Officer,
+        needs_reason: false,
+    },
+    Rule {
+        action: Action::Refuse,
+        from: &[Submitted],
+        to: Some(Refused),
+        by: By::Officer,
+        needs_reason: true,
+    },
+    Rule {
+        action: Action::StartProcessing,
+        from: &[Received],
+        to: Some(Processing),
+        by: By::Officer,
+        needs_reason: false,
+    },
+    Rule {
+        action: Action::RequestSupplement,
+        from: &[Received, Processing],
+        to: Some(SupplementRequested),
+        by: By::Officer,
+        needs_reason: true,
+    },
+    Rule {
+        action: Action::Supplement,
+        from: &[SupplementRequested],
+        to: Some(Processing),
+        by: By::Owner,
+        needs_reason: false,
+    },
+    Rule {
+        action: Action::RequestPayment,
+        from: &[Processing],
+        to: Some(AwaitingPayment),
+        by: By::Officer,
+        needs_reason: false,
+    },
+    Rule {
+        action: Action::Withdraw,
+        from: &[Submitted, Received, SupplementRequested],
+        to: Some(Withdrawn),
+        by: By::Owner,
+        needs_reason: true,
+    },
+    Rule {
+        action: Action::Suspend,
+        from: &[Received, Processing],
+        to: Some(Suspended),
+        by: By::Officer,
+        needs_reason: true,
+    },
+    Rule {
+        action: Action::Resume,
+        from: &[Suspended],
+        to: Some(Processing),
+        by: By::Officer,
+        needs_reason: false,
+    },
+    Rule {
+        action: Action::Approve,
+        from: &[Processing],
+        to: Some(ResultReady),
+        by: By::Officer,
+        needs_reason: false,
+    },
+    Rule {
+        action: Action::Reject,
+        from: &[Processing],
+        to: Some(Rejected),
+        by: By::Officer,
+        needs_reason: true,
+    },
+    Rule {
+        action: Action::ReturnResult,
+        from: &[ResultReady, Rejected],
+        to: Some(Returned),
+        by: By::Officer,
+        needs_reason: false,
+    },
+    Rule {
+        action: Action::Reschedule,
+        from: &[
+            Received,
+            Processing,
+            SupplementRequested,
+            AwaitingPayment,
+            Suspended,
+        ],
+        to: None,
+        by: By::Officer,
+        needs_reason: true,
+    },
+];
+
+fn rule(action: Action) -> &'static Rule {
+    RULES
+        .iter()
+        .find(|rule| rule.action == action)
+        .expect("every action has its row")
+}
+
+fn role_may(by: By, role: Role) -> bool {
+    match by {
+        By::Officer => role == Role::Officer,
+        By::Owner => role == Role::Citizen,
+    }
+}
+
+/// What `role` may do to a dossier in this state now.
+pub fn allowed_actions(
+    status: Status,
+    due_at: Option<DateTime<Utc>>,
+    rescheduled: bool,
+    role: Role,
+    now: DateTime<Utc>,
+    calendar: &WorkingCalendar,
+) -> Vec<Action> {
+    RULES
+        .iter()
+        .filter(|rule| role_may(rule.by, role) && rule.from.contains(&status))
+        .filter(|rule| {
+            rule.action != Action::Reschedule
+                || (!rescheduled
+                    && due_at.is_some_and(|due| now <= calendar.one_working_day_before(due)))
+        })
+        .map(|rule| rule.action)
+        .collect()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// One of the actions of the transition table.
+    #[schema(value_type = Action)]
+    pub action: String,
+    /// Required to refuse, request a supplement (what is missing), withdraw, suspend, reject
+    /// and reschedule (the apology).
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    /// Required to supplement; any move may bring documents (a result, say).
+    pub documents: Option<Vec<DocumentInput>>,
+    /// The new appointment, to reschedule.
+    pub appointment_at: Option<DateTime<Utc>>,
+}
+
+/// The dossier's row as a move needs it, locked.
+struct Locked {
+    status: Status,
+    procedure_code: String,
+    due_at: Option<DateTime<Utc>>,
+    paused_at: Option<DateTime<Utc>>,
+    rescheduled: bool,
+}
+
+async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked, sqlx::Error> {
+    sqlx::query_as!(
+        Locked,
+        r#"SELECT status AS "status: Status", procedure_code, due_at, paused_at,
+                  rescheduled_at IS NOT NULL AS "rescheduled!"
+           FROM dossiers WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Move a dossier through its life cycle.
+#[utoipa::path(post, path = "/v1/dossiers/{id}/actions", tag = "dossiers", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = ActionRequest,
+    responses(
+        (status = 200, body = DossierDetail),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "The caller's role may not take this action"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`invalid_transition` (with `current_status`, `allowed_actions`), `fee_unpaid`"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn act(
+    State(state): State<AppState>,
+    caller: Caller<AnyRole>,
+    Path(id): Path<Uuid>,
+    Json(request): Json<ActionRequest>,
+) -> ApiResult<Json<DossierDetail>> {
+    let action: Option<Action> =
+        serde_json::from_value(serde_json::Value::String(request.action.clone())).ok();
+    let may_act = match action {
+        Some(action) => role_may(rule(action).by, caller.role),
+        None => matches!(caller.role, Role::Officer | Role::Citizen),
+    };
+    if !may_act {
+        return Err(ApiError::new(ErrorCode::Forbidden));
+    }
+    visible_to(&state.db, &caller.scope(), id).await?;
+    let action =
+        action.ok_or_else(|| ApiError::invalid_field("action", Message::FieldInvalidValue))?;
+    check_request(action, &request)?;
+
+    let mut tx = state.db.begin().await?;
+    let dossier = lock(&mut tx, id).await?;
+    let calendar = WorkingCalendar::load(&mut tx).await?;
+    let now = Utc::now();
+    // A request check that needs the row, so still before the status check.
+    if let Some(appointment_at) = request.appointment_at
+        && action == Action::Reschedule
+        && dossier.due_at.is_some_and(|due| appointment_at <= due)
+    {
+        return Err(ApiError::invalid_field(
+            "appointment_at",
+            Message::AppointmentNotAfterDue,
+        ));
+    }
+    let allowed = allowed_actions(
+        dossier.status,
+        dossier.due_at,
+        dossier.rescheduled,
+        caller.role,
+        now,
+        &calendar,
+    );
+    if !allowed.contains(&action) {
+        return Err(ApiError::new(ErrorCode::InvalidTransition)
+            .with_extra("current_status", dossier.status.as_str())
+            .with_extra(
+                "allowed_actions",
+                serde_json::to_value(&allowed).unwrap_or_default(),
+            ));
+    }
+    if action == Action::ReturnResult && fee_unpaid(&mut tx, id).await? {
+        return Err(ApiError::new(ErrorCode::FeeUnpaid));
+    }
+    let to = rule(action).to.unwrap_or(dossier.status);
+    apply(&mut tx, id, &dossier, action, to, &request, now, &calendar).await?;
+    let actor = Actor::Account(caller.account_id, caller.role);
+    if let Some(documents) = &request.documents {
+        add_documents(
+            &mut tx,
+            id,
+            documents,
+            action_name(action),
+            Some(caller.account_id),
+        )
+        .await?;
+    }
+    record_move(
+        &mut tx,
+        id,
+        action_name(action),
+        Some(dossier.status),
+        to,
+        actor,
+        request.reason.as_deref().map(str::trim),
+        request.note.as_deref().map(str::trim),
+    )
+    .await?;
+    let moved = detail(&mut tx, id, caller.role).await?;
+    tx.commit().await?;
+    Ok(Json(moved))
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Receive => "receive",
+        Action::Refuse => "refuse",
+        Action::StartProcessing => "start_processing",
+        Action::RequestSupplement => "request_supplement",
+        Action::Supplement => "supplement",
+        Action::RequestPayment => "request_payment",
+        Action::Withdraw => "withdraw",
+        Action::Suspend => "suspend",
+        Action::Resume => "resume",
+        Action::Approve => "approve",
+        Action::Reject => "reject",
+        Action::ReturnResult => "return_result",
+        Action::Reschedule => "reschedule",
+    }
+}
+
+fn check_request(action: Action, request: &ActionRequest) -> ApiResult<()> {
+    let reason_given = request
+        .reason
+        .as_deref()
+        .is_some_and(|r| length_within(r, 1, 2000));
+    let reason_fits = request
+        .reason
+        .as_deref()
+        .is_none_or(|r| length_within(r, 1, 2000));
+    let documents = request.documents.as_deref().unwrap_or_default();
+    FieldChecks::new()
+        .check(
+            if rule(action).needs_reason {
+                reason_given
+            } else {
+                reason_fits
+            },
+            "reason",
+            if request.reason.is_none() {
+                Message::FieldRequired
+            } else {
+                Message::TextLength { min: 1, max: 2000 }
+            },
+        )
+        .check(
+            request
+                .note
+                .as_deref()
+                .is_none_or(|n| n.chars().count() <= 2000),
+            "note",
+            Message::TextLength { min: 0, max: 2000 },
+        )
+        .check(
+            action != Action::Supplement || !documents.is_empty(),
+            "documents",
+            Message::FieldRequired,
+        )
+        .check(
+            action != Action::Reschedule || request.appointment_at.is_some(),
+            "appointment_at",
+            Message::FieldRequired,
+        )
+        .finish()?;
+    check_documents(documents, "documents")
+}
+
+/// The move's effect on the row: its status and its clock.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    conn: &mut PgConnection,
+    id: Uuid,
+    dossier: &Locked,
+    action: Action,
+    to: Status,
+    request: &ActionRequest,
+    now: DateTime<Utc>,
+    calendar: &WorkingCalendar,
+) -> ApiResult<()> {
+    let mut clock = Clock {
+        due_at: dossier.due_at,
+        paused_at: dossier.paused_at,
+        moves_appointment: !dossier.rescheduled,
+    };
+    match action {
+        Action::Receive | Action::Supplement => {
+            // The clock starts (or restarts from the complete dossier).
+            let procedure = crate::procedures::load(conn, &dossier.procedure_code)
+                .await?
+                .ok_or_else(|| ApiError::internal("a dossier's procedure vanished"))?;
+            clock.due_at = Some(calendar.due_at(now, procedure.processing_time()));
+            clock.paused_at = None;
+        }
+        Action::Resume => clock.resume(now, calendar),
+        _ if to.stops_clock() && !dossier.status.stops_clock() => clock.paused_at = Some(now),
+        _ => {}
+    }
+    let appointment_at = match action {
+        Action::Reschedule => request.appointment_at,
+        _ => None,
+    };
+    sqlx::query!(
+        "UPDATE dossiers SET status = $2, due_at = $3, paused_at = $4,
+                appointment_at = COALESCE($5, CASE WHEN $6 THEN $3 ELSE appointment_at END),
+                rescheduled_at = CASE WHEN $5::timestamptz IS NOT NULL THEN $7 ELSE rescheduled_at END,
+                received_at = CASE WHEN $2 = 'received' AND received_at IS NULL THEN $7 ELSE received_at END,
+                finished_at = CASE WHEN $2 IN ('result_ready', 'rejected') THEN $7 ELSE finished_at END,
+                returned_at = CASE WHEN $2 = 'returned' THEN $7 ELSE returned_at END,
+                updated_at = $7
+         WHERE id = $1",
+        id,
+        to.as_str(),
+        clock.due_at,
+        clock.paused_at,
+        appointment_at,
+        clock.moves_appointment,
+        now,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A dossier's processing clock.
+struct Clock {
+    due_at: Option<DateTime<Utc>>,
+    paused_at: Option<DateTime<Utc>>,
+    /// Until a reschedule, the appointment is the due time.
+    moves_appointment: bool,
+}
+
+impl Clock {
+    /// The due time moves on by the office time the clock stood still.
+    fn resume(&mut self, now: DateTime<Utc>, calendar: &WorkingCalendar) {
+        if let (Some(due), Some(paused)) = (self.due_at, self.paused_at.take()) {
+            self.due_at =
+                Some(calendar.add_office_time(due, calendar.office_time_between(paused, now)));
+        }
+    }
+}
+
+/// Whether a fee bill of the dossier is still unpaid. No bills exist yet: the bills issue fills
+/// this in, and `return_result` already answers `fee_unpaid` through it.
+async fn fee_unpaid(_conn: &mut PgConnection, _dossier_id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(false)
+}
+
+/// The `(bill paid)` row: a dossier awaiting payment goes back to processing, its due time moved
+/// on by the time it waited. The bills issue calls this in the paying transaction; a dossier not
+/// awaiting payment is left as it is (`Ok(false)`).
+pub async fn fee_paid(conn: &mut PgConnection, id: Uuid) -> ApiResult<bool> {
+    let dossier = lock(conn, id).await?;
+    if dossier.status != AwaitingPayment {
+        return Ok(false);
+    }
+    let calendar = WorkingCalendar::load(conn).await?;
+    let now = Utc::now();
+    let mut clock = Clock {
+        due_at: dossier.due_at,
+        paused_at: dossier.paused_at,
+        moves_appointment: !dossier.rescheduled,
+    };
+    clock.resume(now, &calendar);
+    sqlx::query!(
+        "UPDATE dossiers SET status = 'processing', due_at = $2, paused_at = NULL,
+                appointment_at = CASE WHEN $3 THEN $2 ELSE appointment_at END, updated_at = $4
+         WHERE id = $1",
+        id,
+        clock.due_at,
+        clock.moves_appointment,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    record_move(
+        conn,
+        id,
+        "bill_paid",
+        Some(AwaitingPayment),
+        Processing,
+        Actor::System,
+        None,
+        None,
+    )
+    .await?;
+    Ok(true)
+}

@@ -1,0 +1,381 @@
+//! Reading dossiers: a citizen's own, a unit's worklist for its staff, one dossier in full, and
+//! public tracking by code with nothing personal in it. Lists read the `dossier_summaries`
+//! view, which is where `overdue` and the national status code are defined.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::lifecycle::{Action, allowed_actions};
+use super::rating::Rating;
+use super::{Channel, Document, ResultDelivery, Status, TimelineEvent};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::auth::access::{AnyRole, Citizens, Role, Scope, Staff};
+use crate::calendar::WorkingCalendar;
+use crate::http::error::Problem;
+use crate::http::pagination::{Page, PageQuery};
+use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
+use crate::units::UnitLevel;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_own))
+        .routes(routes!(get_dossier))
+        .routes(routes!(unit_worklist))
+        .routes(routes!(track_publicly))
+}
+
+/// A dossier as lists show it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct DossierSummary {
+    pub id: Uuid,
+    #[schema(example = "19753-261122-0001")]
+    pub code: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub status: Status,
+    /// The national status code (1 submitted ... 10 returned).
+    pub national_status_code: i32,
+    pub channel: Channel,
+    pub applicant_name: String,
+    pub submitted_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+    /// When the result is due (working time; moved by pauses).
+    pub due_at: Option<DateTime<Utc>>,
+    /// When the citizen is told to come for the result.
+    pub appointment_at: Option<DateTime<Utc>>,
+    /// When the result (approval or rejection) was ready.
+    pub finished_at: Option<DateTime<Utc>>,
+    pub returned_at: Option<DateTime<Utc>>,
+    /// Finished after its due time, or unfinished and past it.
+    pub overdue: bool,
+    #[serde(skip)]
+    due_sort: DateTime<Utc>,
+    #[serde(skip)]
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApplicantView {
+    pub name: String,
+    /// E.164.
+    pub phone: String,
+    pub national_id: Option<String>,
+}
+
+/// A dossier in full, for its owner and the staff of its unit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DossierDetail {
+    #[serde(flatten)]
+    pub summary: DossierSummary,
+    pub applicant: ApplicantView,
+    pub result_delivery: ResultDelivery,
+    pub postal_address: Option<String>,
+    /// Whether the one apology-and-new-appointment was used.
+    pub rescheduled: bool,
+    /// What the caller may do now.
+    pub allowed_actions: Vec<Action>,
+    pub documents: Vec<Document>,
+    /// Oldest first.
+    pub timeline: Vec<TimelineEvent>,
+    pub rating: Option<Rating>,
+}
+
+/// Public tracking: where a dossier stands, nothing about who filed it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublicDossier {
+    pub code: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub status: Status,
+    pub national_status_code: i32,
+    pub received_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub appointment_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+async fn summary(conn: &mut PgConnection, id: Uuid) -> Result<Option<DossierSummary>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM dossier_summaries WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The whole dossier, with the actions `role` may take now. The caller checked the scope.
+pub async fn detail(conn: &mut PgConnection, id: Uuid, role: Role) -> ApiResult<DossierDetail> {
+    let summary = summary(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let more = sqlx::query!(
+        r#"SELECT applicant_phone, applicant_national_id, result_delivery AS "result_delivery: ResultDelivery",
+                  postal_address, rescheduled_at IS NOT NULL AS "rescheduled!"
+           FROM dossiers WHERE id = $1"#,
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let documents = sqlx::query_as!(
+        Document,
+        r#"SELECT id, code, name, sha256, size_bytes AS size, storage_uri, added_with, added_at
+           FROM dossier_documents WHERE dossier_id = $1 ORDER BY added_at, id"#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let timeline = sqlx::query_as!(
+        TimelineEvent,
+        r#"SELECT action, from_status AS "from_status: Status", to_status AS "to_status: Status",
+                  actor_role, reason, note, at
+           FROM dossier_events WHERE dossier_id = $1 ORDER BY id"#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let rating = sqlx::query_as!(
+        Rating,
+        "SELECT score, comment, created_at FROM dossier_ratings WHERE dossier_id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let calendar = WorkingCalendar::load(conn).await?;
+    let allowed_actions = allowed_actions(
+        summary.status,
+        summary.due_at,
+        more.rescheduled,
+        role,
+        Utc::now(),
+        &calendar,
+    );
+    Ok(DossierDetail {
+        applicant: ApplicantView {
+            name: summary.applicant_name.clone(),
+            phone: more.applicant_phone,
+            national_id: more.applicant_national_id,
+        },
+        summary,
+        result_delivery: more.result_delivery,
+        postal_address: more.postal_address,
+        rescheduled: more.rescheduled,
+        allowed_actions,
+        documents,
+        timeline,
+        rating,
+    })
+}
+
+/// Whether the dossier exists for this caller: their own for a citizen, within their unit's
+/// subtree for staff. Outside it, it does not exist (404), never 403.
+pub async fn visible_to(db: &PgPool, scope: &Scope, id: Uuid) -> ApiResult<()> {
+    let owner = sqlx::query!(
+        "SELECT applicant_id, unit_code FROM dossiers WHERE id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let visible = match scope {
+        Scope::Own(_) => owner.applicant_id.is_some_and(|o| scope.covers_owner(o)),
+        _ => scope.covers_unit(db, &owner.unit_code).await?,
+    };
+    if visible {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::NotFound))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OwnFilter {
+    pub status: Option<Status>,
+}
+
+/// The caller's dossiers, newest first.
+#[utoipa::path(get, path = "/v1/dossiers", tag = "dossiers", security(("bearer" = [])),
+    params(OwnFilter, PageQuery),
+    responses((status = 200, body = Page<DossierSummary>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn list_own(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    Query(filter): Query<OwnFilter>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<DossierSummary>>> {
+    let limit = page.limit()?;
+    let before: Option<(DateTime<Utc>, Uuid)> = page.after()?;
+    let mut query =
+        QueryBuilder::<Postgres>::new("SELECT * FROM dossier_summaries WHERE applicant_id = ");
+    query.push_bind(caller.account_id);
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some((at, id)) = before {
+        query
+            .push(" AND (created_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit + 1);
+    let rows: Vec<DossierSummary> = query.build_query_as().fetch_all(&state.db).await?;
+    Ok(Json(Page::from_rows(rows, limit, |d| (d.created_at, d.id))))
+}
+
+/// One dossier: its owner, or staff whose unit's subtree holds it.
+#[utoipa::path(get, path = "/v1/dossiers/{id}", tag = "dossiers", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = DossierDetail), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_dossier(
+    State(state): State<AppState>,
+    caller: Caller<AnyRole>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<DossierDetail>> {
+    visible_to(&state.db, &caller.scope(), id).await?;
+    let mut conn = state.db.acquire().await?;
+    Ok(Json(detail(&mut conn, id, caller.role).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorklistFilter {
+    /// One status; without it, every dossier still open (not refused, withdrawn or returned).
+    pub status: Option<Status>,
+    pub overdue: Option<bool>,
+    /// Only those due before this time.
+    pub due_before: Option<DateTime<Utc>>,
+    /// One procedure's code.
+    pub procedure: Option<String>,
+}
+
+/// Literal, so the planner matches the partial worklist indexes (see the migration).
+const OPEN_STATUSES_SQL: &str = "status IN ('submitted', 'received', 'processing', 'supplement_requested', \
+     'awaiting_payment', 'suspended', 'result_ready', 'rejected')";
+
+/// The dossiers of the caller's unit and the units below it, soonest due first.
+#[utoipa::path(get, path = "/v1/unit/dossiers", tag = "dossiers", security(("bearer" = [])),
+    params(WorklistFilter, PageQuery),
+    responses((status = 200, body = Page<DossierSummary>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn unit_worklist(
+    State(state): State<AppState>,
+    caller: Caller<Staff>,
+    Query(filter): Query<WorklistFilter>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<DossierSummary>>> {
+    let limit = page.limit()?;
+    let after: Option<(DateTime<Utc>, Uuid)> = page.after()?;
+    let mut query = QueryBuilder::<Postgres>::new("SELECT * FROM dossier_summaries WHERE ");
+    push_scope(&mut query, &state.db, &caller.scope()).await?;
+    match filter.status {
+        Some(status) => {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        None => {
+            query.push(" AND ").push(OPEN_STATUSES_SQL);
+        }
+    }
+    if let Some(overdue) = filter.overdue {
+        query.push(" AND overdue = ").push_bind(overdue);
+    }
+    if let Some(due_before) = filter.due_before {
+        query.push(" AND due_at < ").push_bind(due_before);
+    }
+    if let Some(procedure) = filter.procedure {
+        query.push(" AND procedure_code = ").push_bind(procedure);
+    }
+    if let Some((due_sort, id)) = after {
+        query
+            .push(" AND (due_sort, id) > (")
+            .push_bind(due_sort)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY due_sort, id LIMIT ")
+        .push_bind(limit + 1);
+    let rows: Vec<DossierSummary> = query.build_query_as().fetch_all(&state.db).await?;
+    Ok(Json(Page::from_rows(rows, limit, |d| (d.due_sort, d.id))))
+}
+
+/// The scope as one indexed condition: a commune is one unit, a province one province code;
+/// an older district tier lists its units.
+async fn push_scope(
+    query: &mut QueryBuilder<'_, Postgres>,
+    db: &PgPool,
+    scope: &Scope,
+) -> ApiResult<()> {
+    let root = match scope {
+        Scope::Everything => {
+            query.push("true");
+            return Ok(());
+        }
+        Scope::Subtree(root) => root.clone(),
+        Scope::Own(_) => return Err(ApiError::new(ErrorCode::Forbidden)),
+    };
+    let level = sqlx::query_scalar!(
+        r#"SELECT level AS "level: UnitLevel" FROM units WHERE code = $1"#,
+        root
+    )
+    .fetch_one(db)
+    .await?;
+    match level {
+        UnitLevel::Commune => {
+            query.push("unit_code = ").push_bind(root);
+        }
+        UnitLevel::Province => {
+            query.push("province_code = ").push_bind(root);
+        }
+        UnitLevel::District => {
+            let units: Vec<String> = sqlx::query_scalar!(
+                r#"SELECT code AS "code!" FROM units WHERE code = $1 OR parent_code = $1"#,
+                root
+            )
+            .fetch_all(db)
+            .await?;
+            query.push("unit_code = ANY(").push_bind(units).push(")");
+        }
+    }
+    Ok(())
+}
+
+/// Where a dossier stands, for anyone who has its code (no login).
+#[utoipa::path(get, path = "/v1/public/dossiers/{code}", tag = "dossiers",
+    params(("code" = String, Path)),
+    responses((status = 200, body = PublicDossier), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn track_publicly(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> ApiResult<Json<PublicDossier>> {
+    let found: Option<DossierSummary> =
+        sqlx::query_as("SELECT * FROM dossier_summaries WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&state.db)
+            .await?;
+    let d = found.ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok(Json(PublicDossier {
+        code: d.code,
+        procedure_code: d.procedure_code,
+        procedure_name: d.procedure_name,
+        unit_code: d.unit_code,
+        unit_name: d.unit_name,
+        status: d.status,
+        national_status_code: d.national_status_code,
+        received_at: d.received_at,
+        due_at: d.due_at,
+        appointment_at: d.appointment_at,
+        finished_at: d.finished_at,
+    }))
+}

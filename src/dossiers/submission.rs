@@ -1,0 +1,393 @@
+//! Filing a dossier: online by a citizen (it starts `submitted`), or at a one-stop counter by
+//! an officer for a citizen or for an applicant without an account (it starts `received`, its
+//! clock running). Codes are `{unit}-{yymmdd}-{NNNN}`, numbered per unit and Vietnam-time day
+//! by a counter row locked in the filing transaction: no gaps, no duplicates.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::reading::{DossierDetail, detail};
+use super::{
+    Actor, Channel, DocumentInput, ResultDelivery, Status, add_documents, check_documents,
+    record_move,
+};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::auth::access::{Citizens, Officers, Role};
+use crate::auth::phone::Phone;
+use crate::calendar::WorkingCalendar;
+use crate::http::error::{FieldChecks, Problem, length_within};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json};
+use crate::procedures::{self, Procedure};
+use crate::units::UnitLevel;
+use crate::wallet::identity::NationalId;
+use crate::wallet::limits::vietnam;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit_online))
+        .routes(routes!(receive_at_counter))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineSubmission {
+    #[schema(example = "1.001193")]
+    pub procedure_code: String,
+    /// Any unit of the procedure's level; it handles the dossier.
+    #[schema(example = "19753")]
+    pub unit_code: String,
+    pub documents: Vec<DocumentInput>,
+    #[serde(default = "counter_delivery")]
+    pub result_delivery: ResultDelivery,
+    /// Required when `result_delivery` is `postal`.
+    pub postal_address: Option<String>,
+}
+
+fn counter_delivery() -> ResultDelivery {
+    ResultDelivery::Counter
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Applicant {
+    /// A registered citizen is found by phone; anyone else also gives a name and ID number,
+    /// and sees the dossier in the app once they register with this phone.
+    #[schema(value_type = String, example = "0912345678")]
+    pub phone: Phone,
+    pub full_name: Option<String>,
+    /// 12-digit national ID number (căn cước).
+    pub national_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterSubmission {
+    pub procedure_code: String,
+    pub applicant: Applicant,
+    #[serde(default)]
+    pub documents: Vec<DocumentInput>,
+    #[serde(default = "counter_delivery")]
+    pub result_delivery: ResultDelivery,
+    pub postal_address: Option<String>,
+}
+
+/// Everything a new dossier row needs.
+struct NewDossier<'a> {
+    procedure: &'a Procedure,
+    unit_code: &'a str,
+    channel: Channel,
+    applicant_id: Option<Uuid>,
+    applicant_name: &'a str,
+    applicant_phone: &'a str,
+    national_id: Option<&'a str>,
+    result_delivery: ResultDelivery,
+    postal_address: Option<&'a str>,
+    documents: &'a [DocumentInput],
+    actor: Actor,
+}
+
+/// File a dossier online (citizens). It waits for an officer to receive it.
+#[utoipa::path(post, path = "/v1/dossiers", tag = "dossiers", security(("bearer" = [])),
+    request_body = OnlineSubmission,
+    responses(
+        (status = 201, body = DossierDetail),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown procedure, a unit of another level, missing mandatory documents"),
+    ))]
+async fn submit_online(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    Json(submission): Json<OnlineSubmission>,
+) -> ApiResult<(StatusCode, Json<DossierDetail>)> {
+    let mut tx = state.db.begin().await?;
+    let procedure = known_procedure(&mut tx, &submission.procedure_code).await?;
+    let unit_level = sqlx::query_scalar!(
+        r#"SELECT level AS "level: UnitLevel" FROM units WHERE code = $1"#,
+        submission.unit_code
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if unit_level != Some(procedure.level) {
+        return Err(ApiError::invalid_field(
+            "unit_code",
+            Message::UnitNotOfProcedureLevel,
+        ));
+    }
+    check_delivery(
+        submission.result_delivery,
+        submission.postal_address.as_deref(),
+    )?;
+    check_documents(&submission.documents, "documents")?;
+    check_required_documents(&procedure, &submission.documents)?;
+    let account = sqlx::query!(
+        "SELECT full_name, phone FROM accounts WHERE id = $1",
+        caller.account_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let id = create(
+        &mut tx,
+        NewDossier {
+            procedure: &procedure,
+            unit_code: &submission.unit_code,
+            channel: Channel::Online,
+            applicant_id: Some(caller.account_id),
+            applicant_name: &account.full_name,
+            applicant_phone: &account.phone,
+            national_id: None,
+            result_delivery: submission.result_delivery,
+            postal_address: submission.postal_address.as_deref(),
+            documents: &submission.documents,
+            actor: Actor::Account(caller.account_id, Role::Citizen),
+        },
+    )
+    .await?;
+    let created = detail(&mut tx, id, caller.role).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Receive a dossier at the counter (officers), at the officer's own unit.
+#[utoipa::path(post, path = "/v1/counter/dossiers", tag = "dossiers", security(("bearer" = [])),
+    request_body = CounterSubmission,
+    responses(
+        (status = 201, body = DossierDetail),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn receive_at_counter(
+    State(state): State<AppState>,
+    caller: Caller<Officers>,
+    Json(submission): Json<CounterSubmission>,
+) -> ApiResult<(StatusCode, Json<DossierDetail>)> {
+    // The database gives every officer a unit.
+    let unit_code = caller
+        .unit_code
+        .clone()
+        .ok_or_else(|| ApiError::new(ErrorCode::Forbidden))?;
+    let mut tx = state.db.begin().await?;
+    let procedure = known_procedure(&mut tx, &submission.procedure_code).await?;
+    let unit_level = sqlx::query_scalar!(
+        r#"SELECT level AS "level: UnitLevel" FROM units WHERE code = $1"#,
+        unit_code
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if unit_level != procedure.level {
+        return Err(ApiError::invalid_field(
+            "procedure_code",
+            Message::UnitNotOfProcedureLevel,
+        ));
+    }
+    check_delivery(
+        submission.result_delivery,
+        submission.postal_address.as_deref(),
+    )?;
+    check_documents(&submission.documents, "documents")?;
+    check_required_documents(&procedure, &submission.documents)?;
+    let applicant = &submission.applicant;
+    let citizen = sqlx::query!(
+        "SELECT id, full_name FROM accounts WHERE phone = $1 AND role = 'citizen'",
+        applicant.phone.as_str()
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let national_id = applicant.national_id.as_deref().map(NationalId::parse);
+    let (applicant_id, applicant_name) = match &citizen {
+        Some(citizen) => (Some(citizen.id), citizen.full_name.clone()),
+        None => {
+            let name = applicant
+                .full_name
+                .as_deref()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            FieldChecks::new()
+                .check(
+                    length_within(&name, 1, 200),
+                    "applicant.full_name",
+                    Message::TextLength { min: 1, max: 200 },
+                )
+                .check(
+                    national_id.is_some(),
+                    "applicant.national_id",
+                    Message::FieldRequired,
+                )
+                .finish()?;
+            (None, name)
+        }
+    };
+    if national_id.as_ref().is_some_and(Option::is_none) {
+        return Err(ApiError::invalid_field(
+            "applicant.national_id",
+            Message::NationalIdMalformed,
+        ));
+    }
+    let national_id = national_id.flatten();
+    let id = create(
+        &mut tx,
+        NewDossier {
+            procedure: &procedure,
+            unit_code: &unit_code,
+            channel: Channel::Counter,
+            applicant_id,
+            applicant_name: &applicant_name,
+            applicant_phone: applicant.phone.as_str(),
+            national_id: national_id.as_ref().map(NationalId::as_str),
+            result_delivery: submission.result_delivery,
+            postal_address: submission.postal_address.as_deref(),
+            documents: &submission.documents,
+            actor: Actor::Account(caller.account_id, Role::Officer),
+        },
+    )
+    .await?;
+    let created = detail(&mut tx, id, caller.role).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn known_procedure(conn: &mut PgConnection, code: &str) -> ApiResult<Procedure> {
+    procedures::load(conn, code)
+        .await?
+        .ok_or_else(|| ApiError::invalid_field("procedure_code", Message::ReferencedObjectMissing))
+}
+
+fn check_delivery(delivery: ResultDelivery, address: Option<&str>) -> ApiResult<()> {
+    let valid = match delivery {
+        ResultDelivery::Counter => address.is_none(),
+        ResultDelivery::Postal => address.is_some_and(|a| length_within(a, 5, 500)),
+    };
+    FieldChecks::new()
+        .check(valid, "postal_address", Message::FieldInvalidValue)
+        .finish()
+}
+
+/// Every mandatory document present, and no document claiming a requirement the procedure
+/// does not have.
+fn check_required_documents(procedure: &Procedure, documents: &[DocumentInput]) -> ApiResult<()> {
+    let given = |code: &str| documents.iter().any(|d| d.code.as_deref() == Some(code));
+    let missing: Vec<&str> = procedure
+        .mandatory_documents()
+        .filter(|required| !given(&required.code))
+        .map(|required| required.code.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::invalid_field(
+            "documents",
+            Message::MissingDocuments {
+                codes: missing.join(", "),
+            },
+        )
+        .with_extra("missing_documents", missing));
+    }
+    let unknown = documents
+        .iter()
+        .filter_map(|d| d.code.as_deref())
+        .any(|code| {
+            !procedure
+                .required_documents
+                .iter()
+                .any(|required| required.code == code)
+        });
+    FieldChecks::new()
+        .check(!unknown, "documents", Message::FieldInvalidValue)
+        .finish()
+}
+
+async fn create(conn: &mut PgConnection, new: NewDossier<'_>) -> ApiResult<Uuid> {
+    let now = Utc::now();
+    let code = next_code(conn, new.unit_code, now).await?;
+    let (status, received_at, due_at) = match new.channel {
+        Channel::Online => (Status::Submitted, None, None),
+        Channel::Counter => {
+            let calendar = WorkingCalendar::load(conn).await?;
+            let due = calendar.due_at(now, new.procedure.processing_time());
+            (Status::Received, Some(now), Some(due))
+        }
+    };
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        r#"WITH RECURSIVE upward(code, parent_code) AS (
+               SELECT code, parent_code FROM units WHERE code = $4
+               UNION ALL
+               SELECT u.code, u.parent_code FROM units u JOIN upward ON u.code = upward.parent_code
+           )
+           INSERT INTO dossiers (id, code, procedure_code, unit_code, province_code, status, channel, applicant_id,
+                                 applicant_name, applicant_phone, applicant_national_id, result_delivery,
+                                 postal_address, submitted_at, received_at, due_at, appointment_at)
+           SELECT $1, $2, $3, $4, upward.code, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15
+           FROM upward WHERE upward.parent_code IS NULL"#,
+        id,
+        code,
+        new.procedure.code,
+        new.unit_code,
+        status as Status,
+        new.channel as Channel,
+        new.applicant_id,
+        new.applicant_name.trim(),
+        new.applicant_phone,
+        new.national_id,
+        new.result_delivery as ResultDelivery,
+        new.postal_address.map(str::trim),
+        now,
+        received_at,
+        due_at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let action = match new.channel {
+        Channel::Online => "submit",
+        Channel::Counter => "receive_at_counter",
+    };
+    let added_by = match new.actor {
+        Actor::Account(id, _) => Some(id),
+        Actor::System => None,
+    };
+    add_documents(conn, id, new.documents, action, added_by).await?;
+    record_move(conn, id, action, None, status, new.actor, None, None).await?;
+    Ok(id)
+}
+
+/// The next code of the unit's Vietnam-time day; the counter row stays locked until the
+/// filing transaction ends, so a rolled-back filing gives its number back.
+async fn next_code(
+    conn: &mut PgConnection,
+    unit_code: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<String> {
+    let day = now.with_timezone(&vietnam()).date_naive();
+    let number = sqlx::query_scalar!(
+        "INSERT INTO dossier_counters (unit_code, day, last) VALUES ($1, $2, 1)
+         ON CONFLICT (unit_code, day) DO UPDATE SET last = dossier_counters.last + 1
+         RETURNING last",
+        unit_code,
+        day,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(format!("{unit_code}-{}-{number:04}", day.format("%y%m%d")))
+}
+
+/// Gives a new citizen the counter dossiers filed for their phone before they registered.
+pub async fn claim_for_new_account(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    phone: &Phone,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE dossiers SET applicant_id = $1 WHERE applicant_id IS NULL AND applicant_phone = $2",
+        account_id,
+        phone.as_str(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
