@@ -227,9 +227,10 @@ async fn list_own(
             .push_bind(id)
             .push(")");
     }
-    query
-        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(limit + 1);
+    query.push(format_args!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
     let rows: Vec<DossierSummary> = query.build_query_as().fetch_all(&state.db).await?;
     Ok(Json(Page::from_rows(rows, limit, |d| (d.created_at, d.id))))
 }
@@ -303,9 +304,9 @@ async fn unit_worklist(
             .push_bind(id)
             .push(")");
     }
-    query
-        .push(" ORDER BY due_sort, id LIMIT ")
-        .push_bind(limit + 1);
+    // The limit is written into the statement, not bound: with a bound LIMIT the generic plan
+    // looks dearer than a custom one on a big table, and PostgreSQL would plan every call.
+    query.push(format_args!(" ORDER BY due_sort, id LIMIT {}", limit + 1));
     let rows: Vec<DossierSummary> = query.build_query_as().fetch_all(&state.db).await?;
     Ok(Json(Page::from_rows(rows, limit, |d| (d.due_sort, d.id))))
 }

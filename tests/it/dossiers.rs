@@ -626,20 +626,40 @@ async fn an_illegal_move_answers_409_with_the_status_and_what_is_allowed(pool: P
 async fn roles_and_scopes_are_checked_before_the_state(pool: PgPool) {
     let desk = desk(&pool).await;
     let id = desk.filed(PERMIT).await;
-    // The wrong role for the action: 403, whatever the state.
-    for (token, action) in [
-        (&desk.citizen, "receive"),
-        (&desk.citizen, "approve"),
-        (&desk.officer, "withdraw"),
-        (&desk.officer, "supplement"),
-        (&desk.supervisor, "approve"),
-        (&desk.supervisor, "receive"),
-        (&desk.admin, "receive"),
-        (&desk.other_citizen, "receive"),
-    ] {
-        let response = desk.act(token, &id, action, json!({})).await;
-        expect_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+    // The wrong role for the action: 403, whatever the state, for every action of the table.
+    let citizen_actions = ["supplement", "withdraw"];
+    let officer_actions = [
+        "receive",
+        "refuse",
+        "start_processing",
+        "request_supplement",
+        "request_payment",
+        "suspend",
+        "resume",
+        "approve",
+        "reject",
+        "return_result",
+        "reschedule",
+    ];
+    let mut refused = 0;
+    for action in citizen_actions.iter().chain(&officer_actions) {
+        let wrong_roles: Vec<&String> = if citizen_actions.contains(action) {
+            vec![&desk.officer, &desk.supervisor, &desk.admin]
+        } else {
+            vec![
+                &desk.citizen,
+                &desk.other_citizen,
+                &desk.supervisor,
+                &desk.admin,
+            ]
+        };
+        for token in wrong_roles {
+            let response = desk.act(token, &id, action, json!({})).await;
+            expect_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+            refused += 1;
+        }
     }
+    assert_eq!(refused, 2 * 3 + 11 * 4);
     // Outside the caller's scope it does not exist: another commune's officer, another citizen.
     for (token, action) in [
         (&desk.other_unit_officer, "receive"),
