@@ -35,6 +35,7 @@ pub struct AppState {
     pub wallet: Arc<WalletState>,
     /// How long a merchant's API key keeps working after the merchant rotates it.
     pub merchant_key_grace_secs: u64,
+    pub providers: crate::payments::Providers,
     /// How long callbacks carry a second signature after a webhook-secret rotation.
     pub webhook_secret_grace_secs: u64,
     body_limit_bytes: usize,
@@ -50,6 +51,7 @@ impl AppState {
             wallet: Arc::new(WalletState::new(config)),
             merchant_key_grace_secs: config.merchant_key_grace_secs,
             webhook_secret_grace_secs: config.callbacks.secret_grace_secs,
+            providers: crate::payments::Providers::from_config(config),
             body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         }
     }
@@ -68,6 +70,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::calendar::routes())
         .merge(crate::procedures::routes())
         .merge(crate::dossiers::routes())
+        .merge(crate::payments::routes())
         .merge(crate::ledger::admin_routes())
 }
 
@@ -79,6 +82,9 @@ fn sandbox_routes(state: &AppState) -> Router<AppState> {
             "/sandbox/sms/{phone}",
             get(crate::auth::sms::sandbox_messages),
         );
+    }
+    if state.providers.sandbox_enabled() {
+        routes = routes.merge(crate::payments::sandbox::pages());
     }
     routes
 }
@@ -176,6 +182,9 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     crate::merchants::orders::spawn_expirer(&tasks, pool.clone());
     let deliveries = crate::callbacks::delivery::DeliverySettings::from_config(&config);
     crate::callbacks::delivery::spawn_workers(&tasks, pool.clone(), deliveries);
+    let providers = crate::payments::Providers::from_config(&config);
+    crate::payments::reconciler::spawn(&tasks, pool.clone(), providers.clone());
+    crate::payments::withdrawals::spawn_payout_worker(&tasks, pool.clone(), providers);
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = AppState::new(pool.clone(), &config);
     serve(listener, router(state), shutdown_signal(), grace).await?;

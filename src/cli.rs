@@ -19,7 +19,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API and its background workers (creates the database and applies
     /// migrations first).
-    Serve(ServeArgs),
+    // Boxed: the whole configuration is far larger than the other commands' arguments.
+    Serve(Box<ServeArgs>),
     /// Create the database if missing, apply pending migrations, and exit.
     Migrate(DatabaseConfig),
     /// The ledger: check its invariants, or fund a wallet in development.
@@ -93,7 +94,8 @@ pub async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             crate::ops::logging::init(args.config.log_format);
-            crate::app::run(args.config, args.demo).await
+            let ServeArgs { demo, config } = *args;
+            crate::app::run(config, demo).await
         }
         Command::Migrate(database) => {
             crate::ops::logging::init(crate::config::LogFormat::Text);

@@ -80,6 +80,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub callbacks: CallbackConfig,
+
+    #[command(flatten)]
+    pub payments: PaymentsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,6 +166,92 @@ impl CallbackConfig {
             );
         }
         Ok(())
+    }
+}
+
+/// Payment providers: money into wallets (top-ups) and out of them (withdrawals).
+#[derive(Debug, Clone, Args)]
+pub struct PaymentsConfig {
+    /// Where citizens' browsers reach this server: payment pages and provider return URLs are
+    /// built on it.
+    #[arg(
+        long,
+        env = "CIVICPAY_PUBLIC_URL",
+        value_name = "CIVICPAY_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: url::Url,
+
+    /// The sandbox bank (`on` by default in development, `off` in production, which refuses
+    /// it): a payment page under /sandbox/pay/ and instant payouts.
+    #[arg(
+        long,
+        env = "CIVICPAY_PAYMENT_SANDBOX",
+        value_name = "CIVICPAY_PAYMENT_SANDBOX",
+        value_enum
+    )]
+    pub sandbox: Option<Switch>,
+
+    /// VNPay merchant code (vnp_TmnCode); VNPay is offered when this and the secret are set.
+    #[arg(
+        long,
+        env = "CIVICPAY_VNPAY_TMN_CODE",
+        value_name = "CIVICPAY_VNPAY_TMN_CODE"
+    )]
+    pub vnpay_tmn_code: Option<String>,
+
+    /// VNPay hash secret (vnp_HashSecret).
+    #[arg(
+        long,
+        env = "CIVICPAY_VNPAY_HASH_SECRET",
+        value_name = "CIVICPAY_VNPAY_HASH_SECRET",
+        hide_env_values = true
+    )]
+    pub vnpay_hash_secret: Option<String>,
+
+    /// VNPay's payment page.
+    #[arg(
+        long,
+        env = "CIVICPAY_VNPAY_PAY_URL",
+        value_name = "CIVICPAY_VNPAY_PAY_URL",
+        default_value = "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html"
+    )]
+    pub vnpay_pay_url: url::Url,
+
+    /// VNPay's merchant API (querydr).
+    #[arg(
+        long,
+        env = "CIVICPAY_VNPAY_API_URL",
+        value_name = "CIVICPAY_VNPAY_API_URL",
+        default_value = "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction"
+    )]
+    pub vnpay_api_url: url::Url,
+
+    /// How old a pending top-up or withdrawal is before the reconciler asks the provider, in
+    /// seconds.
+    #[arg(long, env = "CIVICPAY_RECONCILE_AFTER_SECS", value_name = "CIVICPAY_RECONCILE_AFTER_SECS",
+          default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub reconcile_after_secs: u64,
+
+    /// How long a top-up the provider never completed stays pending before it expires, in
+    /// seconds.
+    #[arg(long, env = "CIVICPAY_TOPUP_EXPIRY_SECS", value_name = "CIVICPAY_TOPUP_EXPIRY_SECS",
+          default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub topup_expiry_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl PaymentsConfig {
+    pub fn sandbox_enabled(&self, mode: Mode) -> bool {
+        self.sandbox.unwrap_or(match mode {
+            Mode::Development => Switch::On,
+            Mode::Production => Switch::Off,
+        }) == Switch::On
     }
 }
 
@@ -311,6 +400,9 @@ impl Config {
         }
         if self.wallet.pin_pepper.is_none() {
             anyhow::bail!("CIVICPAY_MODE=production needs CIVICPAY_PIN_PEPPER (at least 32 bytes)");
+        }
+        if self.payments.sandbox_enabled(self.mode) {
+            anyhow::bail!("CIVICPAY_MODE=production refuses CIVICPAY_PAYMENT_SANDBOX=on");
         }
         if self.wallet.identity_verifier(self.mode) == IdentityVerifierKind::Sandbox {
             anyhow::bail!("CIVICPAY_MODE=production refuses CIVICPAY_IDENTITY_VERIFIER=sandbox");

@@ -19,6 +19,7 @@ pub mod merchants;
 pub mod openapi;
 pub mod ops;
 pub mod outbox;
+pub mod payments;
 pub mod procedures;
 pub mod secrets;
 pub mod units;

@@ -99,6 +99,7 @@ pub enum Message {
     },
     UnitNotOfProcedureLevel,
     AppointmentNotAfterDue,
+    AccountHolderNotOwner,
 }
 
 impl Message {
@@ -210,6 +211,10 @@ impl Message {
             UnitNotOfProcedureLevel => (
                 "Đơn vị không thuộc cấp giải quyết thủ tục này.".into(),
                 "This unit is not of the level that handles the procedure.".into(),
+            ),
+            AccountHolderNotOwner => (
+                "Chỉ được rút về tài khoản ngân hàng đứng tên chủ ví.".into(),
+                "Withdrawals go only to a bank account in the wallet holder's own name.".into(),
             ),
             AppointmentNotAfterDue => (
                 "Ngày hẹn mới phải sau hạn giải quyết hiện tại.".into(),

@@ -14,6 +14,7 @@ mod ledger;
 mod merchants;
 mod openapi;
 mod operations;
+mod payments;
 mod procedures;
 mod receiver;
 mod shutdown;

@@ -1,0 +1,146 @@
+//! Top-ups: a citizen asks for one (into a verified wallet only), is sent to the provider's
+//! payment page, and the provider's notification — or the reconciler — settles it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{PaymentRequest, Providers};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::auth::access::Citizens;
+use crate::auth::client_addr::ClientAddr;
+use crate::http::error::{FieldChecks, Problem};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::idempotency::{Answer, Idempotent};
+use crate::ledger::Money;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_topup))
+        .routes(routes!(get_topup))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopupRequest {
+    pub amount: i64,
+    /// `sandbox` (development) or `vnpay`.
+    pub provider: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Topup {
+    pub id: Uuid,
+    pub amount: i64,
+    pub provider: String,
+    /// `pending`, `succeeded`, `failed` or `expired`.
+    pub status: String,
+    /// Where to send the citizen to pay.
+    pub payment_url: String,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+/// Start a top-up; open `payment_url` to pay. Needs `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/wallet/topups", tag = "wallet", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header)),
+    request_body = TopupRequest,
+    responses(
+        (status = 201, body = Topup),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`wallet_not_verified`"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_topup(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    ClientAddr(client): ClientAddr,
+    request: Idempotent<TopupRequest>,
+) -> Response {
+    let citizen = caller.account_id;
+    let providers = state.providers.clone();
+    let client_ip = client.to_string();
+    request
+        .run(&state.db, citizen, move |conn, body| {
+            Box::pin(async move { start(conn, &providers, citizen, &client_ip, body).await })
+        })
+        .await
+}
+
+async fn start(
+    conn: &mut PgConnection,
+    providers: &Providers,
+    citizen: Uuid,
+    client_ip: &str,
+    request: TopupRequest,
+) -> ApiResult<Answer> {
+    let amount = Money::payable(request.amount);
+    let provider = providers.get(&request.provider);
+    FieldChecks::new()
+        .check(amount.is_some(), "amount", Message::AmountNotPayable)
+        .check(provider.is_some(), "provider", Message::FieldInvalidValue)
+        .finish()?;
+    let (amount, provider) = (amount.expect("checked"), provider.expect("checked"));
+    if !crate::wallet::ensure(conn, citizen).await?.verified {
+        return Err(ApiError::new(ErrorCode::WalletNotVerified));
+    }
+    let id = Uuid::new_v4();
+    let reference = format!("T{}", id.simple().to_string()[..16].to_ascii_uppercase());
+    let created_at = Utc::now();
+    let return_url = providers.return_url(provider.name());
+    let payment_url = provider.payment_url(&PaymentRequest {
+        reference: &reference,
+        amount: amount.dong(),
+        created_at,
+        return_url: &return_url,
+        client_ip,
+    });
+    let topup = sqlx::query_as!(
+        Topup,
+        "INSERT INTO topups (id, account_id, provider, amount, reference, payment_url, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING id, amount, provider, status, payment_url, created_at, settled_at",
+        id,
+        citizen,
+        provider.name(),
+        amount.dong(),
+        reference,
+        payment_url,
+        created_at,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body: serde_json::to_value(&topup).map_err(ApiError::internal)?,
+    })
+}
+
+/// One of the caller's top-ups.
+#[utoipa::path(get, path = "/v1/wallet/topups/{id}", tag = "wallet", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Topup), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_topup(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Topup>> {
+    let topup = sqlx::query_as!(
+        Topup,
+        "SELECT id, amount, provider, status, payment_url, created_at, settled_at
+         FROM topups WHERE id = $1 AND account_id = $2",
+        id,
+        caller.account_id,
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok(Json(topup))
+}

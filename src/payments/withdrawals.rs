@@ -1,0 +1,449 @@
+//! Withdrawals to the citizen's own bank account (Circular 40/2024 allows no other): the wallet
+//! is debited into the provider's clearing account at once, in the request's transaction; a
+//! worker asks the provider for the payout after commit, keyed by the withdrawal id so a crash
+//! and a retry never pay twice; a refused payout puts the money back in the wallet.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{Payout, PayoutResult, Providers, clearing_account};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::auth::access::Citizens;
+use crate::background::BackgroundTasks;
+use crate::http::error::{FieldChecks, Problem};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::idempotency::{Answer, Idempotent};
+use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::outbox::{self, Audience};
+use crate::wallet::limits::{self, LimitCategory};
+use crate::wallet::pin;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_withdrawal))
+        .routes(routes!(get_withdrawal))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalRequest {
+    pub amount: i64,
+    /// The bank's short code, e.g. `VCB`.
+    pub bank_code: String,
+    pub account_number: String,
+    /// As the bank writes it; must be the wallet holder's own name.
+    pub account_holder: String,
+    /// Defaults to the first provider that pays out.
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Withdrawal {
+    pub id: Uuid,
+    pub amount: i64,
+    pub provider: String,
+    pub bank_code: String,
+    pub account_number: String,
+    pub account_holder: String,
+    /// `pending`, `succeeded` or `failed` (the money is back in the wallet).
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+/// Send money to your own bank account. Needs `Idempotency-Key` and `X-Payment-Pin`.
+#[utoipa::path(post, path = "/v1/wallet/withdrawals", tag = "wallet", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header), ("X-Payment-Pin" = String, Header)),
+    request_body = WithdrawalRequest,
+    responses(
+        (status = 201, body = Withdrawal, description = "Debited; the payout follows"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`insufficient_funds`, `limit_exceeded`, `wallet_not_verified`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed` (e.g. another person's account), `payment_pin_invalid`"),
+    ))]
+async fn create_withdrawal(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    headers: HeaderMap,
+    request: Idempotent<WithdrawalRequest>,
+) -> Response {
+    let citizen = caller.account_id;
+    if let Err(refusal) =
+        pin::check_header(&state.db, state.wallet.pepper(), &headers, citizen).await
+    {
+        return refusal.into_response();
+    }
+    let providers = state.providers.clone();
+    request
+        .run(&state.db, citizen, move |conn, body| {
+            Box::pin(async move { withdraw(conn, &providers, citizen, body).await })
+        })
+        .await
+}
+
+async fn withdraw(
+    conn: &mut PgConnection,
+    providers: &Providers,
+    citizen: Uuid,
+    request: WithdrawalRequest,
+) -> ApiResult<Answer> {
+    let owner = sqlx::query_scalar!("SELECT full_name FROM accounts WHERE id = $1", citizen)
+        .fetch_one(&mut *conn)
+        .await?;
+    let amount = Money::payable(request.amount);
+    let provider = match &request.provider {
+        Some(name) => providers.get(name).filter(|p| p.pays_out()),
+        None => providers.all().find(|p| p.pays_out()),
+    };
+    let digits = |text: &str, len: std::ops::RangeInclusive<usize>| {
+        len.contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
+    };
+    FieldChecks::new()
+        .check(amount.is_some(), "amount", Message::AmountNotPayable)
+        .check(provider.is_some(), "provider", Message::FieldInvalidValue)
+        .check(
+            (2..=20).contains(&request.bank_code.len())
+                && request
+                    .bank_code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+            "bank_code",
+            Message::FieldInvalidValue,
+        )
+        .check(
+            digits(&request.account_number, 6..=20),
+            "account_number",
+            Message::FieldInvalidValue,
+        )
+        .check(
+            same_person(&request.account_holder, &owner),
+            "account_holder",
+            Message::AccountHolderNotOwner,
+        )
+        .finish()?;
+    let (amount, provider) = (amount.expect("checked"), provider.expect("checked"));
+    let wallet = crate::wallet::ensure(conn, citizen).await?;
+    if !wallet.verified {
+        return Err(ApiError::new(ErrorCode::WalletNotVerified));
+    }
+    let id = Uuid::new_v4();
+    let clearing = clearing_account(conn, provider.name()).await?;
+    let posted = ledger::post(
+        conn,
+        NewEntry {
+            kind: EntryKind::Withdrawal,
+            reference: id.to_string(),
+            note: Some(format!("{} {}", request.bank_code, request.account_number)),
+            created_by: Some(citizen),
+            postings: vec![
+                Posting {
+                    account_id: wallet.ledger_account_id,
+                    amount: -amount.dong(),
+                    counterparty: Some(format!("{} {}", request.bank_code, request.account_number)),
+                },
+                Posting {
+                    account_id: clearing,
+                    amount: amount.dong(),
+                    counterparty: None,
+                },
+            ],
+        },
+    )
+    .await
+    .map_err(|error| error.answered_as(ErrorCode::InsufficientFunds))?;
+    limits::consume(
+        conn,
+        citizen,
+        LimitCategory::General,
+        amount.dong(),
+        Utc::now(),
+    )
+    .await?;
+    let withdrawal = sqlx::query_as!(
+        Withdrawal,
+        "INSERT INTO withdrawals (id, account_id, provider, amount, bank_code, account_number, account_holder, entry_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING id, amount, provider, bank_code, account_number, account_holder, status, failure_reason,
+                   created_at, settled_at",
+        id,
+        citizen,
+        provider.name(),
+        amount.dong(),
+        request.bank_code,
+        request.account_number,
+        request.account_holder.trim(),
+        posted.entry_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let data = serde_json::json!({"withdrawal_id": id, "amount": amount.dong()});
+    outbox::record(
+        conn,
+        "wallet.withdrawal_requested",
+        &data,
+        Audience::Citizen(citizen),
+    )
+    .await?;
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body: serde_json::to_value(&withdrawal).map_err(ApiError::internal)?,
+    })
+}
+
+/// Bank account names are written in capitals without diacritics: compare them that way.
+fn same_person(holder: &str, owner: &str) -> bool {
+    let normal = |name: &str| {
+        name.split_whitespace()
+            .map(|word| {
+                word.chars()
+                    .map(strip_diacritic)
+                    .collect::<String>()
+                    .to_uppercase()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    !holder.trim().is_empty() && normal(holder) == normal(owner)
+}
+
+fn strip_diacritic(c: char) -> char {
+    const GROUPS: &[(&str, char)] = &[
+        ("àáảãạăằắẳẵặâầấẩẫậ", 'a'),
+        ("ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ", 'A'),
+        ("èéẻẽẹêềếểễệ", 'e'),
+        ("ÈÉẺẼẸÊỀẾỂỄỆ", 'E'),
+        ("ìíỉĩị", 'i'),
+        ("ÌÍỈĨỊ", 'I'),
+        ("òóỏõọôồốổỗộơờớởỡợ", 'o'),
+        ("ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ", 'O'),
+        ("ùúủũụưừứửữự", 'u'),
+        ("ÙÚỦŨỤƯỪỨỬỮỰ", 'U'),
+        ("ỳýỷỹỵ", 'y'),
+        ("ỲÝỶỸỴ", 'Y'),
+        ("đ", 'd'),
+        ("Đ", 'D'),
+    ];
+    GROUPS
+        .iter()
+        .find(|(group, _)| group.contains(c))
+        .map_or(c, |(_, plain)| *plain)
+}
+
+/// One of the caller's withdrawals.
+#[utoipa::path(get, path = "/v1/wallet/withdrawals/{id}", tag = "wallet", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Withdrawal), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_withdrawal(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Withdrawal>> {
+    let withdrawal = sqlx::query_as!(
+        Withdrawal,
+        "SELECT id, amount, provider, bank_code, account_number, account_holder, status, failure_reason,
+                created_at, settled_at
+         FROM withdrawals WHERE id = $1 AND account_id = $2",
+        id,
+        caller.account_id,
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok(Json(withdrawal))
+}
+
+/// How long a claimed payout is held before another worker may take it over.
+const LEASE: Duration = Duration::from_secs(60);
+/// How long after a provider error the payout is asked again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+pub fn spawn_payout_worker(tasks: &BackgroundTasks, db: PgPool, providers: Providers) {
+    tasks.spawn("payout worker", |cancel| async move {
+        loop {
+            if let Err(error) = pay_out_due(&db, &providers).await {
+                tracing::warn!(%error, "paying out withdrawals failed; retrying later");
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(POLL_EVERY) => {}
+            }
+        }
+    });
+}
+
+/// One pass: claims the due withdrawals under a lease, asks their provider to pay each (the
+/// provider keys the payout by withdrawal id, so asking again after a crash pays nothing
+/// twice), and records the answer. Returns how many were settled.
+pub async fn pay_out_due(db: &PgPool, providers: &Providers) -> anyhow::Result<usize> {
+    let lease_token = Uuid::new_v4();
+    let claimed = sqlx::query!(
+        "UPDATE withdrawals w SET next_attempt_at = now() + make_interval(secs => $1), lease_token = $2,
+                attempts = attempts + 1
+         FROM (SELECT id FROM withdrawals WHERE status = 'pending' AND next_attempt_at <= now()
+               ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED) due
+         WHERE w.id = due.id
+         RETURNING w.id, w.account_id, w.provider, w.amount, w.bank_code, w.account_number, w.account_holder",
+        LEASE.as_secs_f64(),
+        lease_token,
+    )
+    .fetch_all(db)
+    .await?;
+    let mut settled = 0;
+    for w in claimed {
+        let Some(provider) = providers.get(&w.provider) else {
+            continue;
+        };
+        let payout = Payout {
+            withdrawal_id: w.id,
+            amount: w.amount,
+            bank_code: &w.bank_code,
+            account_number: &w.account_number,
+            account_holder: &w.account_holder,
+        };
+        match provider.payout(db, &payout).await {
+            Ok(result) => {
+                finish(
+                    db,
+                    w.id,
+                    w.account_id,
+                    &w.provider,
+                    w.amount,
+                    lease_token,
+                    result,
+                )
+                .await?;
+                settled += 1;
+            }
+            Err(error) => {
+                tracing::warn!(%error, withdrawal = %w.id, "payout request failed; will ask again");
+                sqlx::query!(
+                    "UPDATE withdrawals SET next_attempt_at = now() + make_interval(secs => $2), lease_token = NULL
+                     WHERE id = $1 AND lease_token = $3",
+                    w.id,
+                    RETRY_AFTER.as_secs_f64(),
+                    lease_token,
+                )
+                .execute(db)
+                .await?;
+            }
+        }
+    }
+    Ok(settled)
+}
+
+/// Records the provider's answer; a refused payout returns the money to the wallet, in the
+/// same transaction.
+async fn finish(
+    db: &PgPool,
+    id: Uuid,
+    citizen: Uuid,
+    provider: &str,
+    amount: i64,
+    lease_token: Uuid,
+    result: PayoutResult,
+) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    let still_ours = sqlx::query_scalar!(
+        "SELECT status FROM withdrawals WHERE id = $1 AND lease_token = $2 AND status = 'pending' FOR UPDATE",
+        id,
+        lease_token
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if still_ours.is_none() {
+        return Ok(());
+    }
+    match result {
+        PayoutResult::Paid { provider_ref } => {
+            sqlx::query!(
+                "UPDATE withdrawals SET status = 'succeeded', provider_ref = $2, settled_at = now(), lease_token = NULL
+                 WHERE id = $1",
+                id,
+                provider_ref,
+            )
+            .execute(&mut *tx)
+            .await?;
+            let data = serde_json::json!({"withdrawal_id": id, "amount": amount});
+            outbox::record(
+                &mut tx,
+                "wallet.withdrawal_succeeded",
+                &data,
+                Audience::Citizen(citizen),
+            )
+            .await?;
+        }
+        PayoutResult::Refused { reason } => {
+            let wallet = crate::wallet::ensure(&mut tx, citizen).await?;
+            let clearing = clearing_account(&mut tx, provider).await?;
+            let posted = ledger::post(
+                &mut tx,
+                NewEntry {
+                    kind: EntryKind::Refund,
+                    reference: id.to_string(),
+                    note: Some(format!("payout refused: {reason}")),
+                    created_by: None,
+                    postings: vec![
+                        Posting {
+                            account_id: clearing,
+                            amount: -amount,
+                            counterparty: None,
+                        },
+                        Posting {
+                            account_id: wallet.ledger_account_id,
+                            amount,
+                            counterparty: Some(provider.to_owned()),
+                        },
+                    ],
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("posting a withdrawal refund: {e:?}"))?;
+            sqlx::query!(
+                "UPDATE withdrawals SET status = 'failed', failure_reason = $2, refund_entry_id = $3,
+                        settled_at = now(), lease_token = NULL
+                 WHERE id = $1",
+                id,
+                reason,
+                posted.entry_id,
+            )
+            .execute(&mut *tx)
+            .await?;
+            let data = serde_json::json!({"withdrawal_id": id, "amount": amount, "reason": reason});
+            outbox::record(
+                &mut tx,
+                "wallet.withdrawal_failed",
+                &data,
+                Audience::Citizen(citizen),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_person;
+
+    #[test]
+    fn a_bank_name_matches_its_owner_without_diacritics_or_case() {
+        assert!(same_person("NGUYEN VAN AN", "Nguyễn Văn An"));
+        assert!(same_person("tran  thi   hoa", "Trần Thị Hoa"));
+        assert!(same_person("DANG DUC DUNG", "Đặng Đức Dũng"));
+        assert!(!same_person("NGUYEN VAN BINH", "Nguyễn Văn An"));
+        assert!(!same_person("", ""));
+    }
+}

@@ -1,0 +1,616 @@
+//! Money in and out through providers: the sandbox bank over real HTTP, VNPay's URL and IPN
+//! checked against a signer written here from VNPay's documentation, the reconciler, and
+//! withdrawals paid out by the worker. Every test ends with the ledger verified.
+
+use std::collections::BTreeMap;
+
+use civicpay::config::Mode;
+use civicpay::payments::{Providers, reconciler, sandbox, withdrawals};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha512;
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
+use crate::wallet::{PIN, assert_ledger_verifies, balance, citizen};
+
+const VNPAY_TMN: &str = "CIVICPAY";
+const VNPAY_SECRET: &str = "VNPAYTESTSECRET0123456789ABCDEFGH";
+const PHONE: &str = "0912000201";
+
+fn config() -> civicpay::config::Config {
+    let mut config = test_config();
+    config.payments.vnpay_tmn_code = Some(VNPAY_TMN.into());
+    config.payments.vnpay_hash_secret = Some(VNPAY_SECRET.into());
+    config
+}
+
+async fn set_up(pool: &PgPool, funds: i64) -> (TestApp, String) {
+    let app = TestApp::spawn_with(pool.clone(), config(), axum::Router::new()).await;
+    let token = citizen(&app, pool, PHONE, funds).await;
+    (app, token)
+}
+
+async fn start_topup(app: &TestApp, token: &str, provider: &str, amount: i64) -> Value {
+    let response = app
+        .client
+        .post(app.url("/v1/wallet/topups"))
+        .bearer_auth(token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&json!({"amount": amount, "provider": provider}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+/// Our reference at the provider, as the payment URL carries it.
+fn reference_of(topup: &Value) -> String {
+    let url = topup["payment_url"].as_str().unwrap();
+    match url.split_once("vnp_TxnRef=") {
+        Some((_, rest)) => rest.split('&').next().unwrap().to_owned(),
+        None => url.rsplit('/').next().unwrap().to_owned(),
+    }
+}
+
+async fn topup_status(app: &TestApp, token: &str, topup: &Value) -> String {
+    let path = format!("/v1/wallet/topups/{}", topup["id"].as_str().unwrap());
+    app.get_json_with(token, &path).await["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn sandbox_notify(app: &TestApp, (query, body): (String, String)) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/v1/providers/sandbox/notify?{query}")))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test]
+async fn a_sandbox_top_up_approved_at_the_bank_credits_the_wallet_once(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "sandbox", 200_000).await;
+    assert_eq!(topup["status"], "pending");
+    let reference = reference_of(&topup);
+    assert!(
+        topup["payment_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/sandbox/pay/{reference}"))
+    );
+    let page = app.get(&format!("/sandbox/pay/{reference}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("200000"));
+
+    let approved = app
+        .client
+        .post(app.url(&format!("/sandbox/pay/{reference}/approve")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::OK);
+    assert_eq!(topup_status(&app, &token, &topup).await, "succeeded");
+    assert_eq!(balance(&app, &token).await, 200_000);
+
+    // The bank sends the same notification again: answered, nothing moves.
+    let transaction: String =
+        sqlx::query_scalar("SELECT transaction_id FROM sandbox_bank_payments")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let again = sandbox_notify(
+        &app,
+        sandbox::signed_notification(&reference, &transaction, 200_000, true),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["outcome"],
+        "already_confirmed"
+    );
+    assert_eq!(balance(&app, &token).await, 200_000);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM provider_notifications").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM journal_entries WHERE kind = 'topup'"
+        )
+        .await,
+        1
+    );
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_declined_top_up_fails_and_moves_no_money(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "sandbox", 50_000).await;
+    let reference = reference_of(&topup);
+    let declined = app
+        .client
+        .post(app.url(&format!("/sandbox/pay/{reference}/decline")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declined.status(), StatusCode::OK);
+    assert_eq!(topup_status(&app, &token, &topup).await, "failed");
+    assert_eq!(balance(&app, &token).await, 0);
+    // A late "approved" for a failed top-up changes nothing.
+    let late = sandbox_notify(
+        &app,
+        sandbox::signed_notification(&reference, "SBXLATE", 50_000, true),
+    )
+    .await;
+    assert_eq!(
+        late.json::<Value>().await.unwrap()["outcome"],
+        "already_confirmed"
+    );
+    assert_eq!(balance(&app, &token).await, 0);
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn tampered_wrong_amount_and_unknown_notifications_change_nothing(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "sandbox", 80_000).await;
+    let reference = reference_of(&topup);
+    let (query, body) = sandbox::signed_notification(&reference, "SBX1", 80_000, true);
+    let tampered = body.replace("80000", "8000000");
+    let outcome = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        outcome(sandbox_notify(&app, (query, tampered)).await).await,
+        "invalid_signature"
+    );
+    let unsigned = (
+        "signature=00ff".to_owned(),
+        sandbox::signed_notification(&reference, "SBX1", 80_000, true).1,
+    );
+    assert_eq!(
+        outcome(sandbox_notify(&app, unsigned).await).await,
+        "invalid_signature"
+    );
+    let wrong_amount = sandbox::signed_notification(&reference, "SBX1", 79_000, true);
+    assert_eq!(
+        outcome(sandbox_notify(&app, wrong_amount).await).await,
+        "invalid_amount"
+    );
+    let unknown = sandbox::signed_notification("TNOSUCHORDER", "SBX2", 80_000, true);
+    assert_eq!(
+        outcome(sandbox_notify(&app, unknown).await).await,
+        "order_not_found"
+    );
+    assert_eq!(topup_status(&app, &token, &topup).await, "pending");
+    assert_eq!(balance(&app, &token).await, 0);
+    let stored = count(&pool, "SELECT count(*) FROM provider_notifications").await;
+    assert_eq!(stored, 4, "every notification is kept raw, refused or not");
+    let response = app.get("/v1/providers/nobank/notify").await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    assert_ledger_verifies(&pool).await;
+}
+
+/// VNPay's documented signing, written here independently: `vnp_*` fields but the hash ones,
+/// non-empty, sorted by name, `key=value` joined by `&`, each URL-encoded as a form
+/// (`+` for a space, unreserved characters kept), HMAC-SHA512 in hex.
+fn vnpay_signature(params: &BTreeMap<String, String>) -> String {
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    }
+    let data: Vec<String> = params
+        .iter()
+        .filter(|(k, v)| {
+            k.starts_with("vnp_")
+                && !v.is_empty()
+                && *k != "vnp_SecureHash"
+                && *k != "vnp_SecureHashType"
+        })
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    let mut mac = Hmac::<Sha512>::new_from_slice(VNPAY_SECRET.as_bytes()).unwrap();
+    mac.update(data.join("&").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn vnpay_query(params: &BTreeMap<String, String>, signature: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in params {
+        query.append_pair(key, value);
+    }
+    query.append_pair("vnp_SecureHash", signature);
+    query.finish()
+}
+
+fn ipn(reference: &str, amount: i64, response_code: &str) -> BTreeMap<String, String> {
+    [
+        ("vnp_Amount", (amount * 100).to_string()),
+        ("vnp_BankCode", "NCB".into()),
+        ("vnp_BankTranNo", "VNP14422574".into()),
+        ("vnp_CardType", "ATM".into()),
+        ("vnp_OrderInfo", format!("Nap tien vi civicpay {reference}")),
+        ("vnp_PayDate", "20261122153000".into()),
+        ("vnp_ResponseCode", response_code.into()),
+        ("vnp_TmnCode", VNPAY_TMN.into()),
+        ("vnp_TransactionNo", "14422574".into()),
+        ("vnp_TransactionStatus", response_code.into()),
+        ("vnp_TxnRef", reference.into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+async fn vnpay_ipn(app: &TestApp, query: &str) -> Value {
+    let response = app
+        .get(&format!("/v1/providers/vnpay/notify?{query}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[sqlx::test]
+async fn a_vnpay_payment_url_and_ipn_follow_the_documented_algorithm(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "vnpay", 150_000).await;
+    let url = url::Url::parse(topup["payment_url"].as_str().unwrap()).unwrap();
+    assert_eq!(url.host_str(), Some("sandbox.vnpayment.vn"));
+    let params: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(params["vnp_Amount"], "15000000");
+    assert_eq!(params["vnp_Version"], "2.1.0");
+    assert_eq!(params["vnp_Command"], "pay");
+    assert_eq!(params["vnp_CurrCode"], "VND");
+    assert_eq!(params["vnp_TmnCode"], VNPAY_TMN);
+    assert_eq!(params["vnp_CreateDate"].len(), 14);
+    assert!(params["vnp_ReturnUrl"].ends_with("/v1/providers/vnpay/return"));
+    assert!(
+        params["vnp_OrderInfo"].contains(' '),
+        "a space, to exercise `+`"
+    );
+    assert_eq!(params["vnp_SecureHash"], vnpay_signature(&params));
+    assert!(url.query().unwrap().contains("Nap+tien+vi+civicpay"));
+    let reference = params["vnp_TxnRef"].clone();
+
+    // The IPN: a tampered one (97), an unknown order (01), a wrong amount (04), the real one
+    // (00), and the real one again (02).
+    let good = ipn(&reference, 150_000, "00");
+    let signature = vnpay_signature(&good);
+    let mut tampered = good.clone();
+    tampered.insert("vnp_Amount".into(), "1500000000".into());
+    assert_eq!(
+        vnpay_ipn(&app, &vnpay_query(&tampered, &signature)).await["RspCode"],
+        "97"
+    );
+    let unknown = ipn("TNOSUCHORDER", 150_000, "00");
+    assert_eq!(
+        vnpay_ipn(&app, &vnpay_query(&unknown, &vnpay_signature(&unknown))).await["RspCode"],
+        "01"
+    );
+    let cheaper = ipn(&reference, 149_000, "00");
+    assert_eq!(
+        vnpay_ipn(&app, &vnpay_query(&cheaper, &vnpay_signature(&cheaper))).await["RspCode"],
+        "04"
+    );
+    assert_eq!(balance(&app, &token).await, 0);
+    let answer = vnpay_ipn(&app, &vnpay_query(&good, &signature)).await;
+    assert_eq!(
+        answer,
+        json!({"RspCode": "00", "Message": "Confirm Success"})
+    );
+    assert_eq!(balance(&app, &token).await, 150_000);
+    assert_eq!(
+        vnpay_ipn(&app, &vnpay_query(&good, &signature)).await["RspCode"],
+        "02"
+    );
+    assert_eq!(balance(&app, &token).await, 150_000);
+
+    // The browser's return shows the result and changes nothing.
+    let shown = app
+        .get_json(&format!(
+            "/v1/providers/vnpay/return?{}",
+            vnpay_query(&good, &signature)
+        ))
+        .await;
+    assert_eq!(shown["signature_valid"], true);
+    assert_eq!(shown["status"], "succeeded");
+    let forged = app
+        .get_json(&format!(
+            "/v1/providers/vnpay/return?{}",
+            vnpay_query(&tampered, &signature)
+        ))
+        .await;
+    assert_eq!(forged["signature_valid"], false);
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_failed_vnpay_payment_is_confirmed_without_money(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "vnpay", 70_000).await;
+    let failed = ipn(&reference_of(&topup), 70_000, "24");
+    assert_eq!(
+        vnpay_ipn(&app, &vnpay_query(&failed, &vnpay_signature(&failed))).await["RspCode"],
+        "00"
+    );
+    assert_eq!(topup_status(&app, &token, &topup).await, "failed");
+    assert_eq!(balance(&app, &token).await, 0);
+    assert_ledger_verifies(&pool).await;
+}
+
+fn providers() -> Providers {
+    Providers::from_config(&config())
+}
+
+/// Makes a top-up look `age` old, past the reconciler's threshold.
+async fn age(pool: &PgPool, topup: &Value, interval: &str) {
+    sqlx::query(&format!(
+        "UPDATE topups SET created_at = created_at - interval '{interval}' WHERE id = $1::uuid"
+    ))
+    .bind(topup["id"].as_str().unwrap())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test]
+async fn the_reconciler_settles_a_top_up_whose_notification_was_lost(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "sandbox", 120_000).await;
+    let reference = reference_of(&topup);
+    let url = app.url(&format!("/sandbox/pay/{reference}/approve?notify=false"));
+    assert_eq!(
+        app.client.post(url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(topup_status(&app, &token, &topup).await, "pending");
+    // Too young to ask about yet.
+    assert_eq!(reconciler::reconcile(&pool, &providers()).await.unwrap(), 0);
+    age(&pool, &topup, "1 hour").await;
+    assert_eq!(reconciler::reconcile(&pool, &providers()).await.unwrap(), 1);
+    assert_eq!(topup_status(&app, &token, &topup).await, "succeeded");
+    assert_eq!(balance(&app, &token).await, 120_000);
+    assert_eq!(
+        reconciler::reconcile(&pool, &providers()).await.unwrap(),
+        0,
+        "a second pass changes nothing"
+    );
+
+    // A top-up the bank never saw expires once old enough.
+    let abandoned = start_topup(&app, &token, "sandbox", 10_000).await;
+    age(&pool, &abandoned, "2 days").await;
+    assert_eq!(reconciler::reconcile(&pool, &providers()).await.unwrap(), 1);
+    assert_eq!(topup_status(&app, &token, &abandoned).await, "expired");
+    assert_eq!(balance(&app, &token).await, 120_000);
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_notification_racing_two_reconcilers_credits_once(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    for round in 0..5 {
+        let topup = start_topup(&app, &token, "sandbox", 10_000).await;
+        let reference = reference_of(&topup);
+        let url = app.url(&format!("/sandbox/pay/{reference}/approve?notify=false"));
+        app.client.post(url).send().await.unwrap();
+        age(&pool, &topup, "1 hour").await;
+        let transaction: String = sqlx::query_scalar(
+            "SELECT transaction_id FROM sandbox_bank_payments WHERE reference = $1",
+        )
+        .bind(&reference)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let (one, other) = (providers(), providers());
+        let (first, second, notified) = tokio::join!(
+            reconciler::reconcile(&pool, &one),
+            reconciler::reconcile(&pool, &other),
+            sandbox_notify(
+                &app,
+                sandbox::signed_notification(&reference, &transaction, 10_000, true)
+            ),
+        );
+        let moved = first.unwrap() + second.unwrap();
+        let outcome = notified.json::<Value>().await.unwrap()["outcome"].clone();
+        assert_eq!(
+            moved + usize::from(outcome == "confirmed"),
+            1,
+            "round {round}: exactly one settled it"
+        );
+        assert_eq!(balance(&app, &token).await, 10_000 * (round + 1));
+    }
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM journal_entries WHERE kind = 'topup'"
+        )
+        .await,
+        5
+    );
+    assert_ledger_verifies(&pool).await;
+}
+
+async fn withdraw(
+    app: &TestApp,
+    token: &str,
+    amount: i64,
+    account: &str,
+    holder: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/wallet/withdrawals"))
+        .bearer_auth(token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .header("x-payment-pin", PIN)
+        .json(&json!({"amount": amount, "bank_code": "VCB", "account_number": account, "account_holder": holder}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn withdrawal_status(app: &TestApp, token: &str, withdrawal: &Value) -> Value {
+    let path = format!(
+        "/v1/wallet/withdrawals/{}",
+        withdrawal["id"].as_str().unwrap()
+    );
+    app.get_json_with(token, &path).await
+}
+
+#[sqlx::test]
+async fn a_withdrawal_is_debited_at_once_and_paid_out_by_the_worker(pool: PgPool) {
+    let (app, token) = set_up(&pool, 1_000_000).await;
+    let response = withdraw(&app, &token, 300_000, "0071000123456", "NGUYEN VAN AN").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let withdrawal: Value = response.json().await.unwrap();
+    assert_eq!(withdrawal["status"], "pending");
+    assert_eq!(balance(&app, &token).await, 700_000);
+    assert_eq!(
+        withdrawals::pay_out_due(&pool, &providers()).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        withdrawal_status(&app, &token, &withdrawal).await["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        withdrawals::pay_out_due(&pool, &providers()).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM sandbox_bank_payouts WHERE paid"
+        )
+        .await,
+        1
+    );
+    assert_eq!(balance(&app, &token).await, 700_000);
+
+    // Another person's account, an unknown provider, no PIN: refused before any money moves.
+    let response = withdraw(&app, &token, 1_000, "0071000123456", "TRAN THI HOA").await;
+    assert_eq!(expect_invalid_fields(response).await, ["account_holder"]);
+    let response = app
+        .client
+        .post(app.url("/v1/wallet/withdrawals"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "no-pin")
+        .json(&json!({"amount": 1000, "bank_code": "VCB", "account_number": "0071000123456", "account_holder": "NGUYEN VAN AN"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, StatusCode::BAD_REQUEST, "payment_pin_required").await;
+    let response = withdraw(&app, &token, 2_000_000, "0071000123456", "Nguyễn Văn An").await;
+    expect_problem(response, StatusCode::CONFLICT, "insufficient_funds").await;
+    assert_eq!(balance(&app, &token).await, 700_000);
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_refused_payout_puts_the_money_back(pool: PgPool) {
+    let (app, token) = set_up(&pool, 500_000).await;
+    // The sandbox bank refuses account numbers starting with 000.
+    let response = withdraw(&app, &token, 200_000, "000123456789", "NGUYEN VAN AN").await;
+    let withdrawal: Value = response.json().await.unwrap();
+    assert_eq!(balance(&app, &token).await, 300_000);
+    assert_eq!(
+        withdrawals::pay_out_due(&pool, &providers()).await.unwrap(),
+        1
+    );
+    let settled = withdrawal_status(&app, &token, &withdrawal).await;
+    assert_eq!(settled["status"], "failed");
+    assert!(settled["failure_reason"].as_str().unwrap().contains("000"));
+    assert_eq!(balance(&app, &token).await, 500_000);
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_worker_that_died_after_asking_the_bank_is_not_paid_twice(pool: PgPool) {
+    let (app, token) = set_up(&pool, 500_000).await;
+    let response = withdraw(&app, &token, 100_000, "0071000999999", "NGUYEN VAN AN").await;
+    let withdrawal: Value = response.json().await.unwrap();
+    let id: uuid::Uuid = withdrawal["id"].as_str().unwrap().parse().unwrap();
+    // A worker claimed it, asked the bank (which paid), and died before recording the answer:
+    // its lease has run out.
+    let bank = providers();
+    let sandbox = bank.get("sandbox").unwrap();
+    let payout = civicpay::payments::Payout {
+        withdrawal_id: id,
+        amount: 100_000,
+        bank_code: "VCB",
+        account_number: "0071000999999",
+        account_holder: "NGUYEN VAN AN",
+    };
+    sandbox.payout(&pool, &payout).await.unwrap();
+    sqlx::query("UPDATE withdrawals SET lease_token = gen_random_uuid(), next_attempt_at = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Two workers restart at once.
+    let (a, b) = tokio::join!(
+        withdrawals::pay_out_due(&pool, &bank),
+        withdrawals::pay_out_due(&pool, &bank)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(
+        withdrawal_status(&app, &token, &withdrawal).await["status"],
+        "succeeded"
+    );
+    let (rows, requests): (i64, i64) =
+        sqlx::query_as("SELECT count(*), sum(requests)::bigint FROM sandbox_bank_payouts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((rows, requests), (1, 2), "asked twice, paid once");
+    assert_eq!(balance(&app, &token).await, 400_000);
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn production_has_no_sandbox_bank(pool: PgPool) {
+    let mut config = config();
+    config.mode = Mode::Production;
+    assert!(!Providers::from_config(&config).sandbox_enabled());
+    config.payments.sandbox = Some(civicpay::config::Switch::On);
+    let refused = config.check_mode().unwrap_err().to_string();
+    assert!(refused.contains("CIVICPAY_PAYMENT_SANDBOX"), "{refused}");
+    config.payments.sandbox = None;
+    let app = TestApp::spawn_with(pool.clone(), config, axum::Router::new()).await;
+    let response = app
+        .client
+        .post(app.url("/sandbox/pay/T1/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = app.get("/v1/providers/sandbox/notify").await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+}
