@@ -108,25 +108,18 @@ async fn submit_online(
     Json(submission): Json<OnlineSubmission>,
 ) -> ApiResult<(StatusCode, Json<DossierDetail>)> {
     let mut tx = state.db.begin().await?;
-    let procedure = known_procedure(&mut tx, &submission.procedure_code).await?;
-    let unit_level = sqlx::query_scalar!(
-        r#"SELECT level AS "level: UnitLevel" FROM units WHERE code = $1"#,
-        submission.unit_code
+    let procedure = check_filing(
+        &mut tx,
+        Filing {
+            procedure_code: &submission.procedure_code,
+            unit_code: &submission.unit_code,
+            unit_field: "unit_code",
+            result_delivery: submission.result_delivery,
+            postal_address: submission.postal_address.as_deref(),
+            documents: &submission.documents,
+        },
     )
-    .fetch_optional(&mut *tx)
     .await?;
-    if unit_level != Some(procedure.level) {
-        return Err(ApiError::invalid_field(
-            "unit_code",
-            Message::UnitNotOfProcedureLevel,
-        ));
-    }
-    check_delivery(
-        submission.result_delivery,
-        submission.postal_address.as_deref(),
-    )?;
-    check_documents(&submission.documents, "documents")?;
-    check_required_documents(&procedure, &submission.documents)?;
     let account = sqlx::query!(
         "SELECT full_name, phone FROM accounts WHERE id = $1",
         caller.account_id
@@ -174,25 +167,19 @@ async fn receive_at_counter(
         .clone()
         .ok_or_else(|| ApiError::new(ErrorCode::Forbidden))?;
     let mut tx = state.db.begin().await?;
-    let procedure = known_procedure(&mut tx, &submission.procedure_code).await?;
-    let unit_level = sqlx::query_scalar!(
-        r#"SELECT level AS "level: UnitLevel" FROM units WHERE code = $1"#,
-        unit_code
+    // The officer's own unit: a mismatch is the procedure's (another level's) fault.
+    let procedure = check_filing(
+        &mut tx,
+        Filing {
+            procedure_code: &submission.procedure_code,
+            unit_code: &unit_code,
+            unit_field: "procedure_code",
+            result_delivery: submission.result_delivery,
+            postal_address: submission.postal_address.as_deref(),
+            documents: &submission.documents,
+        },
     )
-    .fetch_one(&mut *tx)
     .await?;
-    if unit_level != procedure.level {
-        return Err(ApiError::invalid_field(
-            "procedure_code",
-            Message::UnitNotOfProcedureLevel,
-        ));
-    }
-    check_delivery(
-        submission.result_delivery,
-        submission.postal_address.as_deref(),
-    )?;
-    check_documents(&submission.documents, "documents")?;
-    check_required_documents(&procedure, &submission.documents)?;
     let applicant = &submission.applicant;
     let citizen = sqlx::query!(
         "SELECT id, full_name FROM accounts WHERE phone = $1 AND role = 'citizen'",
@@ -254,10 +241,41 @@ async fn receive_at_counter(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn known_procedure(conn: &mut PgConnection, code: &str) -> ApiResult<Procedure> {
-    procedures::load(conn, code)
+/// What every filing must satisfy, wherever it is made.
+struct Filing<'a> {
+    procedure_code: &'a str,
+    unit_code: &'a str,
+    /// The field to blame when the unit is not of the procedure's level.
+    unit_field: &'a str,
+    result_delivery: ResultDelivery,
+    postal_address: Option<&'a str>,
+    documents: &'a [DocumentInput],
+}
+
+/// The procedure, once the filing fits it: a known procedure, a unit of its level, a way to
+/// deliver the result, well-formed documents with every mandatory one.
+async fn check_filing(conn: &mut PgConnection, filing: Filing<'_>) -> ApiResult<Procedure> {
+    let procedure = procedures::load(conn, filing.procedure_code)
         .await?
-        .ok_or_else(|| ApiError::invalid_field("procedure_code", Message::ReferencedObjectMissing))
+        .ok_or_else(|| {
+            ApiError::invalid_field("procedure_code", Message::ReferencedObjectMissing)
+        })?;
+    let unit_level = sqlx::query_scalar!(
+        r#"SELECT level AS "level: UnitLevel" FROM units WHERE code = $1"#,
+        filing.unit_code
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if unit_level != Some(procedure.level) {
+        return Err(ApiError::invalid_field(
+            filing.unit_field,
+            Message::UnitNotOfProcedureLevel,
+        ));
+    }
+    check_delivery(filing.result_delivery, filing.postal_address)?;
+    check_documents(filing.documents, "documents")?;
+    check_required_documents(&procedure, filing.documents)?;
+    Ok(procedure)
 }
 
 fn check_delivery(delivery: ResultDelivery, address: Option<&str>) -> ApiResult<()> {

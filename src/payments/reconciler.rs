@@ -69,10 +69,13 @@ pub async fn reconcile(db: &PgPool, providers: &Providers) -> anyhow::Result<usi
             ProviderStatus::Pending if expired => Settlement::Expired,
             ProviderStatus::Pending => continue,
         };
-        if settle(db, provider.name(), &topup.reference, settlement).await?
-            == super::Outcome::Confirmed
-        {
-            moved += 1;
+        match settle(db, provider.name(), &topup.reference, settlement).await {
+            Ok(super::Outcome::Confirmed) => moved += 1,
+            Ok(_) => {}
+            // One top-up that cannot be settled does not hold up the others.
+            Err(error) => {
+                tracing::warn!(%error, reference = topup.reference, "settling a top-up failed")
+            }
         }
     }
     Ok(moved)

@@ -614,3 +614,121 @@ async fn production_has_no_sandbox_bank(pool: PgPool) {
     let response = app.get("/v1/providers/sandbox/notify").await;
     expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+/// A stand-in for VNPay's merchant API on loopback: it checks each `querydr` request's
+/// signature as VNPay documents it and answers, signed the documented way, that the payment
+/// succeeded (or, with `forge`, signs its answer with another key).
+async fn fake_vnpay_api(
+    amount: i64,
+    forge: bool,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let answer = move |axum::Json(request): axum::Json<Value>| {
+        let log = log.clone();
+        async move {
+            let field = |name: &str| request[name].as_str().unwrap_or_default().to_owned();
+            let signed = [
+                "vnp_RequestId",
+                "vnp_Version",
+                "vnp_Command",
+                "vnp_TmnCode",
+                "vnp_TxnRef",
+                "vnp_TransactionDate",
+                "vnp_CreateDate",
+                "vnp_IpAddr",
+                "vnp_OrderInfo",
+            ]
+            .map(field)
+            .join("|");
+            let mut mac = Hmac::<Sha512>::new_from_slice(VNPAY_SECRET.as_bytes()).unwrap();
+            mac.update(signed.as_bytes());
+            let expected: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let mut logged = request.clone();
+            logged["signature_valid"] = json!(expected == field("vnp_SecureHash"));
+            log.lock().unwrap().push(logged);
+            let mut response = json!({
+                "vnp_ResponseId": "R1", "vnp_Command": "querydr", "vnp_ResponseCode": "00",
+                "vnp_Message": "QueryDR Success", "vnp_TmnCode": VNPAY_TMN, "vnp_TxnRef": field("vnp_TxnRef"),
+                "vnp_Amount": (amount * 100).to_string(), "vnp_BankCode": "NCB", "vnp_PayDate": "20261122153000",
+                "vnp_TransactionNo": format!("9{}", &field("vnp_TxnRef")[1..9]), "vnp_TransactionType": "01", "vnp_TransactionStatus": "00",
+                "vnp_OrderInfo": field("vnp_OrderInfo"), "vnp_PromotionCode": "", "vnp_PromotionAmount": "",
+            });
+            let answer_fields = [
+                "vnp_ResponseId",
+                "vnp_Command",
+                "vnp_ResponseCode",
+                "vnp_Message",
+                "vnp_TmnCode",
+                "vnp_TxnRef",
+                "vnp_Amount",
+                "vnp_BankCode",
+                "vnp_PayDate",
+                "vnp_TransactionNo",
+                "vnp_TransactionType",
+                "vnp_TransactionStatus",
+                "vnp_OrderInfo",
+                "vnp_PromotionCode",
+                "vnp_PromotionAmount",
+            ]
+            .map(|name| response[name].as_str().unwrap().to_owned())
+            .join("|");
+            let key = if forge { "another-key" } else { VNPAY_SECRET };
+            let mut mac = Hmac::<Sha512>::new_from_slice(key.as_bytes()).unwrap();
+            mac.update(answer_fields.as_bytes());
+            let signature: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            response["vnp_SecureHash"] = json!(signature);
+            axum::Json(response)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/merchant_webapi/api/transaction",
+        listener.local_addr().unwrap()
+    );
+    let app = axum::Router::new().route("/merchant_webapi/api/transaction", post(answer));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[sqlx::test]
+async fn the_reconciler_asks_vnpay_with_a_signed_querydr_and_believes_only_a_signed_answer(
+    pool: PgPool,
+) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "vnpay", 90_000).await;
+    age(&pool, &topup, "1 hour").await;
+    for forge in [true, false] {
+        let (api, seen) = fake_vnpay_api(90_000, forge).await;
+        let mut config = config();
+        config.payments.vnpay_api_url = api.parse().unwrap();
+        let moved = reconciler::reconcile(&pool, &Providers::from_config(&config))
+            .await
+            .unwrap();
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0]["signature_valid"], true);
+        assert_eq!(requests[0]["vnp_TxnRef"], reference_of(&topup).as_str());
+        assert_eq!(requests[0]["vnp_Command"], "querydr");
+        if forge {
+            assert_eq!(moved, 0, "an answer with a wrong signature is not believed");
+            assert_eq!(topup_status(&app, &token, &topup).await, "pending");
+        } else {
+            assert_eq!(moved, 1);
+            assert_eq!(topup_status(&app, &token, &topup).await, "succeeded");
+            assert_eq!(balance(&app, &token).await, 90_000);
+        }
+    }
+    assert_ledger_verifies(&pool).await;
+}
