@@ -7,6 +7,8 @@
 //! (b) Throughput: BENCH_BACKLOG events (default 20,000) committed while no worker runs, then
 //!     one dispatcher started; reports callbacks per second until the last one arrived.
 //!
+//! (c) What announcing costs payments: 32 back-to-back payers with and without events.
+//!
 //! Run: `cargo bench --bench callbacks`. Needs PostgreSQL on 127.0.0.1:5432. The receiver,
 //! the dispatcher and the load share this process and the machine's cores with PostgreSQL.
 
@@ -75,6 +77,36 @@ async fn main() -> anyhow::Result<()> {
         last.as_secs_f64(),
         all_in.len() as f64 / last.as_secs_f64().max(0.001)
     );
+
+    // (c) What announcing costs the payments themselves: 32 back-to-back payers, with and
+    // without events (and so NOTIFY at commit), alternating, workers delivering meanwhile.
+    let workers = start_workers(&pool, DeliverySettings::from_config(&Config::from_env()?));
+    let loop_seconds = seconds.min(10);
+    for round in 1..=2 {
+        let plain = closed_loop(
+            &pool,
+            merchant,
+            merchant_account,
+            &wallets,
+            false,
+            loop_seconds,
+        )
+        .await?;
+        let announced = closed_loop(
+            &pool,
+            merchant,
+            merchant_account,
+            &wallets,
+            true,
+            loop_seconds,
+        )
+        .await?;
+        println!(
+            "(c) round {round}: payments/s without events {plain:.0}, with events {announced:.0} (ratio {:.2})",
+            announced / plain
+        );
+    }
+    workers.cancel();
     Ok(())
 }
 
@@ -200,30 +232,18 @@ async fn offered_load(
         ticker.tick().await;
         let (pool, from) = (pool.clone(), wallets[n as usize % wallets.len()]);
         payments.spawn(async move {
-            let mut tx = pool.begin().await?;
-            let postings = vec![
-                Posting {
-                    account_id: from,
-                    amount: -1,
-                    counterparty: None,
+            let id = pay(
+                &pool,
+                Payment {
+                    from,
+                    merchant,
+                    merchant_account,
+                    n,
+                    announce: true,
                 },
-                Posting {
-                    account_id: merchant_account,
-                    amount: 1,
-                    counterparty: None,
-                },
-            ];
-            post_entry(&mut tx, EntryKind::Payment, postings).await?;
-            let data = serde_json::json!({"order_ref": format!("B-{n}"), "amount": 1});
-            let event = outbox::record(
-                &mut tx,
-                "payment.succeeded",
-                &data,
-                Audience::Merchant(merchant),
             )
             .await?;
-            tx.commit().await?;
-            anyhow::Ok((event.id, Instant::now()))
+            anyhow::Ok((id, Instant::now()))
         });
     }
     let mut commits = HashMap::new();
@@ -232,6 +252,91 @@ async fn offered_load(
         commits.insert(id, at);
     }
     Ok(commits)
+}
+
+/// One wallet payment to the merchant: its ledger entry and, if `announce`, its
+/// `payment.succeeded` event, committed together.
+struct Payment {
+    from: Uuid,
+    merchant: Uuid,
+    merchant_account: Uuid,
+    n: u64,
+    announce: bool,
+}
+
+async fn pay(pool: &PgPool, payment: Payment) -> anyhow::Result<Uuid> {
+    let mut tx = pool.begin().await?;
+    let postings = vec![
+        Posting {
+            account_id: payment.from,
+            amount: -1,
+            counterparty: None,
+        },
+        Posting {
+            account_id: payment.merchant_account,
+            amount: 1,
+            counterparty: None,
+        },
+    ];
+    post_entry(&mut tx, EntryKind::Payment, postings).await?;
+    let mut id = Uuid::nil();
+    if payment.announce {
+        let data = serde_json::json!({"order_ref": format!("B-{}", payment.n), "amount": 1});
+        let event = outbox::record(
+            &mut tx,
+            "payment.succeeded",
+            &data,
+            Audience::Merchant(payment.merchant),
+        )
+        .await?;
+        id = event.id;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Payments per second that `TASKS` back-to-back payers reach in `seconds`, with or without
+/// their events (whose commit also notifies the workers).
+async fn closed_loop(
+    pool: &PgPool,
+    merchant: Uuid,
+    merchant_account: Uuid,
+    wallets: &[Uuid],
+    announce: bool,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    const TASKS: usize = 32;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut payers = tokio::task::JoinSet::new();
+    for task in 0..TASKS {
+        let (pool, wallets) = (pool.clone(), wallets.to_vec());
+        payers.spawn(async move {
+            let mut n = 0u64;
+            // Bounded by time and by count.
+            while Instant::now() < deadline && n < 1_000_000 {
+                let from = wallets[(task + n as usize * TASKS) % wallets.len()];
+                pay(
+                    &pool,
+                    Payment {
+                        from,
+                        merchant,
+                        merchant_account,
+                        n,
+                        announce,
+                    },
+                )
+                .await?;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        });
+    }
+    let mut total = 0;
+    while let Some(done) = payers.join_next().await {
+        total += done??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Waits until every event arrived (at most DRAIN); returns each arrival's delay after its
