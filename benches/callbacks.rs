@@ -6,7 +6,6 @@
 //!     in one transaction. Reports p50, p99 and max of commit-to-arrival.
 //! (b) Throughput: BENCH_BACKLOG events (default 20,000) committed while no worker runs, then
 //!     one dispatcher started; reports callbacks per second until the last one arrived.
-//!
 //! (c) What announcing costs payments: 32 back-to-back payers with and without events.
 //!
 //! Run: `cargo bench --bench callbacks`. Needs PostgreSQL on 127.0.0.1:5432. The receiver,

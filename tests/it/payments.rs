@@ -732,3 +732,32 @@ async fn the_reconciler_asks_vnpay_with_a_signed_querydr_and_believes_only_a_sig
     }
     assert_ledger_verifies(&pool).await;
 }
+
+#[sqlx::test]
+async fn a_top_up_needs_a_verified_wallet_and_a_known_provider(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config(), axum::Router::new()).await;
+    let tokens = crate::auth::register(&app, "0912000204", crate::auth::PASSWORD).await;
+    let unverified = tokens["access_token"].as_str().unwrap();
+    let start = |token: &str, body: Value| {
+        app.client
+            .post(app.url("/v1/wallet/topups"))
+            .bearer_auth(token.to_owned())
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&body)
+            .send()
+    };
+    let response = start(unverified, json!({"amount": 10_000, "provider": "sandbox"}))
+        .await
+        .unwrap();
+    expect_problem(response, StatusCode::CONFLICT, "wallet_not_verified").await;
+    let token = citizen(&app, &pool, PHONE, 0).await;
+    let response = start(&token, json!({"amount": 10_000, "provider": "momo"}))
+        .await
+        .unwrap();
+    assert_eq!(expect_invalid_fields(response).await, ["provider"]);
+    let response = start(&token, json!({"amount": 0, "provider": "sandbox"}))
+        .await
+        .unwrap();
+    assert_eq!(expect_invalid_fields(response).await, ["amount"]);
+    assert_eq!(count(&pool, "SELECT count(*) FROM topups").await, 0);
+}
