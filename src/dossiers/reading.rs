@@ -261,9 +261,15 @@ pub struct WorklistFilter {
     pub procedure: Option<String>,
 }
 
-/// Literal, so the planner matches the partial worklist indexes (see the migration).
-const OPEN_STATUSES_SQL: &str = "status IN ('submitted', 'received', 'processing', 'supplement_requested', \
-     'awaiting_payment', 'suspended', 'result_ready', 'rejected')";
+/// `status IN ('submitted', …)` for the open statuses, written into the statement rather than
+/// bound, so the planner can match it with the partial worklist indexes (see the migration).
+fn open_statuses_sql() -> String {
+    let quoted: Vec<String> = Status::OPEN
+        .iter()
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect();
+    format!("status IN ({})", quoted.join(", "))
+}
 
 /// The dossiers of the caller's unit and the units below it, soonest due first.
 #[utoipa::path(get, path = "/v1/unit/dossiers", tag = "dossiers", security(("bearer" = [])),
@@ -284,7 +290,7 @@ async fn unit_worklist(
             query.push(" AND status = ").push_bind(status.as_str());
         }
         None => {
-            query.push(" AND ").push(OPEN_STATUSES_SQL);
+            query.push(" AND ").push(open_statuses_sql());
         }
     }
     if let Some(overdue) = filter.overdue {
