@@ -109,6 +109,59 @@ pub async fn observe_requests(
     response
 }
 
+/// The work waiting in the database, shared by every process: callbacks due now and those
+/// given up on, the age of the oldest due one, pending top-ups and withdrawals. Read at scrape
+/// time; left out if the database does not answer.
+async fn queue_gauges(db: &sqlx::PgPool) -> Option<String> {
+    let queues = sqlx::query!(
+        r#"SELECT
+             (SELECT count(*) FROM callback_deliveries WHERE state = 'pending' AND next_attempt_at <= now()) AS "callbacks_due!",
+             (SELECT count(*) FROM callback_deliveries WHERE state = 'failed') AS "callbacks_failed!",
+             (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 FROM callback_deliveries
+               WHERE state = 'pending' AND next_attempt_at <= now()) AS "callbacks_oldest_due_seconds!",
+             (SELECT count(*) FROM topups WHERE status = 'pending') AS "topups_pending!",
+             (SELECT count(*) FROM withdrawals WHERE status = 'pending') AS "withdrawals_pending!""#
+    )
+    .fetch_one(db)
+    .await
+    .ok()?;
+    let items = prometheus::IntGaugeVec::new(
+        Opts::new(
+            "civicpay_queue_items",
+            "Work waiting in the database, by queue and state",
+        ),
+        &["queue", "state"],
+    )
+    .expect("valid metric definition");
+    let oldest = prometheus::GaugeVec::new(
+        Opts::new(
+            "civicpay_queue_oldest_due_seconds",
+            "How long the oldest due item has waited",
+        ),
+        &["queue"],
+    )
+    .expect("valid metric definition");
+    for (queue, state, count) in [
+        ("callbacks", "due", queues.callbacks_due),
+        ("callbacks", "failed", queues.callbacks_failed),
+        ("topups", "pending", queues.topups_pending),
+        ("withdrawals", "pending", queues.withdrawals_pending),
+    ] {
+        items.with_label_values(&[queue, state]).set(count);
+    }
+    oldest
+        .with_label_values(&["callbacks"])
+        .set(queues.callbacks_oldest_due_seconds);
+    let registry = Registry::new();
+    registry.register(Box::new(items)).ok()?;
+    registry.register(Box::new(oldest)).ok()?;
+    let mut buffer = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut buffer)
+        .ok()?;
+    String::from_utf8(buffer).ok()
+}
+
 /// Prometheus text exposition of this process's metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
@@ -118,7 +171,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.metrics.render() + &queue_gauges(&state.db).await.unwrap_or_default(),
     )
         .into_response()
 }

@@ -375,9 +375,7 @@ async fn two_worker_pools_on_one_database_send_each_event_once(pool: PgPool) {
     for _ in 0..4 {
         ids.extend(record_events(&pool, &shop.merchant.id, 50).await);
     }
-    let calls = receiver
-        .collect(ids.len(), Duration::from_secs(15))
-        .await;
+    let calls = receiver.collect(ids.len(), Duration::from_secs(15)).await;
     assert_eq!(calls.len(), ids.len(), "each event once");
     assert!(receiver.next(QUIET).await.is_none(), "none twice");
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -686,4 +684,19 @@ async fn production_refuses_callbacks_to_private_addresses_at_registration_and_a
     assert!(error.contains("no address callbacks may reach"), "{error}");
     assert!(receiver.next(QUIET).await.is_none());
     workers.stop().await;
+}
+
+#[sqlx::test]
+async fn metrics_show_the_callbacks_waiting(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = admin(&app, &pool).await;
+    let shop = subscriber(&app, &admin, "SHOPM", "http://127.0.0.1:9/callbacks").await;
+    record_events(&pool, &shop.merchant.id, 3).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"civicpay_queue_items{queue="callbacks",state="due"} 3"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"civicpay_queue_items{queue="callbacks",state="failed"} 0"#));
+    assert!(metrics.contains("civicpay_queue_oldest_due_seconds"));
 }
