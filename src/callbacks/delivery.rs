@@ -145,7 +145,12 @@ impl Dispatcher {
                 () = cancel.cancelled() => break,
                 () = next_wake_up(&mut wake_ups) => {}
                 _ = in_flight.join_next(), if free == 0 => {}
-                () = tokio::time::sleep(POLL_EVERY) => {}
+                () = tokio::time::sleep(POLL_EVERY) => {
+                    // The database may have been down when we started: listen once it is up.
+                    if wake_ups.is_none() {
+                        wake_ups = self.listen().await;
+                    }
+                }
             }
         }
         while in_flight.join_next().await.is_some() {}
