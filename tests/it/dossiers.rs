@@ -936,3 +936,77 @@ async fn a_thousand_dossiers_page_without_gaps_or_repeats_while_more_arrive(pool
         .await;
     assert_eq!(overdue["data"], json!([]));
 }
+
+#[sqlx::test]
+async fn the_worklist_filters_by_status_procedure_due_time_and_lateness(pool: PgPool) {
+    let desk = desk(&pool).await;
+    let counter = |procedure: &str, documents: Value| json!({"procedure_code": procedure, "documents": documents, "applicant": {"phone": "0912345678"}});
+    let mut births = Vec::new();
+    for _ in 0..2 {
+        births.push(
+            file_at_counter(&desk, &counter(BIRTH, birth_documents()))
+                .await
+                .0,
+        );
+    }
+    let permit = file_at_counter(&desk, &counter(PERMIT, permit_documents()))
+        .await
+        .0;
+    let online = desk.filed(BIRTH).await;
+    let ids = |page: &Value| -> HashSet<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = |query: String| {
+        let (app, officer) = (&desk.app, &desk.officer);
+        async move {
+            app.get_json_with(officer, &format!("/v1/unit/dossiers{query}"))
+                .await
+        }
+    };
+    let all = list(String::new()).await;
+    assert_eq!(ids(&all).len(), 4);
+    // Soonest due first; the one not yet received (no due time) last.
+    assert_eq!(all["data"][3]["id"], online.as_str());
+    let due: Vec<&str> = all["data"].as_array().unwrap()[..3]
+        .iter()
+        .map(|d| d["due_at"].as_str().unwrap())
+        .collect();
+    assert!(due.windows(2).all(|pair| pair[0] <= pair[1]));
+
+    assert_eq!(
+        ids(&list(format!("?procedure={PERMIT}")).await),
+        HashSet::from([permit.clone()])
+    );
+    assert_eq!(
+        ids(&list("?status=submitted".into()).await),
+        HashSet::from([online.clone()])
+    );
+    assert_eq!(ids(&list("?status=received".into()).await).len(), 3);
+    // Eight office hours end within 18 days even across Tết; fifteen working days never do.
+    let soon = (chrono::Utc::now() + chrono::Duration::days(18))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        ids(&list(format!("?due_before={soon}")).await),
+        births.iter().cloned().collect()
+    );
+
+    sqlx::query("UPDATE dossiers SET due_at = now() - interval '1 hour' WHERE id = $1::uuid")
+        .bind(&births[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let late = list("?overdue=true".into()).await;
+    assert_eq!(ids(&late), HashSet::from([births[0].clone()]));
+    assert_eq!(late["data"][0]["overdue"], true);
+    assert_eq!(ids(&list("?overdue=false".into()).await).len(), 3);
+    let response = desk
+        .app
+        .get_with_token("/v1/unit/dossiers?status=lost", &desk.officer)
+        .await;
+    assert_eq!(response.status().as_u16() / 100, 4);
+}
