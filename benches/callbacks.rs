@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 mod support;
-use support::{env_number, fresh_database};
+use support::{env_number, fresh_database, funded_wallets};
 
 const BENCH_DB: &str = "civicpay_bench_callbacks";
 const POOL_SIZE: u32 = 16;
@@ -154,26 +154,7 @@ async fn setup(pool: &PgPool, url: &str) -> anyhow::Result<(Uuid, Uuid, Vec<Uuid
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let merchant_account =
         ledger::owned_account(&mut tx, AccountKind::Merchant, merchant.merchant.id).await?;
-    let mut wallets = Vec::with_capacity(WALLETS);
-    for _ in 0..WALLETS {
-        wallets.push(ledger::owned_account(&mut tx, AccountKind::Wallet, Uuid::new_v4()).await?);
-    }
-    let suspense = ledger::system_account(&mut tx, "suspense").await?;
-    let per_wallet = 1_000_000_000i64;
-    let mut postings: Vec<Posting> = wallets
-        .iter()
-        .map(|w| Posting {
-            account_id: *w,
-            amount: per_wallet,
-            counterparty: None,
-        })
-        .collect();
-    postings.push(Posting {
-        account_id: suspense,
-        amount: -per_wallet * WALLETS as i64,
-        counterparty: None,
-    });
-    post_entry(&mut tx, EntryKind::Funding, postings).await?;
+    let wallets = funded_wallets(&mut tx, WALLETS).await?;
     tx.commit().await?;
     Ok((merchant.merchant.id, merchant_account, wallets))
 }

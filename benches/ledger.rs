@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 mod support;
-use support::{env_number, fresh_database};
+use support::{env_number, fresh_database, funded_wallets};
 
 const BENCH_DB: &str = "civicpay_bench";
 const PGBENCH_DB: &str = "civicpay_pgbench";
@@ -68,40 +68,12 @@ async fn main() -> anyhow::Result<()> {
 /// Wallets funded in one entry from the suspense account; receivers are merchant accounts.
 async fn setup(pool: &PgPool) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
     let mut tx = pool.begin().await?;
-    let mut wallets = Vec::with_capacity(WALLETS);
-    for _ in 0..WALLETS {
-        wallets.push(ledger::owned_account(&mut tx, AccountKind::Wallet, Uuid::new_v4()).await?);
-    }
+    let wallets = funded_wallets(&mut tx, WALLETS).await?;
     let mut receivers = Vec::with_capacity(RECEIVERS);
     for _ in 0..RECEIVERS {
         receivers
             .push(ledger::owned_account(&mut tx, AccountKind::Merchant, Uuid::new_v4()).await?);
     }
-    let suspense = ledger::system_account(&mut tx, "suspense").await?;
-    let per_wallet = 1_000_000_000i64;
-    let mut postings: Vec<Posting> = wallets
-        .iter()
-        .map(|w| Posting {
-            account_id: *w,
-            amount: per_wallet,
-            counterparty: None,
-        })
-        .collect();
-    postings.push(Posting {
-        account_id: suspense,
-        amount: -per_wallet * WALLETS as i64,
-        counterparty: None,
-    });
-    let entry = NewEntry {
-        kind: EntryKind::Funding,
-        reference: "bench".into(),
-        note: None,
-        created_by: None,
-        postings,
-    };
-    ledger::post(&mut tx, entry)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     tx.commit().await?;
     // The suspense account's debit is deferred: fold it now so it does not count as lag.
     ledger::fold(pool).await?;
