@@ -66,105 +66,39 @@ struct Rule {
 use Status::*;
 
 /// DESIGN.md's table, row for row (the `(bill paid)` row is [`fee_paid`]).
+#[rustfmt::skip]
 const RULES: &[Rule] = &[
-    Rule {
-        action: Action::Receive,
-        from: &[Submitted],
-        to: Some(Received),
-        by: By::Officer,
-        needs_reason: false,
-    },
-    Rule {
-        action: Action::Refuse,
-        from: &[Submitted],
-        to: Some(Refused),
-        by: By::Officer,
-        needs_reason: true,
-    },
-    Rule {
-        action: Action::StartProcessing,
-        from: &[Received],
-        to: Some(Processing),
-        by: By::Officer,
-        needs_reason: false,
-    },
-    Rule {
-        action: Action::RequestSupplement,
-        from: &[Received, Processing],
-        to: Some(SupplementRequested),
-        by: By::Officer,
-        needs_reason: true,
-    },
-    Rule {
-        action: Action::Supplement,
-        from: &[SupplementRequested],
-        to: Some(Processing),
-        by: By::Owner,
-        needs_reason: false,
-    },
-    Rule {
-        action: Action::RequestPayment,
-        from: &[Processing],
-        to: Some(AwaitingPayment),
-        by: By::Officer,
-        needs_reason: false,
-    },
-    Rule {
-        action: Action::Withdraw,
-        from: &[Submitted, Received, SupplementRequested],
-        to: Some(Withdrawn),
-        by: By::Owner,
-        needs_reason: true,
-    },
-    Rule {
-        action: Action::Suspend,
-        from: &[Received, Processing],
-        to: Some(Suspended),
-        by: By::Officer,
-        needs_reason: true,
-    },
-    Rule {
-        action: Action::Resume,
-        from: &[Suspended],
-        to: Some(Processing),
-        by: By::Officer,
-        needs_reason: false,
-    },
-    Rule {
-        action: Action::Approve,
-        from: &[Processing],
-        to: Some(ResultReady),
-        by: By::Officer,
-        needs_reason: false,
-    },
-    Rule {
-        action: Action::Reject,
-        from: &[Processing],
-        to: Some(Rejected),
-        by: By::Officer,
-        needs_reason: true,
-    },
-    Rule {
-        action: Action::ReturnResult,
-        from: &[ResultReady, Rejected],
-        to: Some(Returned),
-        by: By::Officer,
-        needs_reason: false,
-    },
-    Rule {
-        action: Action::Reschedule,
-        from: &[
-            Received,
-            Processing,
-            SupplementRequested,
-            AwaitingPayment,
-            Suspended,
-        ],
-        to: None,
-        by: By::Officer,
-        needs_reason: true,
-    },
+    //   action                     from                                     to                          by           reason
+    row(Action::Receive,           &[Submitted],                            Some(Received),             By::Officer, false),
+    row(Action::Refuse,            &[Submitted],                            Some(Refused),              By::Officer, true),
+    row(Action::StartProcessing,   &[Received],                             Some(Processing),           By::Officer, false),
+    row(Action::RequestSupplement, &[Received, Processing],                 Some(SupplementRequested),  By::Officer, true),
+    row(Action::Supplement,        &[SupplementRequested],                  Some(Processing),           By::Owner,   false),
+    row(Action::RequestPayment,    &[Processing],                           Some(AwaitingPayment),      By::Officer, false),
+    row(Action::Withdraw,          &[Submitted, Received, SupplementRequested], Some(Withdrawn),        By::Owner,   true),
+    row(Action::Suspend,           &[Received, Processing],                 Some(Suspended),            By::Officer, true),
+    row(Action::Resume,            &[Suspended],                            Some(Processing),           By::Officer, false),
+    row(Action::Approve,           &[Processing],                           Some(ResultReady),          By::Officer, false),
+    row(Action::Reject,            &[Processing],                           Some(Rejected),             By::Officer, true),
+    row(Action::ReturnResult,      &[ResultReady, Rejected],                Some(Returned),             By::Officer, false),
+    row(Action::Reschedule,        &[Received, Processing, SupplementRequested, AwaitingPayment, Suspended], None, By::Officer, true),
 ];
+
+const fn row(
+    action: Action,
+    from: &'static [Status],
+    to: Option<Status>,
+    by: By,
+    needs_reason: bool,
+) -> Rule {
+    Rule {
+        action,
+        from,
+        to,
+        by,
+        needs_reason,
+    }
+}
 
 fn rule(action: Action) -> &'static Rule {
     RULES
