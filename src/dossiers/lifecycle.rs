@@ -260,7 +260,7 @@ async fn act(
         request.note.as_deref().map(str::trim),
     )
     .await?;
-    let moved = detail(&mut tx, id, caller.role).await?;
+    let moved = detail(&mut tx, id, caller.role, &calendar).await?;
     tx.commit().await?;
     Ok(Json(moved))
 }

@@ -112,7 +112,12 @@ async fn summary(conn: &mut PgConnection, id: Uuid) -> Result<Option<DossierSumm
 }
 
 /// The whole dossier, with the actions `role` may take now. The caller checked the scope.
-pub async fn detail(conn: &mut PgConnection, id: Uuid, role: Role) -> ApiResult<DossierDetail> {
+pub async fn detail(
+    conn: &mut PgConnection,
+    id: Uuid,
+    role: Role,
+    calendar: &WorkingCalendar,
+) -> ApiResult<DossierDetail> {
     let summary = summary(conn, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
@@ -148,14 +153,13 @@ pub async fn detail(conn: &mut PgConnection, id: Uuid, role: Role) -> ApiResult<
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let calendar = WorkingCalendar::load(conn).await?;
     let allowed_actions = allowed_actions(
         summary.status,
         summary.due_at,
         more.rescheduled,
         role,
         Utc::now(),
-        &calendar,
+        calendar,
     );
     Ok(DossierDetail {
         applicant: ApplicantView {
@@ -219,18 +223,7 @@ async fn list_own(
     if let Some(status) = filter.status {
         query.push(" AND status = ").push_bind(status.as_str());
     }
-    if let Some((at, id)) = before {
-        query
-            .push(" AND (created_at, id) < (")
-            .push_bind(at)
-            .push(", ")
-            .push_bind(id)
-            .push(")");
-    }
-    query.push(format_args!(
-        " ORDER BY created_at DESC, id DESC LIMIT {}",
-        limit + 1
-    ));
+    push_keyset(&mut query, "created_at", Order::NewestFirst, before, limit);
     let rows: Vec<DossierSummary> = query.build_query_as().fetch_all(&state.db).await?;
     Ok(Json(Page::from_rows(rows, limit, |d| (d.created_at, d.id))))
 }
@@ -246,7 +239,8 @@ async fn get_dossier(
 ) -> ApiResult<Json<DossierDetail>> {
     visible_to(&state.db, &caller.scope(), id).await?;
     let mut conn = state.db.acquire().await?;
-    Ok(Json(detail(&mut conn, id, caller.role).await?))
+    let calendar = WorkingCalendar::load(&mut conn).await?;
+    Ok(Json(detail(&mut conn, id, caller.role, &calendar).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -302,19 +296,43 @@ async fn unit_worklist(
     if let Some(procedure) = filter.procedure {
         query.push(" AND procedure_code = ").push_bind(procedure);
     }
-    if let Some((due_sort, id)) = after {
+    push_keyset(&mut query, "due_sort", Order::SoonestFirst, after, limit);
+    let rows: Vec<DossierSummary> = query.build_query_as().fetch_all(&state.db).await?;
+    Ok(Json(Page::from_rows(rows, limit, |d| (d.due_sort, d.id))))
+}
+
+enum Order {
+    NewestFirst,
+    SoonestFirst,
+}
+
+/// Keyset paging on `(column, id)`: the rows after the cursor, in order, one more than the page
+/// (so [`Page::from_rows`] knows whether another follows). The limit is written into the
+/// statement, not bound: with a bound LIMIT the generic plan looks dearer than a custom one on
+/// a big table, and PostgreSQL would plan every call.
+fn push_keyset(
+    query: &mut QueryBuilder<'_, Postgres>,
+    column: &'static str,
+    order: Order,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) {
+    let (comparison, direction) = match order {
+        Order::NewestFirst => ("<", "DESC"),
+        Order::SoonestFirst => (">", "ASC"),
+    };
+    if let Some((key, id)) = after {
         query
-            .push(" AND (due_sort, id) > (")
-            .push_bind(due_sort)
+            .push(format_args!(" AND ({column}, id) {comparison} ("))
+            .push_bind(key)
             .push(", ")
             .push_bind(id)
             .push(")");
     }
-    // The limit is written into the statement, not bound: with a bound LIMIT the generic plan
-    // looks dearer than a custom one on a big table, and PostgreSQL would plan every call.
-    query.push(format_args!(" ORDER BY due_sort, id LIMIT {}", limit + 1));
-    let rows: Vec<DossierSummary> = query.build_query_as().fetch_all(&state.db).await?;
-    Ok(Json(Page::from_rows(rows, limit, |d| (d.due_sort, d.id))))
+    query.push(format_args!(
+        " ORDER BY {column} {direction}, id {direction} LIMIT {}",
+        limit + 1
+    ));
 }
 
 /// The scope as one indexed condition: a commune is one unit, a province one province code;

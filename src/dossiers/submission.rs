@@ -126,8 +126,10 @@ async fn submit_online(
     )
     .fetch_one(&mut *tx)
     .await?;
+    let calendar = WorkingCalendar::load(&mut tx).await?;
     let id = create(
         &mut tx,
+        &calendar,
         NewDossier {
             procedure: &procedure,
             unit_code: &submission.unit_code,
@@ -143,7 +145,7 @@ async fn submit_online(
         },
     )
     .await?;
-    let created = detail(&mut tx, id, caller.role).await?;
+    let created = detail(&mut tx, id, caller.role, &calendar).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -219,8 +221,10 @@ async fn receive_at_counter(
         ));
     }
     let national_id = national_id.flatten();
+    let calendar = WorkingCalendar::load(&mut tx).await?;
     let id = create(
         &mut tx,
+        &calendar,
         NewDossier {
             procedure: &procedure,
             unit_code: &unit_code,
@@ -236,7 +240,7 @@ async fn receive_at_counter(
         },
     )
     .await?;
-    let created = detail(&mut tx, id, caller.role).await?;
+    let created = detail(&mut tx, id, caller.role, &calendar).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -320,13 +324,16 @@ fn check_required_documents(procedure: &Procedure, documents: &[DocumentInput]) 
         .finish()
 }
 
-async fn create(conn: &mut PgConnection, new: NewDossier<'_>) -> ApiResult<Uuid> {
+async fn create(
+    conn: &mut PgConnection,
+    calendar: &WorkingCalendar,
+    new: NewDossier<'_>,
+) -> ApiResult<Uuid> {
     let now = Utc::now();
     let code = next_code(conn, new.unit_code, now).await?;
     let (status, received_at, due_at) = match new.channel {
         Channel::Online => (Status::Submitted, None, None),
         Channel::Counter => {
-            let calendar = WorkingCalendar::load(conn).await?;
             let due = calendar.due_at(now, new.procedure.processing_time());
             (Status::Received, Some(now), Some(due))
         }
