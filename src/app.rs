@@ -182,11 +182,14 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     crate::merchants::orders::spawn_expirer(&tasks, pool.clone());
     let deliveries = crate::callbacks::delivery::DeliverySettings::from_config(&config);
     crate::callbacks::delivery::spawn_workers(&tasks, pool.clone(), deliveries);
-    let providers = crate::payments::Providers::from_config(&config);
-    crate::payments::reconciler::spawn(&tasks, pool.clone(), providers.clone());
-    crate::payments::withdrawals::spawn_payout_worker(&tasks, pool.clone(), providers);
-    let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = AppState::new(pool.clone(), &config);
+    crate::payments::reconciler::spawn(&tasks, pool.clone(), state.providers.clone());
+    crate::payments::withdrawals::spawn_payout_worker(
+        &tasks,
+        pool.clone(),
+        state.providers.clone(),
+    );
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
     serve(listener, router(state), shutdown_signal(), grace).await?;
 
     tracing::info!("stopping background tasks");

@@ -69,9 +69,7 @@ pub fn signed_notification(
 }
 
 fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).expect("HMAC takes any key");
-    mac.update(body);
-    hex(&mac.finalize().into_bytes())
+    hex(&crate::auth::hmac_sha256(SECRET, body))
 }
 
 impl Provider for Sandbox {
