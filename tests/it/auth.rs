@@ -49,6 +49,12 @@ pub async fn login(app: &TestApp, phone: &str, password: &str) -> reqwest::Respo
     .await
 }
 
+/// The access token of a successful login.
+pub async fn access_token(app: &TestApp, phone: &str, password: &str) -> String {
+    let tokens: Value = login(app, phone, password).await.json().await.unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
 async fn refresh(app: &TestApp, refresh_token: &Value) -> reqwest::Response {
     app.post_json("/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
         .await

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{PASSWORD, login, register};
+use crate::auth::{PASSWORD, access_token, register};
 use crate::helpers::{TestApp, expect_conflict, expect_invalid_fields, expect_problem, load_demo};
 
 /// Birth registration: commune level, 8 office hours, free.
@@ -27,21 +27,16 @@ struct Desk {
     other_citizen: String,
 }
 
-async fn token(app: &TestApp, phone: &str, password: &str) -> String {
-    let tokens: Value = login(app, phone, password).await.json().await.unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn desk(pool: &PgPool) -> Desk {
     load_demo(pool).await;
     let app = TestApp::spawn(pool.clone()).await;
     Desk {
-        officer: token(&app, "0900000002", "officer-demo-2026").await,
-        other_unit_officer: token(&app, "0900000003", "officer-demo-2026").await,
-        supervisor: token(&app, "0900000004", "supervisor-demo-2026").await,
-        admin: token(&app, "0900000001", "admin-demo-2026").await,
-        citizen: token(&app, "0912345678", "citizen-demo-2026").await,
-        other_citizen: token(&app, "0987654321", "citizen-demo-2026").await,
+        officer: access_token(&app, "0900000002", "officer-demo-2026").await,
+        other_unit_officer: access_token(&app, "0900000003", "officer-demo-2026").await,
+        supervisor: access_token(&app, "0900000004", "supervisor-demo-2026").await,
+        admin: access_token(&app, "0900000001", "admin-demo-2026").await,
+        citizen: access_token(&app, "0912345678", "citizen-demo-2026").await,
+        other_citizen: access_token(&app, "0987654321", "citizen-demo-2026").await,
         app,
     }
 }
@@ -774,7 +769,7 @@ async fn two_officers_acting_at_once_cannot_both_move_a_dossier(pool: PgPool) {
         .send_json_with(Method::POST, "/v1/admin/staff", &desk.admin, &body)
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let second = token(&desk.app, "0905000002", PASSWORD).await;
+    let second = access_token(&desk.app, "0905000002", PASSWORD).await;
     for _ in 0..5 {
         let id = desk.filed(PERMIT).await;
         let (a, b) = tokio::join!(

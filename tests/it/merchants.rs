@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::auth::login;
+use crate::auth::access_token;
 use crate::helpers::{TestApp, expect_conflict, expect_invalid_fields, expect_problem, load_demo};
 use crate::wallet::{PIN, assert_ledger_verifies, balance, citizen};
 
@@ -20,12 +20,7 @@ pub struct Merchant {
 
 pub async fn admin(app: &TestApp, pool: &PgPool) -> String {
     load_demo(pool).await;
-    let tokens: Value = login(app, "0900000001", "admin-demo-2026")
-        .await
-        .json()
-        .await
-        .unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
+    access_token(app, "0900000001", "admin-demo-2026").await
 }
 
 async fn onboard(

@@ -8,12 +8,7 @@ use crate::helpers::{TestApp, expect_conflict, expect_invalid_fields, expect_pro
 use crate::merchants::admin;
 
 async fn citizen_token(app: &TestApp) -> String {
-    let tokens: Value = crate::auth::login(app, "0912345678", "citizen-demo-2026")
-        .await
-        .json()
-        .await
-        .unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
+    crate::auth::access_token(app, "0912345678", "citizen-demo-2026").await
 }
 
 #[sqlx::test]

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::auth::{PASSWORD, login, register};
+use crate::auth::{PASSWORD, access_token, register};
 use crate::helpers::{
     TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
 };
@@ -601,14 +601,8 @@ async fn one_national_id_verifies_one_wallet(pool: PgPool) {
 async fn staff_have_no_wallet(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     crate::helpers::load_demo(&pool).await;
-    let tokens: Value = login(&app, "0900000002", "officer-demo-2026")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let response = app
-        .get_with_token("/v1/wallet", tokens["access_token"].as_str().unwrap())
-        .await;
+    let officer = access_token(&app, "0900000002", "officer-demo-2026").await;
+    let response = app.get_with_token("/v1/wallet", &officer).await;
     expect_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
@@ -749,12 +743,8 @@ async fn admins_verify_the_ledger_and_a_corrupted_balance_is_named(pool: PgPool)
     let app = TestApp::spawn_with(pool.clone(), test_config(), Router::new()).await;
     let payer = citizen(&app, &pool, PAYER, 10_000).await;
     crate::helpers::load_demo(&pool).await;
-    let admin: Value = login(&app, "0900000001", "admin-demo-2026")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let admin = admin["access_token"].as_str().unwrap();
+    let admin = access_token(&app, "0900000001", "admin-demo-2026").await;
+    let admin = admin.as_str();
     let report = app.get_json_with(admin, "/v1/admin/ledger/verify").await;
     assert_eq!(report["ok"], true);
     expect_problem(
@@ -893,12 +883,8 @@ async fn the_demo_citizens_can_pay_each_other_with_their_readme_pins(pool: PgPoo
     crate::helpers::load_demo(&pool).await;
     crate::helpers::load_demo(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
-    let an: Value = login(&app, "0912345678", "citizen-demo-2026")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let an = an["access_token"].as_str().unwrap();
+    let an = access_token(&app, "0912345678", "citizen-demo-2026").await;
+    let an = an.as_str();
     assert_eq!(
         balance(&app, an).await,
         5_000_000,
