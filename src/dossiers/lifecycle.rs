@@ -341,11 +341,7 @@ async fn apply(
     now: DateTime<Utc>,
     calendar: &WorkingCalendar,
 ) -> ApiResult<()> {
-    let mut clock = Clock {
-        due_at: dossier.due_at,
-        paused_at: dossier.paused_at,
-        moves_appointment: !dossier.rescheduled,
-    };
+    let mut clock = Clock::of(dossier);
     match action {
         Action::Receive | Action::Supplement => {
             // The clock starts (or restarts from the complete dossier).
@@ -363,6 +359,19 @@ async fn apply(
         Action::Reschedule => request.appointment_at,
         _ => None,
     };
+    save(conn, id, to, &clock, appointment_at, now).await
+}
+
+/// Writes a move: the new status, the clock, a new appointment if any, and the time stamps the
+/// status implies.
+async fn save(
+    conn: &mut PgConnection,
+    id: Uuid,
+    to: Status,
+    clock: &Clock,
+    appointment_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
     sqlx::query!(
         "UPDATE dossiers SET status = $2, due_at = $3, paused_at = $4,
                 appointment_at = COALESCE($5, CASE WHEN $6 THEN $3 ELSE appointment_at END),
@@ -394,6 +403,14 @@ struct Clock {
 }
 
 impl Clock {
+    fn of(dossier: &Locked) -> Self {
+        Clock {
+            due_at: dossier.due_at,
+            paused_at: dossier.paused_at,
+            moves_appointment: !dossier.rescheduled,
+        }
+    }
+
     /// The due time moves on by the office time the clock stood still.
     fn resume(&mut self, now: DateTime<Utc>, calendar: &WorkingCalendar) {
         if let (Some(due), Some(paused)) = (self.due_at, self.paused_at.take()) {
@@ -419,23 +436,9 @@ pub async fn fee_paid(conn: &mut PgConnection, id: Uuid) -> ApiResult<bool> {
     }
     let calendar = WorkingCalendar::load(conn).await?;
     let now = Utc::now();
-    let mut clock = Clock {
-        due_at: dossier.due_at,
-        paused_at: dossier.paused_at,
-        moves_appointment: !dossier.rescheduled,
-    };
+    let mut clock = Clock::of(&dossier);
     clock.resume(now, &calendar);
-    sqlx::query!(
-        "UPDATE dossiers SET status = 'processing', due_at = $2, paused_at = NULL,
-                appointment_at = CASE WHEN $3 THEN $2 ELSE appointment_at END, updated_at = $4
-         WHERE id = $1",
-        id,
-        clock.due_at,
-        clock.moves_appointment,
-        now,
-    )
-    .execute(&mut *conn)
-    .await?;
+    save(conn, id, Processing, &clock, None, now).await?;
     record_move(
         conn,
         id,
