@@ -329,6 +329,18 @@ pub struct AuthConfig {
           default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub login_window_secs: u32,
 
+    /// Passwords hashed at once (registrations, logins, resets, staff creation); each Argon2id
+    /// hash holds 19 MiB and a core, and the rest wait their turn. Default: one per CPU core.
+    #[arg(long, env = "CIVICPAY_PASSWORD_HASHES_AT_ONCE", value_name = "CIVICPAY_PASSWORD_HASHES_AT_ONCE",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub password_hashes_at_once: Option<u32>,
+
+    /// How long a request waits for its turn to hash a password before it is answered 503
+    /// with Retry-After, in milliseconds.
+    #[arg(long, env = "CIVICPAY_PASSWORD_HASH_WAIT_MS", value_name = "CIVICPAY_PASSWORD_HASH_WAIT_MS",
+          default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub password_hash_wait_ms: u64,
+
     /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
     #[arg(
         long,
@@ -361,8 +373,8 @@ pub struct DatabaseConfig {
     /// PostgreSQL URL; the database is created if it does not exist.
     #[arg(
         long,
-        env = "DATABASE_URL",
-        value_name = "DATABASE_URL",
+        env = "CIVICPAY_DATABASE_URL",
+        value_name = "CIVICPAY_DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/civicpay",
         hide_env_values = true
     )]

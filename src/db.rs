@@ -29,7 +29,7 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
     let url = &config.database_url;
     let shown = redacted(url);
     let options = PgConnectOptions::from_str(url)
-        .with_context(|| format!("DATABASE_URL is not a valid PostgreSQL URL: {shown}"))?;
+        .with_context(|| format!("CIVICPAY_DATABASE_URL is not a valid PostgreSQL URL: {shown}"))?;
     let exists = Postgres::database_exists(url)
         .await
         .map_err(|error| unreachable(&shown, error))?;
@@ -74,8 +74,60 @@ fn unreachable(shown_url: &str, error: sqlx::Error) -> anyhow::Error {
         "cannot use PostgreSQL at {shown_url}: {error}\n\
          Is PostgreSQL running? Start it (on this machine: \
          `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) \
-         or set DATABASE_URL to a server you can reach."
+         or set CIVICPAY_DATABASE_URL to a server you can reach."
     )
+}
+
+/// The namespaces of our advisory locks: the first key of PostgreSQL's two-integer form, so a
+/// lock of one purpose never collides with another's whatever its name hashes to (a login's
+/// phone, say, with the ledger folder's turn). sqlx's migrator locks with the one-bigint form,
+/// a key space of its own. Never renumber a space: two versions of the server run side by
+/// side during a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum LockSpace {
+    /// Loading the demo data, one server at a time.
+    Demo = 1,
+    /// The folder of deferred ledger credits, one at a time across processes.
+    Ledger = 2,
+    /// Login attempts on one phone, in turn.
+    Login = 3,
+    /// Issuing one-time codes, counted against their limits one at a time.
+    Otp = 4,
+    /// Payment-PIN checks of one wallet, in turn.
+    Pin = 5,
+}
+
+/// Waits for the advisory lock on `name` in `space`, held until the transaction of `conn` ends.
+pub async fn xact_lock(
+    conn: &mut sqlx::PgConnection,
+    space: LockSpace,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock($1::int, hashtext($2))",
+        space as i32,
+        name
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the advisory lock on `name` in `space` if nobody holds it, until the transaction of
+/// `conn` ends; whether it was taken.
+pub async fn try_xact_lock(
+    conn: &mut sqlx::PgConnection,
+    space: LockSpace,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS "got!""#,
+        space as i32,
+        name
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// The URL with any password replaced, fit for logs and error messages.

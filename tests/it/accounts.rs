@@ -425,7 +425,7 @@ async fn create_admin_makes_an_admin_who_can_log_in(pool: PgPool) {
             "--password",
             PASSWORD,
         ])
-        .env("DATABASE_URL", &url)
+        .env("CIVICPAY_DATABASE_URL", &url)
         .output()
         .unwrap();
     assert!(
@@ -441,7 +441,7 @@ async fn create_admin_makes_an_admin_who_can_log_in(pool: PgPool) {
             "--password",
             PASSWORD,
         ])
-        .env("DATABASE_URL", &url)
+        .env("CIVICPAY_DATABASE_URL", &url)
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(1));

@@ -17,7 +17,7 @@ const SETTINGS: &[&str] = &[
     "CIVICPAY_BODY_LIMIT_BYTES",
     "CIVICPAY_SHUTDOWN_GRACE_MS",
     "CIVICPAY_LOG_FORMAT",
-    "DATABASE_URL",
+    "CIVICPAY_DATABASE_URL",
     "CIVICPAY_DB_MAX_CONNECTIONS",
     "CIVICPAY_DB_ACQUIRE_TIMEOUT_MS",
     "CIVICPAY_DB_STATEMENT_TIMEOUT_MS",
@@ -85,7 +85,7 @@ fn a_bad_setting_fails_fast_naming_it() {
 fn an_unreachable_database_exits_non_zero_naming_the_url() {
     let output = civicpay(
         &["migrate"],
-        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/civicpay")],
+        &[("CIVICPAY_DATABASE_URL", "postgres://postgres@127.0.0.1:1/civicpay")],
     );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();

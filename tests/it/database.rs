@@ -54,6 +54,6 @@ async fn an_unreachable_server_is_named_with_a_hint_and_no_password() {
         .expect_err("nothing listens on port 1");
     let message = format!("{error:#}");
     assert!(message.contains("127.0.0.1:1/civicpay"), "{message}");
-    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert!(message.contains("CIVICPAY_DATABASE_URL"), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
 }

@@ -48,7 +48,7 @@ async fn the_server_stops_cleanly_on_sigterm() {
         .port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_civicpay"))
         .args(["serve", "--demo"])
-        .env("DATABASE_URL", &database_named(&name).database_url)
+        .env("CIVICPAY_DATABASE_URL", &database_named(&name).database_url)
         .env("CIVICPAY_BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -771,7 +771,7 @@ async fn admins_verify_the_ledger_and_a_corrupted_balance_is_named(pool: PgPool)
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_civicpay"))
         .args(["ledger", "verify"])
         .env(
-            "DATABASE_URL",
+            "CIVICPAY_DATABASE_URL",
             crate::database::database_named(&database).database_url,
         )
         .output()
