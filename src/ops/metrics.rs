@@ -110,7 +110,8 @@ pub async fn observe_requests(
 }
 
 /// The work waiting in the database, shared by every process: callbacks due now and those
-/// given up on, the age of the oldest due one, pending top-ups and withdrawals. Read at scrape
+/// given up on, the age of the oldest due one, pending top-ups and withdrawals, and top-ups
+/// credited after they had expired. Read at scrape
 /// time; left out if the database does not answer.
 async fn queue_gauges(db: &sqlx::PgPool) -> Option<String> {
     let queues = sqlx::query!(
@@ -120,6 +121,7 @@ async fn queue_gauges(db: &sqlx::PgPool) -> Option<String> {
              (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 FROM callback_deliveries
                WHERE state = 'pending' AND next_attempt_at <= now()) AS "callbacks_oldest_due_seconds!",
              (SELECT count(*) FROM topups WHERE status = 'pending') AS "topups_pending!",
+             (SELECT count(*) FROM topups WHERE credited_after_expiry) AS "topups_credited_after_expiry!",
              (SELECT count(*) FROM withdrawals WHERE status = 'pending') AS "withdrawals_pending!""#
     )
     .fetch_one(db)
@@ -145,6 +147,13 @@ async fn queue_gauges(db: &sqlx::PgPool) -> Option<String> {
         ("callbacks", "due", queues.callbacks_due),
         ("callbacks", "failed", queues.callbacks_failed),
         ("topups", "pending", queues.topups_pending),
+        // Successes that arrived after the top-up had expired here (credited all the same):
+        // worth an alert, since each means a provider's window and ours disagree.
+        (
+            "topups",
+            "credited_after_expiry",
+            queues.topups_credited_after_expiry,
+        ),
         ("withdrawals", "pending", queues.withdrawals_pending),
     ] {
         items.with_label_values(&[queue, state]).set(count);

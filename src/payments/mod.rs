@@ -14,7 +14,7 @@ mod topups;
 pub mod vnpay;
 pub mod withdrawals;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -71,7 +71,8 @@ pub struct Notification {
 pub enum Unreadable {
     /// The signature does not match: nothing in it is believed.
     BadSignature,
-    /// Signed, but missing or malformed fields (or another currency than VND).
+    /// Signed, but missing or malformed fields (or another currency than VND), or a request
+    /// that names a parameter twice (never looked at further).
     Malformed,
 }
 
@@ -132,6 +133,9 @@ pub enum PayoutResult {
 
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
+    /// How long the provider's own payment page accepts a payment (VNPay writes it into the
+    /// payment URL): a top-up is never expired before this, whatever the configuration says.
+    fn payment_window(&self) -> chrono::Duration;
     fn payment_url(&self, request: &PaymentRequest<'_>) -> String;
     fn read_notification(&self, raw: &RawRequest) -> Result<Notification, Unreadable>;
     fn answer(&self, outcome: Outcome) -> Response;
@@ -205,6 +209,32 @@ impl Providers {
     pub fn return_url(&self, provider: &str) -> String {
         format!("{}/v1/providers/{provider}/return", self.public_url)
     }
+
+    /// How old a pending top-up must be before it may expire: the configured age, and never
+    /// less than the provider's own payment window.
+    pub fn expiry_age(&self, provider: Option<&dyn Provider>) -> chrono::Duration {
+        let configured = chrono::Duration::seconds(self.topup_expiry_secs as i64);
+        provider.map_or(configured, |p| configured.max(p.payment_window()))
+    }
+}
+
+/// A provider's transaction id worth keeping: an empty one, or VNPay's `0` for a payment that
+/// never happened, is no id and must not collide with another in the unique index.
+fn real_transaction_id(id: &str) -> Option<&str> {
+    Some(id.trim()).filter(|id| !id.is_empty() && *id != "0")
+}
+
+/// A query string's parameters, each name once. A name given twice is refused outright: a
+/// signature check that reads one occurrence and a reader that takes another would let a forged
+/// value ride on a genuine signature, so every field is read from this very map.
+fn unique_params(query: &str) -> Result<BTreeMap<String, String>, Unreadable> {
+    let mut params = BTreeMap::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()).into_owned() {
+        if params.insert(name, value).is_some() {
+            return Err(Unreadable::Malformed);
+        }
+    }
+    Ok(params)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -268,11 +298,24 @@ pub async fn settle(
     if claimed_amount.is_some_and(|amount| amount != topup.amount) {
         return Ok(Outcome::InvalidAmount);
     }
-    if topup.status != "pending" {
+    // Money that reached the provider is always accounted for: a success after we gave up
+    // waiting is credited all the same, and counted for an operator to look at.
+    let late_success =
+        topup.status == "expired" && matches!(settlement, Settlement::Succeeded { .. });
+    if topup.status != "pending" && !late_success {
         return Ok(Outcome::AlreadyConfirmed);
+    }
+    if late_success {
+        tracing::warn!(
+            provider,
+            reference,
+            amount = topup.amount,
+            "a top-up succeeded at the provider after it had expired here; crediting it"
+        );
     }
     match settlement {
         Settlement::Succeeded { transaction_id, .. } => {
+            let transaction_id = real_transaction_id(&transaction_id);
             let wallet = crate::wallet::ensure(&mut tx, topup.account_id).await?;
             let clearing = clearing_account(&mut tx, provider).await?;
             let posted = ledger::post(
@@ -280,7 +323,7 @@ pub async fn settle(
                 NewEntry {
                     kind: EntryKind::Topup,
                     reference: topup.id.to_string(),
-                    note: Some(format!("{provider} {transaction_id}")),
+                    note: Some(format!("{provider} {}", transaction_id.unwrap_or("-"))),
                     created_by: None,
                     postings: vec![
                         Posting {
@@ -299,11 +342,13 @@ pub async fn settle(
             .await
             .map_err(|e| ApiError::internal(format!("posting a top-up: {e:?}")))?;
             sqlx::query!(
-                "UPDATE topups SET status = 'succeeded', provider_txn_id = $2, entry_id = $3, settled_at = now()
+                "UPDATE topups SET status = 'succeeded', provider_txn_id = $2, entry_id = $3, settled_at = now(),
+                        credited_after_expiry = $4
                  WHERE id = $1",
                 topup.id,
                 transaction_id,
                 posted.entry_id,
+                late_success,
             )
             .execute(&mut *tx)
             .await?;
@@ -320,7 +365,7 @@ pub async fn settle(
             sqlx::query!(
                 "UPDATE topups SET status = 'failed', provider_txn_id = $2, settled_at = now() WHERE id = $1",
                 topup.id,
-                transaction_id,
+                transaction_id.as_deref().and_then(real_transaction_id),
             )
             .execute(&mut *tx)
             .await?;

@@ -14,6 +14,10 @@ use crate::background::BackgroundTasks;
 
 const EVERY: Duration = Duration::from_secs(30);
 const BATCH: i64 = 100;
+/// A top-up still pending after a check is asked about again after this, doubling each time
+/// up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 pub fn spawn(tasks: &BackgroundTasks, db: PgPool, providers: Providers) {
     tasks.spawn("payment reconciler", |cancel| async move {
@@ -29,47 +33,62 @@ pub fn spawn(tasks: &BackgroundTasks, db: PgPool, providers: Providers) {
     });
 }
 
-/// One pass over the top-ups pending longer than the configured age; returns how many moved.
+/// One pass over the top-ups due for a check; returns how many moved.
+///
+/// Each pending top-up keeps its own next check time: the pass claims the due ones (moving
+/// their next check out with a backoff before asking anyone), so a top-up whose provider
+/// keeps erroring, or one that stays pending, waits its turn instead of filling every pass and
+/// starving the rest. One too old to wait for expires even if its provider cannot be asked.
 pub async fn reconcile(db: &PgPool, providers: &Providers) -> anyhow::Result<usize> {
-    let stale = sqlx::query!(
-        "SELECT provider, reference, created_at FROM topups
-         WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
-         ORDER BY created_at LIMIT $2",
+    let due = sqlx::query!(
+        "UPDATE topups t
+         SET checks = t.checks + 1,
+             next_check_at = now() + make_interval(secs => least($3, $4 * power(2, least(t.checks, 16))))
+         WHERE t.id IN (
+             SELECT id FROM topups
+             WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
+               AND (next_check_at IS NULL OR next_check_at <= now())
+             ORDER BY COALESCE(next_check_at, created_at) LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         RETURNING t.provider, t.reference, t.created_at",
         providers.reconcile_after_secs as f64,
         BATCH,
+        MAX_BACKOFF.as_secs_f64(),
+        FIRST_BACKOFF.as_secs_f64(),
     )
     .fetch_all(db)
     .await?;
     let mut moved = 0;
-    for topup in stale {
-        let Some(provider) = providers.get(&topup.provider) else {
-            continue;
+    for topup in due {
+        let provider = providers.get(&topup.provider).map(|p| p.as_ref());
+        let expired = Utc::now() - topup.created_at > providers.expiry_age(provider);
+        let status = match provider {
+            Some(provider) => provider.query(db, &topup.reference, topup.created_at).await,
+            None => Err(anyhow::anyhow!("the provider is not configured here")),
         };
-        let status = match provider.query(db, &topup.reference, topup.created_at).await {
-            Ok(status) => status,
-            Err(error) => {
-                tracing::warn!(%error, reference = topup.reference, "asking the provider failed");
-                continue;
-            }
-        };
-        let expired = Utc::now() - topup.created_at
-            > chrono::Duration::seconds(providers.topup_expiry_secs as i64);
         let settlement = match status {
-            ProviderStatus::Succeeded {
+            Ok(ProviderStatus::Succeeded {
                 transaction_id,
                 amount,
-            } => Settlement::Succeeded {
+            }) => Settlement::Succeeded {
                 transaction_id,
                 amount,
             },
-            ProviderStatus::Failed { transaction_id } => Settlement::Failed {
+            Ok(ProviderStatus::Failed { transaction_id }) => Settlement::Failed {
                 transaction_id: Some(transaction_id),
                 amount: None,
             },
-            ProviderStatus::Pending if expired => Settlement::Expired,
-            ProviderStatus::Pending => continue,
+            Ok(ProviderStatus::Pending) if expired => Settlement::Expired,
+            Ok(ProviderStatus::Pending) => continue,
+            Err(error) => {
+                tracing::warn!(%error, reference = topup.reference, expired, "asking the provider failed");
+                if !expired {
+                    continue;
+                }
+                Settlement::Expired
+            }
         };
-        match settle(db, provider.name(), &topup.reference, settlement).await {
+        match settle(db, &topup.provider, &topup.reference, settlement).await {
             Ok(super::Outcome::Confirmed) => moved += 1,
             Ok(_) => {}
             // One top-up that cannot be settled does not hold up the others.

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 
 use super::{
     Notification, Outcome, PaymentRequest, Payout, PayoutResult, Provider, ProviderStatus,
-    RawRequest, Unreadable, hex, take_notification, unhex,
+    RawRequest, Unreadable, hex, take_notification, unhex, unique_params,
 };
 use crate::app::AppState;
 use crate::http::Path;
@@ -77,20 +77,27 @@ impl Provider for Sandbox {
         "sandbox"
     }
 
+    /// The sandbox bank's page never stops taking a payment.
+    fn payment_window(&self) -> chrono::Duration {
+        chrono::Duration::zero()
+    }
+
     fn payment_url(&self, request: &PaymentRequest<'_>) -> String {
         format!("{}/sandbox/pay/{}", self.public_url, request.reference)
     }
 
     fn read_notification(&self, raw: &RawRequest) -> Result<Notification, Unreadable> {
-        let signature = form_urlencoded::parse(raw.query.as_bytes())
-            .find(|(key, _)| key == "signature")
-            .and_then(|(_, value)| unhex(&value))
+        let signature = unique_params(&raw.query)?
+            .get("signature")
+            .and_then(|value| unhex(value))
             .ok_or(Unreadable::BadSignature)?;
         let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).expect("HMAC takes any key");
         mac.update(&raw.body);
         // Constant time.
         mac.verify_slice(&signature)
             .map_err(|_| Unreadable::BadSignature)?;
+        // A field given twice in the body is refused too: serde's derived reader rejects
+        // duplicate fields.
         let notification: SandboxNotification =
             serde_json::from_slice(&raw.body).map_err(|_| Unreadable::Malformed)?;
         if notification.currency != "VND" {

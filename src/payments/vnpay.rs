@@ -17,7 +17,7 @@ use sqlx::PgPool;
 
 use super::{
     Notification, Outcome, PaymentRequest, Payout, PayoutResult, Provider, ProviderStatus,
-    RawRequest, Unreadable, hex, unhex,
+    RawRequest, Unreadable, hex, unhex, unique_params,
 };
 use crate::wallet::limits::vietnam;
 
@@ -84,15 +84,23 @@ pub fn sign_data<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> St
         .join("&")
 }
 
+/// VNPay's payment page takes a payment for this long after the URL is made
+/// (`vnp_ExpireDate`).
+const PAYMENT_WINDOW_MINUTES: i64 = 15;
+
 impl Provider for VnPay {
     fn name(&self) -> &'static str {
         "vnpay"
     }
 
+    fn payment_window(&self) -> chrono::Duration {
+        chrono::Duration::minutes(PAYMENT_WINDOW_MINUTES)
+    }
+
     fn payment_url(&self, request: &PaymentRequest<'_>) -> String {
         let amount = (request.amount * 100).to_string();
         let created = vnpay_time(request.created_at);
-        let expires = vnpay_time(request.created_at + chrono::Duration::minutes(15));
+        let expires = vnpay_time(request.created_at + self.payment_window());
         let info = format!("Nap tien vi civicpay {}", request.reference);
         let params = [
             ("vnp_Version", "2.1.0"),
@@ -118,15 +126,8 @@ impl Provider for VnPay {
     }
 
     fn read_notification(&self, raw: &RawRequest) -> Result<Notification, Unreadable> {
-        let params: Vec<(String, String)> = form_urlencoded::parse(raw.query.as_bytes())
-            .into_owned()
-            .collect();
-        let field = |name: &str| {
-            params
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.as_str())
-        };
+        let params = unique_params(&raw.query)?;
+        let field = |name: &str| params.get(name).map(String::as_str);
         let signature = field("vnp_SecureHash")
             .and_then(|h| unhex(&h.to_ascii_lowercase()))
             .ok_or(Unreadable::BadSignature)?;

@@ -98,9 +98,15 @@ async fn withdraw(
     citizen: Uuid,
     request: WithdrawalRequest,
 ) -> ApiResult<Answer> {
-    let owner = sqlx::query_scalar!("SELECT full_name FROM accounts WHERE id = $1", citizen)
-        .fetch_one(&mut *conn)
-        .await?;
+    // The name the identity verifier confirmed, not the account's display name (which its
+    // holder may change at will): an unverified wallet has none and is refused below.
+    let verified_name = sqlx::query_scalar!(
+        "SELECT verified_name FROM wallets WHERE account_id = $1",
+        citizen
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
     let amount = Money::payable(request.amount);
     let provider = match &request.provider {
         Some(name) => providers.get(name).filter(|p| p.pays_out()),
@@ -127,7 +133,9 @@ async fn withdraw(
             Message::FieldInvalidValue,
         )
         .check(
-            same_person(&request.account_holder, &owner),
+            verified_name
+                .as_deref()
+                .is_none_or(|name| same_person(&request.account_holder, name)),
             "account_holder",
             Message::AccountHolderNotOwner,
         )

@@ -27,7 +27,8 @@ pub async fn load(conn: &mut PgConnection, context: &DemoContext) -> anyhow::Res
         let national_id_hash = hmac_sha256(&context.pin_pepper, national_id.as_bytes());
         let pin_hash = pin::hash(&context.pin_pepper, account_id, wallet_pin);
         sqlx::query!(
-            "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_at = now()
+            "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_at = now(),
+                    verified_name = (SELECT full_name FROM accounts WHERE id = $1)
              WHERE account_id = $1 AND verified_at IS NULL",
             account_id,
             national_id_hash.as_slice(),

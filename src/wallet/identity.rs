@@ -39,7 +39,9 @@ impl NationalId {
 }
 
 pub enum Verdict {
-    Verified,
+    /// A real person, with the name their identity record carries: payouts go only to that
+    /// name, whatever the account's display name becomes later.
+    Verified { confirmed_name: String },
     Rejected,
 }
 
@@ -52,16 +54,17 @@ pub trait IdentityVerifier: Send + Sync {
     ) -> BoxFuture<'a, anyhow::Result<Verdict>>;
 }
 
-/// Development only: every well-formed number is a real person.
+/// Development only: every well-formed number is a real person, named as the account is.
 pub struct SandboxVerifier;
 
 impl IdentityVerifier for SandboxVerifier {
     fn verify<'a>(
         &'a self,
         _: &'a NationalId,
-        _: &'a str,
+        full_name: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<Verdict>> {
-        Box::pin(async { Ok(Verdict::Verified) })
+        let confirmed_name = full_name.to_owned();
+        Box::pin(async { Ok(Verdict::Verified { confirmed_name }) })
     }
 }
 

@@ -227,26 +227,28 @@ async fn verify_identity(
         )
         .fetch_one(&mut *tx)
         .await?;
-        match verifier
+        let confirmed_name = match verifier
             .verify(&national_id, &full_name)
             .await
             .map_err(ApiError::internal)?
         {
-            Verdict::Verified => {}
+            Verdict::Verified { confirmed_name } => confirmed_name,
             Verdict::Rejected => {
                 return Err(ApiError::invalid_field(
                     "national_id",
                     Message::NationalIdMalformed,
                 ));
             }
-        }
+        };
         let national_id_hash = hmac_sha256(&state.wallet.pepper, national_id.as_str().as_bytes());
         sqlx::query!(
-            "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_at = now()
+            "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_name = $4,
+                    verified_at = now()
              WHERE account_id = $1",
             caller.account_id,
             national_id_hash.as_slice(),
             national_id.last4(),
+            confirmed_name,
         )
         .execute(&mut *tx)
         .await?;

@@ -710,6 +710,11 @@ async fn the_reconciler_asks_vnpay_with_a_signed_querydr_and_believes_only_a_sig
     let topup = start_topup(&app, &token, "vnpay", 90_000).await;
     age(&pool, &topup, "1 hour").await;
     for forge in [true, false] {
+        // Its next check is due (after the forged answer, the backoff has passed).
+        sqlx::query("UPDATE topups SET next_check_at = NULL")
+            .execute(&pool)
+            .await
+            .unwrap();
         let (api, seen) = fake_vnpay_api(90_000, forge).await;
         let mut config = config();
         config.payments.vnpay_api_url = api.parse().unwrap();
@@ -760,4 +765,249 @@ async fn a_top_up_needs_a_verified_wallet_and_a_known_provider(pool: PgPool) {
         .unwrap();
     assert_eq!(expect_invalid_fields(response).await, ["amount"]);
     assert_eq!(count(&pool, "SELECT count(*) FROM topups").await, 0);
+}
+
+/// Issue 12, item 2: a genuinely signed answer (a cancelled 10,000 đ payment) with forged
+/// `vnp_*` fields placed in front. The signature check used to read the last occurrence of each
+/// name and the reader the first, so the forgery credited 50,000,000 đ.
+#[sqlx::test]
+async fn a_vnpay_query_naming_a_parameter_twice_is_refused_and_changes_nothing(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let cancelled = start_topup(&app, &token, "vnpay", 10_000).await;
+    let target = start_topup(&app, &token, "vnpay", 50_000_000).await;
+    let genuine = ipn(&reference_of(&cancelled), 10_000, "24");
+    let genuine_query = vnpay_query(&genuine, &vnpay_signature(&genuine));
+    let forged_front = form_urlencoded::Serializer::new(String::new())
+        .append_pair("vnp_TxnRef", &reference_of(&target))
+        .append_pair("vnp_Amount", "5000000000")
+        .append_pair("vnp_ResponseCode", "00")
+        .append_pair("vnp_TransactionStatus", "00")
+        .append_pair("vnp_TransactionNo", "99999999")
+        .finish();
+    let forged = format!("{forged_front}&{genuine_query}");
+
+    let answer = vnpay_ipn(&app, &forged).await;
+    assert_eq!(answer["RspCode"], "99", "a bad request, in VNPay's terms");
+    assert_eq!(topup_status(&app, &token, &target).await, "pending");
+    assert_eq!(topup_status(&app, &token, &cancelled).await, "pending");
+    assert_eq!(balance(&app, &token).await, 0);
+    let stored: String = sqlx::query_scalar("SELECT raw FROM provider_notifications")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, forged, "the raw request is kept as it came");
+
+    // The browser's return believes none of it either.
+    let shown = app
+        .get_json(&format!("/v1/providers/vnpay/return?{forged}"))
+        .await;
+    assert_eq!(shown["signature_valid"], false);
+    assert_eq!(shown["status"], Value::Null);
+
+    // The genuine query alone is still taken: the cancelled payment fails, no money moves.
+    assert_eq!(vnpay_ipn(&app, &genuine_query).await["RspCode"], "00");
+    assert_eq!(topup_status(&app, &token, &cancelled).await, "failed");
+    assert_eq!(balance(&app, &token).await, 0);
+    assert_ledger_verifies(&pool).await;
+}
+
+/// The same rule at the sandbox bank: a second `signature`, or a field given twice in the
+/// signed body, is refused before anything is believed.
+#[sqlx::test]
+async fn a_sandbox_notification_naming_a_field_twice_is_refused(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "sandbox", 30_000).await;
+    let reference = reference_of(&topup);
+    let (query, body) = sandbox::signed_notification(&reference, "SBXDUP", 30_000, true);
+    let outcome = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let twice = format!("signature=00ff&{query}");
+    assert_eq!(
+        outcome(sandbox_notify(&app, (twice, body.clone())).await).await,
+        "malformed"
+    );
+    // A body whose `amount` appears twice, signed as it stands.
+    let doubled = body.replacen("{", "{\"amount\":1,", 1);
+    let signature: String = civicpay::auth::hmac_sha256(sandbox::SECRET, doubled.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        outcome(sandbox_notify(&app, (format!("signature={signature}"), doubled)).await).await,
+        "malformed"
+    );
+    assert_eq!(topup_status(&app, &token, &topup).await, "pending");
+    assert_eq!(balance(&app, &token).await, 0);
+    assert_ledger_verifies(&pool).await;
+}
+
+/// Issue 12, item 3: the payout name is the one the identity verifier confirmed. Renaming the
+/// account afterwards neither lets its holder withdraw to the new name nor stops a withdrawal
+/// to the verified one.
+#[sqlx::test]
+async fn a_withdrawal_goes_only_to_the_verified_name_whatever_the_account_is_renamed(
+    pool: PgPool,
+) {
+    let (app, token) = set_up(&pool, 1_000_000).await;
+    let renamed = app
+        .send_json_with(
+            reqwest::Method::PATCH,
+            "/v1/me",
+            &token,
+            &json!({"full_name": "Trần Thị Bình"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    for holder in ["TRAN THI BINH", "Trần Thị Bình"] {
+        let response = withdraw(&app, &token, 100_000, "0071000123456", holder).await;
+        assert_eq!(expect_invalid_fields(response).await, ["account_holder"]);
+    }
+    assert_eq!(balance(&app, &token).await, 1_000_000);
+    let response = withdraw(&app, &token, 100_000, "0071000123456", "nguyen van an").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(balance(&app, &token).await, 900_000);
+    // Verifying again changes nothing, the confirmed name included.
+    let again = app
+        .send_json_with(
+            reqwest::Method::POST,
+            "/v1/wallet/verification",
+            &token,
+            &json!({"national_id": "046095000201"}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let response = withdraw(&app, &token, 1_000, "0071000123456", "TRAN THI BINH").await;
+    assert_eq!(expect_invalid_fields(response).await, ["account_holder"]);
+    assert_ledger_verifies(&pool).await;
+}
+
+/// A VNPay set-up whose merchant API cannot be reached: every status query errors.
+fn unreachable_vnpay() -> civicpay::config::Config {
+    let mut config = config();
+    config.payments.vnpay_api_url = "http://127.0.0.1:1/merchant_webapi/api/transaction"
+        .parse()
+        .unwrap();
+    config
+}
+
+async fn set_status_age(pool: &PgPool, provider: &str, interval: &str) {
+    sqlx::query(&format!(
+        "UPDATE topups SET created_at = now() - interval '{interval}' WHERE provider = $1"
+    ))
+    .bind(provider)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Issue 12, item 5: more than a pass's worth of top-ups whose provider keeps erroring no
+/// longer hide a later one from the reconciler, and they still expire by age.
+#[sqlx::test]
+async fn top_ups_whose_provider_errors_neither_starve_the_reconciler_nor_stay_pending_forever(
+    pool: PgPool,
+) {
+    let (app, token) = set_up(&pool, 0).await;
+    let providers = Providers::from_config(&unreachable_vnpay());
+    for _ in 0..101 {
+        start_topup(&app, &token, "vnpay", 10_000).await;
+    }
+    set_status_age(&pool, "vnpay", "2 hours").await;
+    let paid = start_topup(&app, &token, "sandbox", 40_000).await;
+    let reference = reference_of(&paid);
+    let url = app.url(&format!("/sandbox/pay/{reference}/approve?notify=false"));
+    app.client.post(url).send().await.unwrap();
+    age(&pool, &paid, "1 hour").await;
+
+    // The 101 stuck ones are older, so they come first; each is asked about once, then waits.
+    for _ in 0..3 {
+        reconciler::reconcile(&pool, &providers).await.unwrap();
+    }
+    assert_eq!(topup_status(&app, &token, &paid).await, "succeeded");
+    assert_eq!(balance(&app, &token).await, 40_000);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM topups WHERE provider = 'vnpay' AND status = 'pending' AND next_check_at > now()").await,
+        101,
+        "each erroring top-up waits for its own next check"
+    );
+
+    // Past the expiry age, they expire although their provider still cannot be asked.
+    sqlx::query("UPDATE topups SET created_at = now() - interval '2 days', next_check_at = NULL WHERE provider = 'vnpay'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        reconciler::reconcile(&pool, &providers).await.unwrap();
+    }
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM topups WHERE provider = 'vnpay' AND status = 'expired'").await,
+        101
+    );
+    assert_ledger_verifies(&pool).await;
+}
+
+/// Issue 12, item 5: VNPay sends `vnp_TransactionNo=0` for cancelled payments; two of them are
+/// both taken, without colliding in the unique index.
+#[sqlx::test]
+async fn cancelled_vnpay_payments_with_transaction_number_zero_do_not_collide(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    for _ in 0..2 {
+        let topup = start_topup(&app, &token, "vnpay", 20_000).await;
+        let mut cancelled = ipn(&reference_of(&topup), 20_000, "24");
+        cancelled.insert("vnp_TransactionNo".into(), "0".into());
+        let answer = vnpay_ipn(&app, &vnpay_query(&cancelled, &vnpay_signature(&cancelled))).await;
+        assert_eq!(answer["RspCode"], "00");
+        assert_eq!(topup_status(&app, &token, &topup).await, "failed");
+    }
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM topups WHERE provider_txn_id IS NULL AND status = 'failed'").await,
+        2
+    );
+    assert_ledger_verifies(&pool).await;
+}
+
+/// Issue 12, item 6: a VNPay top-up is not expired inside VNPay's own 15-minute window even
+/// when the configured expiry is shorter, and a success that arrives after it did expire is
+/// credited and counted in /metrics.
+#[sqlx::test]
+async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_window(
+    pool: PgPool,
+) {
+    let mut config = unreachable_vnpay();
+    config.payments.topup_expiry_secs = 60;
+    config.payments.reconcile_after_secs = 1;
+    let app = TestApp::spawn_with(pool.clone(), config.clone(), axum::Router::new()).await;
+    let token = crate::wallet::citizen(&app, &pool, PHONE, 0).await;
+    let providers = Providers::from_config(&config);
+    let topup = start_topup(&app, &token, "vnpay", 60_000).await;
+    age(&pool, &topup, "5 minutes").await;
+    reconciler::reconcile(&pool, &providers).await.unwrap();
+    assert_eq!(topup_status(&app, &token, &topup).await, "pending");
+
+    sqlx::query("UPDATE topups SET created_at = now() - interval '16 minutes', next_check_at = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    reconciler::reconcile(&pool, &providers).await.unwrap();
+    assert_eq!(topup_status(&app, &token, &topup).await, "expired");
+
+    let paid = ipn(&reference_of(&topup), 60_000, "00");
+    let answer = vnpay_ipn(&app, &vnpay_query(&paid, &vnpay_signature(&paid))).await;
+    assert_eq!(answer["RspCode"], "00");
+    assert_eq!(topup_status(&app, &token, &topup).await, "succeeded");
+    assert_eq!(balance(&app, &token).await, 60_000);
+    // Told again, nothing more moves.
+    let again = vnpay_ipn(&app, &vnpay_query(&paid, &vnpay_signature(&paid))).await;
+    assert_eq!(again["RspCode"], "02");
+    assert_eq!(balance(&app, &token).await, 60_000);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"civicpay_queue_items{queue="topups",state="credited_after_expiry"} 1"#),
+        "{metrics}"
+    );
+    assert_ledger_verifies(&pool).await;
 }
