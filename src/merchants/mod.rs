@@ -2,6 +2,12 @@
 //! admin, API keys (`mk_…`, shown once, stored hashed, rotated with a grace period), the
 //! profile, and their orders paid by QR from citizens' wallets. A merchant's money is a
 //! deferred ledger account, so payments into a busy merchant never queue on one row lock.
+//!
+//! Keys cannot be taken over: only the merchant's newest working key may rotate or revoke the
+//! others (an old key still inside its grace period, perhaps a leaked one, gets 403), rotation
+//! only ever shortens the expiry of older keys, and an admin can revoke every key at once and
+//! issue a new one. Every change to a merchant's keys runs under the merchant row's lock and
+//! re-checks that the calling key is still the newest, so two rotations cannot both win.
 
 pub mod demo;
 pub mod orders;
@@ -66,6 +72,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(disable_merchant))
         .routes(routes!(get_profile, update_profile))
         .routes(routes!(rotate_api_key))
+        .routes(routes!(revoke_other_api_keys))
+        .routes(routes!(reset_api_keys))
         .merge(orders::routes())
         .merge(pay::routes())
         .merge(refunds::routes())
@@ -76,6 +84,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone)]
 pub struct MerchantCaller {
     pub merchant_id: Uuid,
+    /// The key row that authenticated the request.
+    pub key_id: Uuid,
+    /// Whether that key was, when the request arrived, the merchant's newest working key: the
+    /// only one that may rotate keys or revoke the others. Checked again under the merchant's
+    /// lock by whatever changes keys.
+    pub newest_key: bool,
 }
 
 impl FromRequestParts<AppState> for MerchantCaller {
@@ -91,15 +105,78 @@ impl FromRequestParts<AppState> for MerchantCaller {
             .filter(|k| k.starts_with("mk_"))
             .ok_or_else(unauthenticated)?;
         let key_hash = sha256(key.trim().as_bytes());
-        let merchant_id = sqlx::query_scalar!(
-            "SELECT m.id FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
-             WHERE k.key_hash = $1 AND (k.expires_at IS NULL OR k.expires_at > now()) AND m.disabled_at IS NULL",
+        // A working key: not revoked, not expired. "Newest" = no working key of the same
+        // merchant was created after it (ties broken by id, so exactly one key is newest).
+        let key = sqlx::query!(
+            r#"SELECT m.id AS "merchant_id!", k.id AS "key_id!",
+                      NOT EXISTS (
+                          SELECT 1 FROM merchant_api_keys n
+                          WHERE n.merchant_id = k.merchant_id
+                            AND (n.created_at, n.id) > (k.created_at, k.id)
+                            AND n.revoked_at IS NULL AND (n.expires_at IS NULL OR n.expires_at > now())
+                      ) AS "newest!"
+               FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+               WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+                 AND (k.expires_at IS NULL OR k.expires_at > now()) AND m.disabled_at IS NULL"#,
             key_hash.as_slice(),
         )
         .fetch_optional(&state.db)
         .await?
         .ok_or_else(unauthenticated)?;
-        Ok(MerchantCaller { merchant_id })
+        Ok(MerchantCaller {
+            merchant_id: key.merchant_id,
+            key_id: key.key_id,
+            newest_key: key.newest,
+        })
+    }
+}
+
+/// 403 for a key that is not the merchant's newest (an older one inside its grace period).
+fn not_newest_key() -> ApiError {
+    ApiError::new(ErrorCode::Forbidden).with_detail(Message::ApiKeyNotNewest)
+}
+
+/// Takes the lock that serializes every change to one merchant's keys: its row, `FOR NO KEY
+/// UPDATE`, which the foreign-key checks of order inserts (`FOR KEY SHARE`) do not wait for.
+/// `None` when there is no such merchant, else whether it is disabled.
+async fn lock_merchant_keys(conn: &mut PgConnection, merchant_id: Uuid) -> ApiResult<Option<bool>> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT disabled_at IS NOT NULL AS "disabled!" FROM merchants WHERE id = $1 FOR NO KEY UPDATE"#,
+        merchant_id,
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Locks the caller's merchant and checks, now that no other key change can run, that the
+/// calling key still works (401 otherwise) and is still the newest (403 otherwise). The
+/// statements after the lock read a fresh snapshot, so a rotation that committed while this
+/// one waited is seen, and its key is the newest.
+async fn lock_as_newest_key(conn: &mut PgConnection, caller: &MerchantCaller) -> ApiResult<()> {
+    if !caller.newest_key {
+        return Err(not_newest_key());
+    }
+    if lock_merchant_keys(conn, caller.merchant_id).await? != Some(false) {
+        return Err(ApiError::new(ErrorCode::Unauthenticated));
+    }
+    let key = sqlx::query!(
+        r#"SELECT (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())) AS "working!",
+                  NOT EXISTS (
+                      SELECT 1 FROM merchant_api_keys n
+                      WHERE n.merchant_id = k.merchant_id
+                        AND (n.created_at, n.id) > (k.created_at, k.id)
+                        AND n.revoked_at IS NULL AND (n.expires_at IS NULL OR n.expires_at > now())
+                  ) AS "newest!"
+           FROM merchant_api_keys k WHERE k.id = $1 AND k.merchant_id = $2"#,
+        caller.key_id,
+        caller.merchant_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match key {
+        Some(key) if key.working && key.newest => Ok(()),
+        Some(key) if key.working => Err(not_newest_key()),
+        _ => Err(ApiError::new(ErrorCode::Unauthenticated)),
     }
 }
 
@@ -244,11 +321,19 @@ pub fn new_webhook_secret() -> String {
     )
 }
 
+/// Issues a key with no expiry and answers it (shown once, stored as SHA-256). Its
+/// `created_at` is later than every other key's of the merchant (the clock, not the
+/// transaction's start, and never behind the newest), so it is the newest key. Callers other
+/// than onboarding hold [`lock_merchant_keys`] and have given every older working key an
+/// expiry or revoked it first (one unexpiring key per merchant, enforced by an index).
 async fn issue_api_key(conn: &mut PgConnection, merchant_id: Uuid) -> ApiResult<String> {
     let api_key = format!("mk_{}", random_token());
     let key_hash = sha256(api_key.as_bytes());
     sqlx::query!(
-        "INSERT INTO merchant_api_keys (id, merchant_id, key_hash) VALUES ($1, $2, $3)",
+        "INSERT INTO merchant_api_keys (id, merchant_id, key_hash, created_at)
+         VALUES ($1, $2, $3, GREATEST(clock_timestamp(),
+                                      (SELECT max(created_at) + interval '1 microsecond'
+                                       FROM merchant_api_keys WHERE merchant_id = $2)))",
         Uuid::new_v4(),
         merchant_id,
         key_hash.as_slice(),
@@ -355,27 +440,41 @@ async fn update_profile(
 pub struct RotatedKey {
     /// The new key, shown this once.
     pub api_key: String,
-    /// Until when the keys issued before keep working.
+    /// Until when, at the latest, the keys issued before keep working (one already due to
+    /// expire sooner keeps its earlier expiry).
     pub previous_keys_expire_at: DateTime<Utc>,
 }
 
-/// Issue a new API key; the older ones keep working for the configured grace period.
+/// Issue a new API key; the older ones keep working for the configured grace period. Only the
+/// newest key may rotate: an older one, even inside its grace period, gets 403.
 #[utoipa::path(post, path = "/v1/merchant/api-keys/rotate", tag = "merchants", security(("merchant_key" = [])),
-    responses((status = 201, body = RotatedKey), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses(
+        (status = 201, body = RotatedKey, description = "`api_key` is shown only here"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "The calling key is not the merchant's newest"),
+    ))]
 async fn rotate_api_key(
     State(state): State<AppState>,
     caller: MerchantCaller,
 ) -> ApiResult<(StatusCode, Json<RotatedKey>)> {
     let mut tx = state.db.begin().await?;
+    lock_as_newest_key(&mut tx, &caller).await?;
     let expires_at = sqlx::query_scalar!(
         r#"SELECT now() + make_interval(secs => $1) AS "at!""#,
         state.merchant_key_grace_secs as f64
     )
     .fetch_one(&mut *tx)
     .await?;
+    // Only ever shortens: keys with no expiry or a later one get the end of the grace period;
+    // keys already due sooner, revoked keys and any key newer than the caller's are untouched.
+    // Every key touched is older than the one issued next (see `issue_api_key`).
     sqlx::query!(
-        "UPDATE merchant_api_keys SET expires_at = LEAST(COALESCE(expires_at, $2), $2) WHERE merchant_id = $1",
+        "UPDATE merchant_api_keys k SET expires_at = $3
+         WHERE k.merchant_id = $1 AND k.revoked_at IS NULL
+           AND (k.expires_at IS NULL OR k.expires_at > $3)
+           AND (k.created_at, k.id) <= (SELECT c.created_at, c.id FROM merchant_api_keys c WHERE c.id = $2)",
         caller.merchant_id,
+        caller.key_id,
         expires_at,
     )
     .execute(&mut *tx)
@@ -387,6 +486,89 @@ async fn rotate_api_key(
         Json(RotatedKey {
             api_key,
             previous_keys_expire_at: expires_at,
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevokedKeys {
+    /// How many of the merchant's other keys were still working and no longer do.
+    pub revoked: u64,
+}
+
+/// Revoke every other API key of the calling merchant at once (say one leaked), grace period or
+/// not. Only the newest key may do this.
+#[utoipa::path(post, path = "/v1/merchant/api-keys/revoke-others", tag = "merchants", security(("merchant_key" = [])),
+    responses(
+        (status = 200, body = RevokedKeys),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "The calling key is not the merchant's newest"),
+    ))]
+async fn revoke_other_api_keys(
+    State(state): State<AppState>,
+    caller: MerchantCaller,
+) -> ApiResult<Json<RevokedKeys>> {
+    let mut tx = state.db.begin().await?;
+    lock_as_newest_key(&mut tx, &caller).await?;
+    let revoked = sqlx::query!(
+        "UPDATE merchant_api_keys SET revoked_at = now()
+         WHERE merchant_id = $1 AND id <> $2 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > now())",
+        caller.merchant_id,
+        caller.key_id,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(Json(RevokedKeys { revoked }))
+}
+
+/// The answer to an admin's key reset.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResetKeys {
+    pub merchant_id: Uuid,
+    /// The merchant's one working key from now on, shown this once.
+    pub api_key: String,
+    /// How many keys were still working and no longer do.
+    pub revoked: u64,
+}
+
+/// Revoke every API key of a merchant at once and issue one new key (admins): for a merchant
+/// that lost its key, or whose newest key leaked.
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/api-keys/reset", tag = "merchants", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 201, body = ResetKeys, description = "`api_key` is shown only here"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn reset_api_keys(
+    State(state): State<AppState>,
+    _admin: Caller<Admins>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, Json<ResetKeys>)> {
+    let mut tx = state.db.begin().await?;
+    lock_merchant_keys(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let revoked = sqlx::query!(
+        "UPDATE merchant_api_keys SET revoked_at = now()
+         WHERE merchant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        id,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let api_key = issue_api_key(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ResetKeys {
+            merchant_id: id,
+            api_key,
+            revoked,
         }),
     ))
 }
