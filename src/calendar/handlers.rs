@@ -12,6 +12,7 @@ use super::DayKind;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Admins;
+use crate::http::dates::{self, Day};
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::pagination::Page;
@@ -35,6 +36,7 @@ pub struct CalendarDay {
 #[into_params(parameter_in = Query)]
 pub struct YearQuery {
     /// A calendar year, e.g. 2026.
+    #[serde(deserialize_with = "dates::year")]
     pub year: i32,
 }
 
@@ -47,16 +49,7 @@ async fn list_days(
     Query(query): Query<YearQuery>,
 ) -> ApiResult<Json<Page<CalendarDay>>> {
     let first = NaiveDate::from_ymd_opt(query.year, 1, 1)
-        .filter(|_| (2000..=2100).contains(&query.year))
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "year",
-                Message::FieldOutOfRange {
-                    min: 2000,
-                    max: 2100,
-                },
-            )
-        })?;
+        .ok_or_else(|| ApiError::invalid_field("year", dates::year_refused_message()))?;
     let days = sqlx::query_as!(
         CalendarDay,
         r#"SELECT day AS date, kind AS "kind: DayKind", name FROM calendar_days
@@ -91,7 +84,7 @@ pub struct DaySetting {
 async fn put_day(
     State(state): State<AppState>,
     _admin: Caller<Admins>,
-    Path(date): Path<NaiveDate>,
+    Path(Day(date)): Path<Day>,
     Json(setting): Json<DaySetting>,
 ) -> ApiResult<Json<CalendarDay>> {
     let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
@@ -130,7 +123,7 @@ async fn put_day(
 async fn delete_day(
     State(state): State<AppState>,
     _admin: Caller<Admins>,
-    Path(date): Path<NaiveDate>,
+    Path(Day(date)): Path<Day>,
 ) -> ApiResult<StatusCode> {
     let deleted = sqlx::query!("DELETE FROM calendar_days WHERE day = $1", date)
         .execute(&state.db)

@@ -148,6 +148,7 @@ pub struct ActionRequest {
     /// Required to supplement; any move may bring documents (a result, say).
     pub documents: Option<Vec<DocumentInput>>,
     /// The new appointment, to reschedule.
+    #[serde(default, deserialize_with = "crate::http::dates::opt_instant")]
     pub appointment_at: Option<DateTime<Utc>>,
 }
 

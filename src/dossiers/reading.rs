@@ -250,6 +250,7 @@ pub struct WorklistFilter {
     pub status: Option<Status>,
     pub overdue: Option<bool>,
     /// Only those due before this time.
+    #[serde(default, deserialize_with = "crate::http::dates::opt_instant")]
     pub due_before: Option<DateTime<Utc>>,
     /// One procedure's code.
     pub procedure: Option<String>,

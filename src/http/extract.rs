@@ -1,15 +1,29 @@
 //! Our own `Json`, `Query` and `Path` extractors: the same as axum's, except that every
 //! rejection becomes an [`ApiError`], so a bad request gets our problem+json shape and names the
 //! offending field.
+//!
+//! They also refuse, as 422 naming the field, what would otherwise reach the database and fail
+//! there as a 500: a NUL character (U+0000) anywhere in the text — a JSON string, an object
+//! key, a query parameter, a path segment — since PostgreSQL cannot store it in `text`; and a
+//! year outside [`super::dates::YEARS`], which the date readers of that module raise. Headers
+//! need no such check: HTTP forbids control characters in them and the server refuses them.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
+use super::dates;
 use super::error::{ApiError, ErrorCode, FieldError};
 use super::messages::Message;
+
+/// The only way a JSON text carries U+0000: raw control characters are not valid JSON.
+const JSON_NUL_ESCAPE: &[u8] = b"\\u0000";
+
+/// At most this many fields are named in one NUL refusal.
+const MAX_NUL_FIELDS: usize = 20;
 
 /// A JSON request body, or a response body (it is axum's `Json` on the way out).
 pub struct Json<T>(pub T);
@@ -29,9 +43,7 @@ where
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(body_rejection)?;
-        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(deserializer).map_err(json_error)?;
-        Ok(Json(value))
+        parse_json(&bytes).map(Json)
     }
 }
 
@@ -50,10 +62,86 @@ pub async fn json_body_bytes<S: Send + Sync>(
         .map_err(body_rejection)
 }
 
-/// Parses a JSON body; a data error names the offending field.
+/// Parses a JSON body; a data error names the offending field, and so does a NUL in any
+/// string or key of it. Every JSON body we read comes through here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul_in_json(bytes)?;
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(json_error)
+}
+
+/// 422 naming every string (or key) of the body that holds a NUL, if any does. The bytes are
+/// scanned for the escape first, so an ordinary body is never parsed twice; one that has it is
+/// parsed to a `Value` to find where (`\\u0000` is a backslash and text, not a NUL, and the
+/// parse tells them apart). A body that does not parse is left to the typed parse to refuse.
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    if !bytes
+        .windows(JSON_NUL_ESCAPE.len())
+        .any(|window| window == JSON_NUL_ESCAPE)
+    {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    let mut fields = Vec::new();
+    collect_nul_fields(&value, "", &mut fields);
+    refuse_nul_fields(fields)
+}
+
+/// The paths of the strings and keys holding a NUL, written as serde_path_to_error writes
+/// them (`documents[0].code`), so they read like every other field error.
+fn collect_nul_fields(value: &serde_json::Value, path: &str, fields: &mut Vec<FieldError>) {
+    use serde_json::Value;
+    if fields.len() >= MAX_NUL_FIELDS {
+        return;
+    }
+    match value {
+        Value::String(text) if text.contains('\0') => fields.push(nul_field(path)),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                collect_nul_fields(item, &format!("{path}[{index}]"), fields);
+            }
+        }
+        Value::Object(members) => {
+            for (key, member) in members {
+                let key_text = printable(key);
+                let child = if path.is_empty() {
+                    key_text
+                } else {
+                    format!("{path}.{key_text}")
+                };
+                if key.contains('\0') {
+                    if fields.len() < MAX_NUL_FIELDS {
+                        fields.push(nul_field(&child));
+                    }
+                } else {
+                    collect_nul_fields(member, &child, fields);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn nul_field(field: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: Message::NulCharacter,
+    }
+}
+
+/// A name as a client can read it back: a NUL in it shown as its JSON escape.
+fn printable(name: &str) -> String {
+    name.replace('\0', "\\u0000")
+}
+
+fn refuse_nul_fields(fields: Vec<FieldError>) -> Result<(), ApiError> {
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_fields(fields))
+    }
 }
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
@@ -118,6 +206,8 @@ fn field_error(path: &str, description: &str) -> FieldError {
     };
     let message = if description.starts_with("invalid type") {
         Message::FieldWrongType
+    } else if dates::is_year_refused(description) {
+        dates::year_refused_message()
     } else {
         Message::FieldInvalidValue
     };
@@ -136,6 +226,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        refuse_nul_fields(
+            form_urlencoded::parse(query.as_bytes())
+                .filter(|(name, value)| name.contains('\0') || value.contains('\0'))
+                .map(|(name, _)| nul_field(&printable(&name)))
+                .take(MAX_NUL_FIELDS)
+                .collect(),
+        )?;
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -147,7 +244,8 @@ where
     }
 }
 
-/// Path parameters. A parameter that does not even parse names nothing that exists: 404.
+/// Path parameters. A parameter that does not even parse names nothing that exists: 404. One
+/// that holds a NUL, or a date whose year is refused, is 422 naming the parameter.
 pub struct Path<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Path<T>
@@ -158,9 +256,36 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        if let Some(params) = &params {
+            refuse_nul_fields(
+                params
+                    .iter()
+                    .filter(|(_, value)| value.contains('\0'))
+                    .map(|(name, _)| nul_field(name))
+                    .collect(),
+            )?;
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|_| ApiError::new(ErrorCode::NotFound))
+            .map_err(|rejection| path_error(rejection, params.as_ref()))
     }
+}
+
+/// A refused year is 422 naming its parameter; any other failure to parse is 404.
+fn path_error(rejection: PathRejection, params: Option<&RawPathParams>) -> ApiError {
+    let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+        return ApiError::new(ErrorCode::NotFound);
+    };
+    let field = match failed.into_kind() {
+        ErrorKind::DeserializeError { key, message, .. } if dates::is_year_refused(&message) => key,
+        // Raised outside a parameter's own reading (a tuple of them): the first is named.
+        ErrorKind::Message(message) if dates::is_year_refused(&message) => params
+            .and_then(|params| params.iter().next())
+            .map(|(name, _)| name.to_owned())
+            .unwrap_or_default(),
+        _ => return ApiError::new(ErrorCode::NotFound),
+    };
+    ApiError::invalid_field(field, dates::year_refused_message())
 }

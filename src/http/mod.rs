@@ -1,6 +1,8 @@
 //! HTTP plumbing shared by every feature: the error type and its problem+json rendering, the
 //! message catalogue, request ids, our extractors and pagination.
 
+pub mod csv;
+pub mod dates;
 pub mod error;
 pub mod extract;
 pub mod messages;

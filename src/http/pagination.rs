@@ -46,9 +46,28 @@ impl PageQuery {
         URL_SAFE_NO_PAD
             .decode(cursor)
             .ok()
-            .and_then(|json| serde_json::from_slice(&json).ok())
+            .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+            .filter(safe_for_the_database)
+            .and_then(|key| serde_json::from_value(key).ok())
             .map(Some)
             .ok_or_else(|| ApiError::invalid_field("cursor", Message::CursorInvalid))
+    }
+}
+
+/// A cursor is opaque, not signed: a forged one must not carry what a request's own fields may
+/// not (a NUL, which PostgreSQL refuses in text, or a date outside the accepted years).
+fn safe_for_the_database(key: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match key {
+        Value::String(text) => {
+            !text.contains('\0')
+                && super::dates::year_in_text(text).is_none_or(super::dates::accepted)
+        }
+        Value::Array(items) => items.iter().all(safe_for_the_database),
+        Value::Object(members) => members
+            .iter()
+            .all(|(name, member)| !name.contains('\0') && safe_for_the_database(member)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
     }
 }
 
@@ -114,6 +133,30 @@ mod tests {
             );
         }
         assert_eq!(PageQuery::default().limit().unwrap(), DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn a_forged_cursor_with_a_nul_or_an_extreme_date_is_refused() {
+        for key in [
+            serde_json::json!([
+                "-262143-01-01T00:00:00Z",
+                "00000000-0000-0000-0000-000000000000"
+            ]),
+            serde_json::json!(["+262142-12-31", 1]),
+            serde_json::json!(["a\u{0}b"]),
+        ] {
+            let query = PageQuery {
+                limit: None,
+                cursor: Some(URL_SAFE_NO_PAD.encode(key.to_string())),
+            };
+            assert!(query.after::<serde_json::Value>().is_err(), "{key}");
+        }
+        let fine = serde_json::json!(["2026-12-02T01:00:00Z", 7]);
+        let query = PageQuery {
+            limit: None,
+            cursor: Some(URL_SAFE_NO_PAD.encode(fine.to_string())),
+        };
+        assert_eq!(query.after::<serde_json::Value>().unwrap(), Some(fine));
     }
 
     #[test]

@@ -1,22 +1,27 @@
 //! What a merchant reconciles against: its payments and refunds, and a day's settlement
 //! (Vietnam time) — count, gross, fees, refunds, net — which equals, to the đồng, what the
-//! ledger moved into and out of the merchant's account that day.
+//! ledger moved into and out of the merchant's account that day. The totals are one aggregate
+//! in the database, never a sum over rows read into memory, and the CSV streams every movement
+//! of the day, however many, so neither stops short.
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::MerchantCaller;
 use crate::app::AppState;
+use crate::http::dates::{self, Day};
 use crate::http::error::Problem;
 use crate::http::pagination::{Page, PageQuery};
-use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query, csv};
 use crate::wallet::limits::{day_start, vietnam};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -45,8 +50,10 @@ pub struct MerchantTransaction {
 #[into_params(parameter_in = Query)]
 pub struct Period {
     /// First day included, Vietnam time.
+    #[serde(default, deserialize_with = "dates::opt_date")]
     pub from: Option<NaiveDate>,
     /// Last day included, Vietnam time.
+    #[serde(default, deserialize_with = "dates::opt_date")]
     pub to: Option<NaiveDate>,
 }
 
@@ -125,9 +132,6 @@ pub struct Settlement {
     pub net: i64,
 }
 
-/// Most movements one settlement reads; a merchant this busy needs a paged export.
-const SETTLEMENT_MAX_ROWS: i64 = 100_000;
-
 /// One Vietnam-time day's settlement; `Accept: text/csv` gives the movements and totals as CSV.
 #[utoipa::path(get, path = "/v1/merchant/settlements/{date}", tag = "merchants", security(("merchant_key" = [])),
     params(("date" = String, Path, description = "YYYY-MM-DD, Vietnam time")),
@@ -135,68 +139,174 @@ const SETTLEMENT_MAX_ROWS: i64 = 100_000;
         (status = 200, body = Settlement),
         (status = 200, content_type = "text/csv", description = "With `Accept: text/csv`"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn settlement(
     State(state): State<AppState>,
     caller: MerchantCaller,
-    Path(date): Path<NaiveDate>,
+    Path(Day(date)): Path<Day>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let until = date
-        .succ_opt()
-        .map(day_start)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    let mut conn = state.db.acquire().await?;
-    let rows = movements(
-        &mut conn,
-        caller.merchant_id,
-        Some(day_start(date)),
-        Some(until),
-        None,
-        SETTLEMENT_MAX_ROWS,
-    )
-    .await?;
-    let settlement = totals(date, &rows);
+    let day = DaySpan {
+        date,
+        from: day_start(date),
+        until: date
+            .succ_opt()
+            .map(day_start)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?,
+    };
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/csv"));
     if !wants_csv {
-        return Ok(Json(settlement).into_response());
+        let mut conn = state.db.acquire().await?;
+        return Ok(Json(totals(&mut conn, caller.merchant_id, &day).await?).into_response());
     }
-    let mut csv = String::from("time,kind,order_ref,order_code,amount,fee,net\n");
-    for row in rows.iter().rev() {
-        let time = row.at.with_timezone(&vietnam()).format("%Y-%m-%d %H:%M:%S");
-        let order_ref = row.order_ref.replace('"', "\"\"");
-        csv.push_str(&format!(
-            "{time},{},\"{order_ref}\",{},{},{},{}\n",
-            row.kind, row.order_code, row.amount, row.fee, row.net
-        ));
+    // The totals and the rows are read in one snapshot, so the last line adds up the lines
+    // above it even while the day's payments still arrive.
+    let mut tx = state.db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let settlement = totals(&mut tx, caller.merchant_id, &day).await?;
+    let body = Body::from_stream(settlement_lines(tx, caller.merchant_id, day, settlement));
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
+}
+
+/// A Vietnam-time day and the instants it spans, `[from, until)`.
+struct DaySpan {
+    date: NaiveDate,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+}
+
+/// The day's totals, summed by the database over every payment and refund of the day.
+async fn totals(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    day: &DaySpan,
+) -> Result<Settlement, sqlx::Error> {
+    let sums = sqlx::query!(
+        r#"SELECT paid.payments AS "payments!", paid.gross AS "gross!", paid.fees AS "fees!",
+                  refunded.refunds_count AS "refunds_count!", refunded.refunds AS "refunds!"
+           FROM (SELECT count(*) AS payments, coalesce(sum(amount), 0)::bigint AS gross,
+                        coalesce(sum(fee), 0)::bigint AS fees
+                 FROM orders
+                 WHERE merchant_id = $1 AND paid_at IS NOT NULL AND paid_at >= $2 AND paid_at < $3) paid,
+                (SELECT count(*) AS refunds_count, coalesce(sum(r.amount), 0)::bigint AS refunds
+                 FROM refunds r JOIN orders o ON o.id = r.order_id
+                 WHERE o.merchant_id = $1 AND r.created_at >= $2 AND r.created_at < $3) refunded"#,
+        merchant_id,
+        day.from,
+        day.until,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Settlement {
+        date: day.date,
+        payments: sums.payments,
+        gross: sums.gross,
+        fees: sums.fees,
+        refunds_count: sums.refunds_count,
+        refunds: sums.refunds,
+        net: sums.gross - sums.fees - sums.refunds,
+    })
+}
+
+const CSV_HEADER: &str = "time,kind,order_ref,order_code,amount,fee,net\n";
+
+/// The settlement's lines: every movement of the day, oldest first, streamed from the
+/// transaction by a task (however many there are, in bounded memory), then the totals.
+fn settlement_lines(
+    tx: Transaction<'static, Postgres>,
+    merchant_id: Uuid,
+    day: DaySpan,
+    settlement: Settlement,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
+    let (lines, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    tokio::spawn(async move {
+        if let Err(error) = send_lines(tx, merchant_id, &day, &settlement, &lines).await {
+            tracing::error!(%error, "settlement stream failed");
+            let _ = lines
+                .send(Err(std::io::Error::other("settlement interrupted")))
+                .await;
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|line| (line, receiver))
+    })
+}
+
+/// Sends the lines; stops quietly when the client has gone.
+async fn send_lines(
+    mut tx: Transaction<'static, Postgres>,
+    merchant_id: Uuid,
+    day: &DaySpan,
+    settlement: &Settlement,
+    lines: &tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
+) -> Result<(), sqlx::Error> {
+    if lines.send(Ok(CSV_HEADER.to_owned())).await.is_err() {
+        return Ok(());
     }
-    csv.push_str(&format!(
+    let mut rows = sqlx::query_as!(
+        MerchantTransaction,
+        r#"SELECT id AS "id!", kind AS "kind!", order_ref AS "order_ref!", order_code AS "order_code!",
+                  amount AS "amount!", fee AS "fee!", net AS "net!", at AS "at!"
+           FROM (
+               SELECT o.id, 'payment' AS kind, o.order_ref, o.code AS order_code, o.amount, o.fee,
+                      o.amount - o.fee AS net, o.paid_at AS at
+               FROM orders o
+               WHERE o.merchant_id = $1 AND o.paid_at IS NOT NULL AND o.paid_at >= $2 AND o.paid_at < $3
+               UNION ALL
+               SELECT r.id, 'refund', o.order_ref, o.code, r.amount, 0::bigint, -r.amount, r.created_at
+               FROM refunds r JOIN orders o ON o.id = r.order_id
+               WHERE o.merchant_id = $1 AND r.created_at >= $2 AND r.created_at < $3
+           ) m
+           ORDER BY at, id"#,
+        merchant_id,
+        day.from,
+        day.until,
+    )
+    .fetch(&mut *tx);
+    while let Some(row) = rows.next().await {
+        if lines.send(Ok(csv_line(&row?))).await.is_err() {
+            return Ok(());
+        }
+    }
+    drop(rows);
+    // Ended before the totals are sent, so a failure leaves a CSV visibly without them.
+    tx.commit().await?;
+    let _ = lines.send(Ok(total_line(settlement))).await;
+    Ok(())
+}
+
+/// One movement. The order reference is the merchant's own text, so it goes through
+/// [`csv::text`] like every text cell; amounts stay numbers (a refund's net is negative).
+fn csv_line(row: &MerchantTransaction) -> String {
+    let time = row
+        .at
+        .with_timezone(&vietnam())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    csv::line([
+        csv::text(&time),
+        csv::text(&row.kind),
+        csv::text(&row.order_ref),
+        csv::text(&row.order_code),
+        row.amount.to_string().into(),
+        row.fee.to_string().into(),
+        row.net.to_string().into(),
+    ])
+}
+
+fn total_line(settlement: &Settlement) -> String {
+    format!(
         "total,payments={} refunds={},,,{},{},{}\n",
         settlement.payments,
         settlement.refunds_count,
         settlement.gross - settlement.refunds,
         settlement.fees,
         settlement.net
-    ));
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
-}
-
-fn totals(date: NaiveDate, rows: &[MerchantTransaction]) -> Settlement {
-    let payments: Vec<_> = rows.iter().filter(|r| r.kind == "payment").collect();
-    let refunds: Vec<_> = rows.iter().filter(|r| r.kind == "refund").collect();
-    let gross = payments.iter().map(|r| r.amount).sum::<i64>();
-    let fees = payments.iter().map(|r| r.fee).sum::<i64>();
-    let refunded = refunds.iter().map(|r| r.amount).sum::<i64>();
-    Settlement {
-        date,
-        payments: payments.len() as i64,
-        gross,
-        fees,
-        refunds_count: refunds.len() as i64,
-        refunds: refunded,
-        net: gross - fees - refunded,
-    }
+    )
 }

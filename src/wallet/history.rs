@@ -23,7 +23,7 @@ use crate::auth::access::Citizens;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
-use crate::http::{ApiResult, Json, Query};
+use crate::http::{ApiResult, Json, Query, csv, dates};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -81,8 +81,10 @@ pub struct WalletTransaction {
 pub struct HistoryFilter {
     pub kind: Option<TransactionKind>,
     /// First day included, Vietnam time (YYYY-MM-DD).
+    #[serde(default, deserialize_with = "dates::opt_date")]
     pub from: Option<NaiveDate>,
     /// Last day included, Vietnam time (YYYY-MM-DD).
+    #[serde(default, deserialize_with = "dates::opt_date")]
     pub to: Option<NaiveDate>,
 }
 
@@ -181,8 +183,10 @@ async fn list_transactions(
 #[into_params(parameter_in = Query)]
 pub struct StatementPeriod {
     /// First day included, Vietnam time (YYYY-MM-DD).
+    #[serde(deserialize_with = "dates::date")]
     pub from: NaiveDate,
     /// Last day included, Vietnam time (YYYY-MM-DD).
+    #[serde(deserialize_with = "dates::date")]
     pub to: NaiveDate,
 }
 
@@ -289,41 +293,22 @@ fn statement_lines(
     })
 }
 
+/// One movement. The counterparty's name and the note are written by other people, so every
+/// text cell goes through [`csv::text`]; amounts and balances stay numbers.
 fn csv_line(t: &WalletTransaction) -> String {
     let date = t
         .created_at
         .with_timezone(&vietnam())
         .format("%Y-%m-%d %H:%M:%S")
         .to_string();
-    let fields = [
-        date,
-        t.kind.clone(),
-        t.direction.clone(),
-        t.amount.to_string(),
-        t.balance_after.to_string(),
-        t.counterparty.clone().unwrap_or_default(),
-        t.reference.clone(),
-        t.note.clone().unwrap_or_default(),
-    ];
-    let mut line = fields
-        .iter()
-        .map(|f| csv_field(f))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push('\n');
-    line
-}
-
-/// RFC 4180 quoting; a leading formula character is defused so a spreadsheet never runs it.
-fn csv_field(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if defused.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
+    csv::line([
+        csv::text(&date),
+        csv::text(&t.kind),
+        csv::text(&t.direction),
+        t.amount.to_string().into(),
+        t.balance_after.to_string().into(),
+        csv::text(t.counterparty.as_deref().unwrap_or_default()),
+        csv::text(&t.reference),
+        csv::text(t.note.as_deref().unwrap_or_default()),
+    ])
 }

@@ -1,0 +1,77 @@
+//! CSV cells for the exports clients open in a spreadsheet (the wallet statement, the merchant
+//! settlement). Their text is partly written by other people — a transfer's note, a sender's
+//! name, a merchant's order reference — and a spreadsheet runs a cell that starts like a
+//! formula. So every text cell goes through [`text`]: a leading `=`, `+`, `-`, `@`, TAB or CR
+//! gets a `'` before it (OWASP's CSV-injection advice), then RFC 4180 quoting. Numbers the
+//! server writes itself (amounts, balances, a refund's negative net) are written as numbers,
+//! unchanged, so they still add up in the spreadsheet.
+
+use std::borrow::Cow;
+
+/// What a spreadsheet may read as the start of a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell: defused, then quoted if it holds a comma, a quote or a line break.
+pub fn text(value: &str) -> Cow<'_, str> {
+    let defused: Cow<'_, str> = if value.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{value}"))
+    } else {
+        Cow::Borrowed(value)
+    };
+    if defused.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", defused.replace('"', "\"\"")))
+    } else {
+        defused
+    }
+}
+
+/// One line of cells, already made with [`text`] or numbers, joined and ended.
+pub fn line<I, S>(cells: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut line = String::new();
+    for (n, cell) in cells.into_iter().enumerate() {
+        if n > 0 {
+            line.push(',');
+        }
+        line.push_str(cell.as_ref());
+    }
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_that_starts_like_a_formula_gets_a_quote_mark() {
+        assert_eq!(
+            text("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(text("+1"), "'+1");
+        assert_eq!(text("-1"), "'-1");
+        assert_eq!(text("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(text("\tcmd"), "'\tcmd");
+        assert_eq!(text("\r=1"), "\"'\r=1\"");
+    }
+
+    #[test]
+    fn ordinary_text_is_left_alone_or_quoted() {
+        assert_eq!(text("Bún bò Huế"), "Bún bò Huế");
+        assert_eq!(text("a = b"), "a = b");
+        assert_eq!(text(""), "");
+        assert_eq!(text("a,b"), "\"a,b\"");
+        assert_eq!(text("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(text("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn a_line_joins_its_cells() {
+        assert_eq!(line(["a", "-5000", &*text("=x")]), "a,-5000,'=x\n");
+        assert_eq!(line(Vec::<String>::new()), "\n");
+    }
+}
