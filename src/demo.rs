@@ -33,9 +33,7 @@ static LOADERS: &[(&str, Loader)] = &[
 pub async fn load_all(pool: &PgPool, context: &DemoContext) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     // Two servers started with --demo at once take turns.
-    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('civicpay.demo'))")
-        .execute(&mut *tx)
-        .await?;
+    crate::db::xact_lock(&mut tx, crate::db::LockSpace::Demo, "load").await?;
     for (name, load) in LOADERS {
         load(&mut tx, context)
             .await

@@ -62,7 +62,9 @@ pub async fn load(conn: &mut PgConnection) -> anyhow::Result<()> {
         if exists {
             continue;
         }
-        let password_hash = password::hash((*secret).to_owned()).await?;
+        let password_hash = password::Hasher::standalone()
+            .hash((*secret).to_owned())
+            .await?;
         sqlx::query!(
             "INSERT INTO accounts (id, phone, full_name, password_hash, role, unit_code)
              VALUES ($1, $2, $3, $4, $5, $6)",

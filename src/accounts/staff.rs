@@ -62,7 +62,7 @@ async fn create_staff(
             password::length_message(),
         )
         .finish()?;
-    let id = insert_staff(&state.db, &staff).await?;
+    let id = insert_staff_with(&state.db, &state.auth.passwords, &staff).await?;
     let account = load(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::internal("staff row vanished"))?;
@@ -80,11 +80,19 @@ fn check_role_and_unit(role: Role, unit_code: Option<&str>) -> FieldChecks {
         )
 }
 
-/// Inserts a staff account (also used by `civicpay create-admin` and the demo data).
+/// Inserts a staff account outside a server's requests (`civicpay create-admin`), hashing
+/// with the process's standalone hasher.
 pub async fn insert_staff(db: &PgPool, staff: &NewStaff) -> ApiResult<Uuid> {
-    let password_hash = password::hash(staff.password.clone())
-        .await
-        .map_err(ApiError::internal)?;
+    insert_staff_with(db, password::Hasher::standalone(), staff).await
+}
+
+/// Inserts a staff account, its password hashed in its turn with `passwords`.
+pub async fn insert_staff_with(
+    db: &PgPool,
+    passwords: &password::Hasher,
+    staff: &NewStaff,
+) -> ApiResult<Uuid> {
+    let password_hash = passwords.hash(staff.password.clone()).await?;
     let id = Uuid::new_v4();
     let unit_code = if staff.role == Role::Admin {
         None

@@ -104,6 +104,8 @@ async fn register(
             password::length_message(),
         )
         .finish()?;
+    // The turn to hash comes first: a registration refused for want of one keeps its code.
+    let turn = state.auth.passwords.turn().await?;
     otp::redeem(
         &state.db,
         &state.auth,
@@ -112,9 +114,7 @@ async fn register(
         &request.otp,
     )
     .await?;
-    let password_hash = password::hash(request.password)
-        .await
-        .map_err(ApiError::internal)?;
+    let password_hash = turn.hash(request.password).await?;
     let account_id = Uuid::new_v4();
     let mut tx = state.db.begin().await?;
     sqlx::query!(
@@ -155,6 +155,9 @@ async fn login(
     let phone_key =
         Phone::parse(&request.phone).map_or(request.phone.clone(), |p| p.as_str().to_owned());
     let limits = &state.auth.limits;
+    // The turn to hash comes before the transaction: logins queued behind a burst hold no
+    // database connection, and one refused with 503 has recorded nothing.
+    let turn = state.auth.passwords.turn().await?;
     let mut tx = state.db.begin().await?;
     limits.check(&mut tx, &phone_key, client).await?;
     let account = sqlx::query!(
@@ -165,9 +168,7 @@ async fn login(
     .fetch_optional(&mut *tx)
     .await?;
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
-    let password_ok = password::verify(request.password, stored_hash)
-        .await
-        .map_err(ApiError::internal)?;
+    let password_ok = turn.verify(request.password, stored_hash).await?;
     let Some(account) = account.filter(|a| password_ok && !a.disabled) else {
         limits.record_failure(&mut tx, &phone_key, client).await?;
         tx.commit().await?;
@@ -249,6 +250,7 @@ async fn reset_password(
             password::length_message(),
         )
         .finish()?;
+    let turn = state.auth.passwords.turn().await?;
     otp::redeem(
         &state.db,
         &state.auth,
@@ -257,9 +259,7 @@ async fn reset_password(
         &request.otp,
     )
     .await?;
-    let password_hash = password::hash(request.new_password)
-        .await
-        .map_err(ApiError::internal)?;
+    let password_hash = turn.hash(request.new_password).await?;
     let mut tx = state.db.begin().await?;
     let account_id = sqlx::query_scalar!(
         "UPDATE accounts SET password_hash = $2, updated_at = now() WHERE phone = $1 RETURNING id",

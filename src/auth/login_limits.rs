@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 
 use super::otp::limit_reached;
 use crate::config::AuthConfig;
+use crate::db::{LockSpace, xact_lock};
 use crate::http::ApiResult;
 
 #[derive(Debug, Clone)]
@@ -39,12 +40,7 @@ impl LoginLimits {
         phone: &str,
         client: IpAddr,
     ) -> ApiResult<()> {
-        sqlx::query!(
-            "SELECT pg_advisory_xact_lock(hashtext('civicpay.login:' || $1))",
-            phone
-        )
-        .execute(&mut *conn)
-        .await?;
+        xact_lock(&mut *conn, LockSpace::Login, phone).await?;
         let usage = sqlx::query!(
             r#"SELECT
                  count(*) FILTER (WHERE phone = $1) AS "phone_count!",

@@ -39,6 +39,8 @@ pub struct AuthState {
     /// The same sender as `sms` when it is the sandbox, for its read-back route.
     pub sandbox_sms: Option<Arc<SandboxSms>>,
     pub limits: login_limits::LoginLimits,
+    /// Every password hash of the server's requests takes its turn here.
+    pub passwords: password::Hasher,
     pub otp_global_hourly_cap: i64,
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -64,6 +66,7 @@ impl AuthState {
             sms: sandbox_sms.clone().map(|s| s as Arc<dyn SmsSender>),
             sandbox_sms,
             limits: login_limits::LoginLimits::from(&config.auth),
+            passwords: password::Hasher::from_config(&config.auth),
             otp_global_hourly_cap: i64::from(config.auth.otp_global_hourly_cap),
             trusted_proxies: config.auth.trusted_proxies.clone(),
         }

@@ -48,9 +48,7 @@ pub async fn issue(
         .ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable))?;
     let client = client.to_string();
     let mut tx = db.begin().await?;
-    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('civicpay.otp.issue'))")
-        .execute(&mut *tx)
-        .await?;
+    crate::db::xact_lock(&mut tx, crate::db::LockSpace::Otp, "issue").await?;
     let usage = sqlx::query!(
         r#"SELECT
              count(*) FILTER (WHERE phone = $1 AND created_at > now() - make_interval(secs => $3)) AS "phone_count!",

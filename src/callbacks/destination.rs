@@ -84,14 +84,19 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
     let reserved = ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
+        // IPv4-compatible `::a.b.c.d` (deprecated by RFC 4291; `::` and `::1` are in it too):
+        // no public host is reached this way, and a stack may route it to the embedded v4.
+        || segments[..6].iter().all(|&s| s == 0)
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64: may reach private v4
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still private where used)
+        || (first == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (first == 0x0064 && segments[1] == 0xff9b) // NAT64: may reach private v4
         || first == 0x2002; // 6to4: may embed any v4
     !reserved
 }
@@ -156,6 +161,42 @@ mod tests {
                 "{refused} was allowed"
             );
         }
+    }
+
+    #[test]
+    fn ipv4_compatible_and_site_local_v6_addresses_are_not_public() {
+        for refused in [
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::192.168.1.1",
+            "::169.254.169.254",
+            "::8.8.8.8", // deprecated form even for a public v4: nobody is reached this way
+            "::",
+            "::1",
+            "::2",
+            "fec0::1",
+            "feff:ffff::1",
+            "fed0::10.0.0.1",
+        ] {
+            let ip: IpAddr = refused.parse().unwrap();
+            assert!(!is_public(ip), "{refused} counted as public");
+            let callback = url(&format!("https://[{refused}]/cb"));
+            assert!(
+                !Destinations::PublicHttps.url_allowed(&callback),
+                "{callback} was allowed"
+            );
+        }
+        for public in [
+            "2606:4700::1111",
+            "2a00:1450:4001::200e",
+            "2001:4860:4860::8888",
+        ] {
+            let ip: IpAddr = public.parse().unwrap();
+            assert!(is_public(ip), "{public} counted as non-public");
+        }
+        // The IPv4-mapped form keeps following its v4 address.
+        assert!(is_public("::ffff:8.8.8.8".parse().unwrap()));
+        assert!(!is_public("::ffff:10.0.0.1".parse().unwrap()));
     }
 
     #[test]

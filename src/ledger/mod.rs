@@ -263,11 +263,7 @@ pub const FOLD_EVERY: Duration = Duration::from_millis(100);
 /// processes; a second caller returns at once with nothing done.
 pub async fn fold(db: &PgPool) -> Result<FoldReport, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let got_turn = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_xact_lock(hashtext('civicpay.ledger.fold')) AS "got!""#
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let got_turn = crate::db::try_xact_lock(&mut tx, crate::db::LockSpace::Ledger, "fold").await?;
     if !got_turn {
         return Ok(FoldReport::default());
     }

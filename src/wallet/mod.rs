@@ -244,7 +244,7 @@ async fn verify_identity(
         sqlx::query!(
             "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_name = $4,
                     verified_at = now()
-             WHERE account_id = $1",
+             WHERE account_id = $1 AND verified_at IS NULL",
             caller.account_id,
             national_id_hash.as_slice(),
             national_id.last4(),
@@ -282,20 +282,14 @@ async fn set_pin(
     FieldChecks::new()
         .check(pin::well_formed(&request.pin), "pin", Message::PinMalformed)
         .finish()?;
-    let wallet = ensure(&mut *state.db.acquire().await?, caller.account_id).await?;
-    if wallet.pin_set {
-        let old_pin = request
-            .old_pin
-            .ok_or_else(|| ApiError::invalid_field("old_pin", Message::OldPinRequired))?;
-        pin::check(&state.db, &state.wallet.pepper, caller.account_id, &old_pin).await?;
-    }
-    let pin_hash = pin::hash(&state.wallet.pepper, caller.account_id, &request.pin);
-    sqlx::query!(
-        "UPDATE wallets SET pin_hash = $2, pin_failures = 0 WHERE account_id = $1",
+    ensure(&mut *state.db.acquire().await?, caller.account_id).await?;
+    pin::set(
+        &state.db,
+        &state.wallet.pepper,
         caller.account_id,
-        pin_hash.as_slice(),
+        &request.pin,
+        request.old_pin.as_deref(),
     )
-    .execute(&state.db)
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }

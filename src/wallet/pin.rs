@@ -8,6 +8,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::hmac_sha256;
+use crate::db::{LockSpace, xact_lock};
+use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 
 pub const HEADER: &str = "x-payment-pin";
@@ -35,12 +37,18 @@ fn from_headers(headers: &HeaderMap) -> ApiResult<String> {
 
 /// Checks `pin` against the wallet's, counting a failure (committed at once, whatever happens
 /// to the request) and locking payments after the fifth.
+///
+/// Checks of one wallet take turns under an advisory lock, so parallel guesses cannot
+/// overshoot the lock-out. The lock is not a row lock: a right PIN with nothing to forgive
+/// writes nothing at all (no row version, no transaction id, no commit record to flush), so a
+/// payment costs one commit, its own.
 pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> ApiResult<()> {
     let mut tx = db.begin().await?;
+    xact_lock(&mut tx, LockSpace::Pin, &account_id.to_string()).await?;
     let wallet = sqlx::query!(
-        r#"SELECT pin_hash, pin_failures,
+        r#"SELECT pin_hash, pin_failures, pin_locked_until IS NOT NULL AS "lock_set!",
                   CEIL(EXTRACT(EPOCH FROM pin_locked_until - now()))::bigint AS locked_secs
-           FROM wallets WHERE account_id = $1 FOR UPDATE"#,
+           FROM wallets WHERE account_id = $1"#,
         account_id,
     )
     .fetch_optional(&mut *tx)
@@ -54,12 +62,15 @@ pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> A
         .ok_or_else(|| ApiError::new(ErrorCode::PaymentPinNotSet))?;
     let matches = well_formed(pin) && constant_time_eq(&hash(pepper, account_id, pin), &stored);
     if matches {
-        sqlx::query!(
-            "UPDATE wallets SET pin_failures = 0, pin_locked_until = NULL WHERE account_id = $1",
-            account_id
-        )
-        .execute(&mut *tx)
-        .await?;
+        // Written only when there is something to forget: failures, or a lapsed lock-out.
+        if wallet.pin_failures != 0 || wallet.lock_set {
+            sqlx::query!(
+                "UPDATE wallets SET pin_failures = 0, pin_locked_until = NULL WHERE account_id = $1",
+                account_id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         return Ok(());
     }
@@ -87,6 +98,43 @@ pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> A
     };
     tx.commit().await?;
     Err(error)
+}
+
+/// Sets the wallet's first PIN, or changes the one set: a change needs `old_pin`, checked like
+/// a payment's (a wrong one counts towards the lock-out). The first PIN is written only while
+/// none is set, so of two requests racing to set it the loser is answered as a change without
+/// `old_pin` and cannot replace the winner's. The wallet row must exist.
+pub async fn set(
+    db: &PgPool,
+    pepper: &[u8],
+    account_id: Uuid,
+    pin: &str,
+    old_pin: Option<&str>,
+) -> ApiResult<()> {
+    let pin_hash = hash(pepper, account_id, pin);
+    let first = sqlx::query!(
+        "UPDATE wallets SET pin_hash = $2, pin_failures = 0 WHERE account_id = $1 AND pin_hash IS NULL",
+        account_id,
+        pin_hash.as_slice(),
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1;
+    if first {
+        return Ok(());
+    }
+    let old_pin =
+        old_pin.ok_or_else(|| ApiError::invalid_field("old_pin", Message::OldPinRequired))?;
+    check(db, pepper, account_id, old_pin).await?;
+    sqlx::query!(
+        "UPDATE wallets SET pin_hash = $2, pin_failures = 0 WHERE account_id = $1",
+        account_id,
+        pin_hash.as_slice(),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// The `X-Payment-Pin` check every wallet payment runs before its idempotency key is looked at.

@@ -44,6 +44,8 @@ const SETTINGS: &[&str] = &[
     "CIVICPAY_VNPAY_API_URL",
     "CIVICPAY_RECONCILE_AFTER_SECS",
     "CIVICPAY_TOPUP_EXPIRY_SECS",
+    "CIVICPAY_PASSWORD_HASHES_AT_ONCE",
+    "CIVICPAY_PASSWORD_HASH_WAIT_MS",
 ];
 
 #[test]
@@ -85,7 +87,10 @@ fn a_bad_setting_fails_fast_naming_it() {
 fn an_unreachable_database_exits_non_zero_naming_the_url() {
     let output = civicpay(
         &["migrate"],
-        &[("CIVICPAY_DATABASE_URL", "postgres://postgres@127.0.0.1:1/civicpay")],
+        &[(
+            "CIVICPAY_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/civicpay",
+        )],
     );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
