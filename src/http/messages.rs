@@ -73,6 +73,13 @@ pub enum Message {
         min: i64,
         max: i64,
     },
+    /// A date, month, year or instant outside the years clients may name.
+    YearOutOfRange {
+        min: i32,
+        max: i32,
+    },
+    /// Text holding U+0000, which PostgreSQL cannot store.
+    NulCharacter,
     CursorInvalid,
     ReferencedObjectMissing,
     ValueAlreadyUsed,
@@ -100,6 +107,8 @@ pub enum Message {
     UnitNotOfProcedureLevel,
     AppointmentNotAfterDue,
     AccountHolderNotOwner,
+    /// A merchant key other than the newest tried to rotate keys or revoke the others.
+    ApiKeyNotNewest,
 }
 
 impl Message {
@@ -149,6 +158,14 @@ impl Message {
             FieldOutOfRange { min, max } => (
                 format!("Giá trị phải nằm trong khoảng {min}–{max}."),
                 format!("The value must be between {min} and {max}."),
+            ),
+            YearOutOfRange { min, max } => (
+                format!("Năm phải nằm trong khoảng {min}–{max}."),
+                format!("The year must be between {min} and {max}."),
+            ),
+            NulCharacter => (
+                "Không được chứa ký tự NUL (U+0000).".into(),
+                "Must not contain the NUL character (U+0000).".into(),
             ),
             CursorInvalid => (
                 "Con trỏ phân trang không hợp lệ; hãy dùng next_cursor của trang trước.".into(),
@@ -219,6 +236,10 @@ impl Message {
             AppointmentNotAfterDue => (
                 "Ngày hẹn mới phải sau hạn giải quyết hiện tại.".into(),
                 "The new appointment must be after the current due time.".into(),
+            ),
+            ApiKeyNotNewest => (
+                "Chỉ khóa API mới nhất của cửa hàng mới được đổi khóa hoặc thu hồi các khóa khác; khóa này là khóa cũ (vẫn dùng được đến khi hết hạn). Hãy dùng khóa mới nhất, hoặc nhờ quản trị viên cấp lại khóa.".into(),
+                "Only the merchant's newest API key may rotate keys or revoke the others; this is an older key (it works only until it expires). Use the newest key, or ask an administrator to reset the keys.".into(),
             ),
         };
         match lang {

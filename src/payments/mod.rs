@@ -212,9 +212,9 @@ impl Providers {
 
     /// How old a pending top-up must be before it may expire: the configured age, and never
     /// less than the provider's own payment window.
-    pub fn expiry_age(&self, provider: Option<&dyn Provider>) -> chrono::Duration {
+    pub fn expiry_age(&self, provider: &dyn Provider) -> chrono::Duration {
         let configured = chrono::Duration::seconds(self.topup_expiry_secs as i64);
-        provider.map_or(configured, |p| configured.max(p.payment_window()))
+        configured.max(provider.payment_window())
     }
 }
 
@@ -410,10 +410,12 @@ pub async fn take_notification(db: &PgPool, provider: &dyn Provider, raw: RawReq
                 })
         }
     };
+    // Kept as text, so a NUL byte (which PostgreSQL refuses in text) is written as its escape:
+    // a refused notification is stored too, whatever it carried.
     let raw_text = if raw.body.is_empty() {
         raw.query.clone()
     } else {
-        String::from_utf8_lossy(&raw.body).into_owned()
+        String::from_utf8_lossy(&raw.body).replace('\0', "\\u0000")
     };
     let reference = read.ok().map(|n| n.reference);
     if let Err(error) = sqlx::query!(

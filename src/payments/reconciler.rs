@@ -40,6 +40,7 @@ pub fn spawn(tasks: &BackgroundTasks, db: PgPool, providers: Providers) {
 /// keeps erroring, or one that stays pending, waits its turn instead of filling every pass and
 /// starving the rest. One too old to wait for expires even if its provider cannot be asked.
 pub async fn reconcile(db: &PgPool, providers: &Providers) -> anyhow::Result<usize> {
+    let configured: Vec<String> = providers.all().map(|p| p.name().to_owned()).collect();
     let due = sqlx::query!(
         "UPDATE topups t
          SET checks = t.checks + 1,
@@ -48,6 +49,7 @@ pub async fn reconcile(db: &PgPool, providers: &Providers) -> anyhow::Result<usi
              SELECT id FROM topups
              WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
                AND (next_check_at IS NULL OR next_check_at <= now())
+               AND provider = ANY($5)
              ORDER BY COALESCE(next_check_at, created_at) LIMIT $2
              FOR UPDATE SKIP LOCKED)
          RETURNING t.provider, t.reference, t.created_at",
@@ -55,17 +57,18 @@ pub async fn reconcile(db: &PgPool, providers: &Providers) -> anyhow::Result<usi
         BATCH,
         MAX_BACKOFF.as_secs_f64(),
         FIRST_BACKOFF.as_secs_f64(),
+        // Only top-ups this process can ask about: another process may have the provider.
+        &configured,
     )
     .fetch_all(db)
     .await?;
     let mut moved = 0;
     for topup in due {
-        let provider = providers.get(&topup.provider).map(|p| p.as_ref());
-        let expired = Utc::now() - topup.created_at > providers.expiry_age(provider);
-        let status = match provider {
-            Some(provider) => provider.query(db, &topup.reference, topup.created_at).await,
-            None => Err(anyhow::anyhow!("the provider is not configured here")),
+        let Some(provider) = providers.get(&topup.provider) else {
+            continue;
         };
+        let expired = Utc::now() - topup.created_at > providers.expiry_age(provider.as_ref());
+        let status = provider.query(db, &topup.reference, topup.created_at).await;
         let settlement = match status {
             Ok(ProviderStatus::Succeeded {
                 transaction_id,

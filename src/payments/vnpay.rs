@@ -126,7 +126,10 @@ impl Provider for VnPay {
     }
 
     fn read_notification(&self, raw: &RawRequest) -> Result<Notification, Unreadable> {
-        let params = unique_params(&raw.query)?;
+        let mut params = unique_params(&raw.query)?;
+        // Empty values are not signed, so they are not read either: every field read is one
+        // the signature covers.
+        params.retain(|_, value| !value.is_empty());
         let field = |name: &str| params.get(name).map(String::as_str);
         let signature = field("vnp_SecureHash")
             .and_then(|h| unhex(&h.to_ascii_lowercase()))
@@ -258,7 +261,10 @@ impl VnPay {
                     transaction_id,
                     amount,
                 },
-                ("00", "01") | ("91", _) => ProviderStatus::Pending,
+                // 01 not finished; 04 reversed (the customer was debited at the bank, VNPay has
+                // not completed it); 07 held as suspected fraud. None is final: the money may
+                // still arrive, so the top-up stays pending rather than failing for good.
+                ("00", "01" | "04" | "07") | ("91", _) => ProviderStatus::Pending,
                 ("00", _) => ProviderStatus::Failed { transaction_id },
                 (code, _) => anyhow::bail!("querydr answered {code}"),
             },

@@ -41,7 +41,9 @@ impl NationalId {
 pub enum Verdict {
     /// A real person, with the name their identity record carries: payouts go only to that
     /// name, whatever the account's display name becomes later.
-    Verified { confirmed_name: String },
+    Verified {
+        confirmed_name: String,
+    },
     Rejected,
 }
 

@@ -108,3 +108,79 @@ async fn refunds_racing_a_stream_of_payments_into_one_merchant_never_fail_or_mis
     assert_eq!(order["amount_refunded"], PRICE);
     assert_ledger_verifies(&pool).await;
 }
+
+async fn ledger_account_of_phone(pool: &PgPool, phone: &str) -> uuid::Uuid {
+    sqlx::query_scalar(
+        "SELECT w.ledger_account_id FROM wallets w JOIN accounts a ON a.id = w.account_id WHERE a.phone = $1",
+    )
+    .bind(phone)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// One posting through `ledger_post`, as every money movement makes it.
+async fn post(
+    conn: &mut sqlx::PgConnection,
+    kind: &str,
+    from: uuid::Uuid,
+    to: uuid::Uuid,
+    amount: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT * FROM ledger_post(gen_random_uuid(), $1, 'race', NULL, NULL, ARRAY[$2, $3]::uuid[],
+                                   ARRAY[-$4, $4]::bigint[], ARRAY[NULL, NULL]::text[])",
+    )
+    .bind(kind)
+    .bind(from)
+    .bind(to)
+    .bind(amount)
+    .fetch_all(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The lock itself, shown without timing luck: while a payment into the merchant is still in
+/// flight (its posting holds the foreign key's share lock on the merchant's account), a refund
+/// out of that merchant goes through at once instead of waiting for it — the wait that, with a
+/// wallet locked on each side, closed the deadlock.
+#[sqlx::test]
+async fn a_refund_does_not_wait_for_a_payment_into_the_same_merchant(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = admin(&app, &pool).await;
+    let shop = onboard(&app, &admin, "HOTSHOP2", "0", "general").await;
+    let payer = citizen(&app, &pool, "0912000711", FUNDS).await;
+    let order = new_order(&app, &shop, "funds-the-shop", 50_000).await;
+    let paid = pay(&app, &payer, order["code"].as_str().unwrap(), "funds").await;
+    assert_eq!(paid.status(), StatusCode::OK);
+    citizen(&app, &pool, "0912000712", FUNDS).await;
+    let (payer_account, other_account) = (
+        ledger_account_of_phone(&pool, "+84912000711").await,
+        ledger_account_of_phone(&pool, "+84912000712").await,
+    );
+    let shop_account: uuid::Uuid =
+        sqlx::query_scalar("SELECT ledger_account_id FROM merchants WHERE code = 'HOTSHOP2'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+    let mut payment = pool.begin().await.unwrap();
+    post(&mut payment, "payment", other_account, shop_account, 10_000)
+        .await
+        .unwrap();
+    let mut refund = pool.acquire().await.unwrap();
+    sqlx::query("SET lock_timeout = '3s'")
+        .execute(&mut *refund)
+        .await
+        .unwrap();
+    post(&mut refund, "refund", shop_account, payer_account, 20_000)
+        .await
+        .expect("the refund takes no lock the payment in flight holds");
+    payment.commit().await.unwrap();
+    sqlx::query("RESET lock_timeout")
+        .execute(&mut *refund)
+        .await
+        .unwrap();
+    drop(refund);
+    assert_ledger_verifies(&pool).await;
+}

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod bad_input;
 mod callbacks;
 mod cli;
 mod database;
@@ -11,10 +12,14 @@ mod dossiers;
 mod errors;
 mod helpers;
 mod ledger;
+mod ledger_races;
+mod merchant_keys;
 mod merchants;
 mod openapi;
 mod operations;
+mod password_bound;
 mod payments;
+mod pin_writes;
 mod procedures;
 mod receiver;
 mod shutdown;

@@ -23,7 +23,7 @@ pub async fn admin(app: &TestApp, pool: &PgPool) -> String {
     access_token(app, "0900000001", "admin-demo-2026").await
 }
 
-async fn onboard(
+pub async fn onboard(
     app: &TestApp,
     admin: &str,
     code: &str,

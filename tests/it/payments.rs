@@ -841,6 +841,20 @@ async fn a_sandbox_notification_naming_a_field_twice_is_refused(pool: PgPool) {
         outcome(sandbox_notify(&app, (format!("signature={signature}"), doubled)).await).await,
         "malformed"
     );
+    // A raw NUL byte in a body is still stored (as its escape), not lost.
+    let with_nul = (
+        "signature=00".to_owned(),
+        "{\"reference\":\"\u{0}\"}".to_owned(),
+    );
+    assert_eq!(
+        outcome(sandbox_notify(&app, with_nul).await).await,
+        "invalid_signature"
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM provider_notifications").await,
+        3,
+        "every notification is kept raw"
+    );
     assert_eq!(topup_status(&app, &token, &topup).await, "pending");
     assert_eq!(balance(&app, &token).await, 0);
     assert_ledger_verifies(&pool).await;
@@ -850,9 +864,7 @@ async fn a_sandbox_notification_naming_a_field_twice_is_refused(pool: PgPool) {
 /// account afterwards neither lets its holder withdraw to the new name nor stops a withdrawal
 /// to the verified one.
 #[sqlx::test]
-async fn a_withdrawal_goes_only_to_the_verified_name_whatever_the_account_is_renamed(
-    pool: PgPool,
-) {
+async fn a_withdrawal_goes_only_to_the_verified_name_whatever_the_account_is_renamed(pool: PgPool) {
     let (app, token) = set_up(&pool, 1_000_000).await;
     let renamed = app
         .send_json_with(
@@ -944,7 +956,11 @@ async fn top_ups_whose_provider_errors_neither_starve_the_reconciler_nor_stay_pe
         reconciler::reconcile(&pool, &providers).await.unwrap();
     }
     assert_eq!(
-        count(&pool, "SELECT count(*) FROM topups WHERE provider = 'vnpay' AND status = 'expired'").await,
+        count(
+            &pool,
+            "SELECT count(*) FROM topups WHERE provider = 'vnpay' AND status = 'expired'"
+        )
+        .await,
         101
     );
     assert_ledger_verifies(&pool).await;
@@ -964,7 +980,11 @@ async fn cancelled_vnpay_payments_with_transaction_number_zero_do_not_collide(po
         assert_eq!(topup_status(&app, &token, &topup).await, "failed");
     }
     assert_eq!(
-        count(&pool, "SELECT count(*) FROM topups WHERE provider_txn_id IS NULL AND status = 'failed'").await,
+        count(
+            &pool,
+            "SELECT count(*) FROM topups WHERE provider_txn_id IS NULL AND status = 'failed'"
+        )
+        .await,
         2
     );
     assert_ledger_verifies(&pool).await;
@@ -974,9 +994,7 @@ async fn cancelled_vnpay_payments_with_transaction_number_zero_do_not_collide(po
 /// when the configured expiry is shorter, and a success that arrives after it did expire is
 /// credited and counted in /metrics.
 #[sqlx::test]
-async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_window(
-    pool: PgPool,
-) {
+async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_window(pool: PgPool) {
     let mut config = unreachable_vnpay();
     config.payments.topup_expiry_secs = 60;
     config.payments.reconcile_after_secs = 1;
@@ -988,10 +1006,12 @@ async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_win
     reconciler::reconcile(&pool, &providers).await.unwrap();
     assert_eq!(topup_status(&app, &token, &topup).await, "pending");
 
-    sqlx::query("UPDATE topups SET created_at = now() - interval '16 minutes', next_check_at = NULL")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE topups SET created_at = now() - interval '16 minutes', next_check_at = NULL",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     reconciler::reconcile(&pool, &providers).await.unwrap();
     assert_eq!(topup_status(&app, &token, &topup).await, "expired");
 
