@@ -1031,3 +1031,42 @@ async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_win
     );
     assert_ledger_verifies(&pool).await;
 }
+
+/// VNPay does not sign empty values, so an empty parameter appended to a genuine answer is not
+/// read either: here it would have turned a genuine success into a failure.
+#[sqlx::test]
+async fn an_unsigned_empty_vnpay_parameter_is_not_believed(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "vnpay", 25_000).await;
+    let mut paid = ipn(&reference_of(&topup), 25_000, "00");
+    paid.remove("vnp_TransactionStatus");
+    let query = format!(
+        "{}&vnp_TransactionStatus=",
+        vnpay_query(&paid, &vnpay_signature(&paid))
+    );
+    assert_eq!(vnpay_ipn(&app, &query).await["RspCode"], "00");
+    assert_eq!(topup_status(&app, &token, &topup).await, "succeeded");
+    assert_eq!(balance(&app, &token).await, 25_000);
+    assert_ledger_verifies(&pool).await;
+}
+
+/// A process without a provider's settings leaves that provider's top-ups to a process that
+/// can ask about them: it neither claims nor expires them.
+#[sqlx::test]
+async fn a_reconciler_leaves_alone_the_top_ups_of_a_provider_it_does_not_have(pool: PgPool) {
+    let (app, token) = set_up(&pool, 0).await;
+    let topup = start_topup(&app, &token, "vnpay", 15_000).await;
+    age(&pool, &topup, "3 days").await;
+    let without_vnpay = Providers::from_config(&test_config());
+    assert!(without_vnpay.get("vnpay").is_none());
+    assert_eq!(
+        reconciler::reconcile(&pool, &without_vnpay).await.unwrap(),
+        0
+    );
+    assert_eq!(topup_status(&app, &token, &topup).await, "pending");
+    assert_eq!(
+        count(&pool, "SELECT checks::bigint FROM topups").await,
+        0,
+        "not even claimed"
+    );
+}
