@@ -1,4 +1,5 @@
-//! Dossier reads at two table sizes: public tracking by code and the first page of an
+//! Dossier reads at two table sizes: public tracking by code and tracking key (the right one:
+//! a wrong key would soon be rate-limited) and the first page of an
 //! officer's worklist, over real HTTP at a fixed offered rate, with 10 thousand and then
 //! 1 million dossiers loaded (spread over Huế's demo communes, most of them long returned, as
 //! in a province's real history). Reports p50 and p99 of each and the 1M/10k ratios; the goal
@@ -56,8 +57,11 @@ async fn main() -> anyhow::Result<()> {
         for &index in &order {
             let site = &sites[index];
             let tracking = measure(&client, rate, seconds, |n| {
-                let code = &site.codes[n % site.codes.len()];
-                (format!("{}/v1/public/dossiers/{code}", site.base), None)
+                let (code, key) = &site.codes[n % site.codes.len()];
+                (
+                    format!("{}/v1/public/dossiers/{code}?key={key}", site.base),
+                    None,
+                )
             })
             .await;
             let worklist = measure(&client, rate, seconds, |_| {
@@ -100,7 +104,8 @@ struct Site {
     rows: u64,
     base: String,
     officer: String,
-    codes: Vec<String>,
+    /// Codes and their tracking keys.
+    codes: Vec<(String, String)>,
 }
 
 impl Site {
@@ -117,10 +122,11 @@ impl Site {
             "loaded {rows} dossiers in {:.0} s",
             started.elapsed().as_secs_f64()
         );
-        let codes = sqlx::query_scalar("SELECT code FROM dossiers ORDER BY random() LIMIT $1")
-            .bind(SAMPLE)
-            .fetch_all(&pool)
-            .await?;
+        let codes =
+            sqlx::query_as("SELECT code, tracking_key FROM dossiers ORDER BY random() LIMIT $1")
+                .bind(SAMPLE)
+                .fetch_all(&pool)
+                .await?;
         let base = start_server(&pool, &pepper).await?;
         let officer = login(client, &base).await?;
         Ok(Site {
@@ -179,13 +185,14 @@ async fn load_dossiers(pool: &PgPool, target: u64) -> anyhow::Result<()> {
                   citizen AS (SELECT id FROM accounts WHERE phone = '+84912345678')
              INSERT INTO dossiers (id, code, procedure_code, unit_code, province_code, status, channel, applicant_id,
                                    applicant_name, applicant_phone, submitted_at, received_at, due_at, appointment_at,
-                                   finished_at, returned_at)
+                                   finished_at, returned_at, tracking_key)
              SELECT gen_random_uuid(),
                     unit || '-' || to_char(at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYMMDD') || '-' || lpad(i::text, 7, '0'),
                     '1.000894', unit, '46', status, 'online', (SELECT id FROM citizen), 'Công dân ' || i,
                     '+849' || lpad((i % 100000000)::text, 8, '0'), at, at, at + interval '7 days', at + interval '7 days',
                     CASE WHEN status IN ('returned', 'result_ready') THEN at + interval '5 days' END,
-                    CASE WHEN status = 'returned' THEN at + interval '6 days' END
+                    CASE WHEN status = 'returned' THEN at + interval '6 days' END,
+                    dossier_tracking_key()
              FROM (SELECT i, codes[1 + (i % array_length(codes, 1))] AS unit,
                           now() - (random() * interval '730 days') AS at,
                           CASE WHEN i % 10 = 0 THEN (ARRAY['received', 'processing', 'supplement_requested',

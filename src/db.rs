@@ -96,6 +96,9 @@ pub enum LockSpace {
     Otp = 4,
     /// Payment-PIN checks of one wallet, in turn.
     Pin = 5,
+    /// A counter filing and a wallet verification of one national ID (by its keyed hash), in
+    /// turn, so whichever commits second sees the other (`dossiers::claims`).
+    DossierClaim = 6,
 }
 
 /// Waits for the advisory lock on `name` in `space`, held until the transaction of `conn` ends.

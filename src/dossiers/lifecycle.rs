@@ -15,7 +15,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::reading::{DossierDetail, detail, visible_to};
-use super::{Actor, DocumentInput, Status, add_documents, check_documents, record_move};
+use super::{
+    Actor, DocumentInput, DocumentStorage, Status, add_documents, check_documents, record_move,
+};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Role};
@@ -202,7 +204,7 @@ async fn act(
     visible_to(&state.db, &caller.scope(), id).await?;
     let action =
         action.ok_or_else(|| ApiError::invalid_field("action", Message::FieldInvalidValue))?;
-    check_request(action, &request)?;
+    check_request(action, &request, &state.dossiers.storage)?;
 
     let mut tx = state.db.begin().await?;
     let dossier = lock(&mut tx, id).await?;
@@ -261,7 +263,7 @@ async fn act(
         request.note.as_deref().map(str::trim),
     )
     .await?;
-    let moved = detail(&mut tx, id, caller.role, &calendar).await?;
+    let moved = detail(&mut tx, id, &caller, &calendar).await?;
     tx.commit().await?;
     Ok(Json(moved))
 }
@@ -284,7 +286,11 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
-fn check_request(action: Action, request: &ActionRequest) -> ApiResult<()> {
+fn check_request(
+    action: Action,
+    request: &ActionRequest,
+    storage: &DocumentStorage,
+) -> ApiResult<()> {
     let reason_given = request
         .reason
         .as_deref()
@@ -327,7 +333,7 @@ fn check_request(action: Action, request: &ActionRequest) -> ApiResult<()> {
             Message::FieldRequired,
         )
         .finish()?;
-    check_documents(documents, "documents")
+    check_documents(documents, "documents", storage)
 }
 
 /// The move's effect on the row: its status and its clock.

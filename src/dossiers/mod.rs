@@ -4,8 +4,11 @@
 //!
 //! [`submission`] creates them (codes without gaps per unit and day), [`lifecycle`] moves them
 //! (the transition table, its checks in the contract's order, the clock), [`reading`] lists and
-//! shows them, [`rating`] takes the citizen's score once the result is returned.
+//! shows them, [`rating`] takes the citizen's score once the result is returned, [`claims`]
+//! decides whose a counter dossier is (by verified identity, or by the code texted at the
+//! counter; never by the phone alone).
 
+mod claims;
 pub mod lifecycle;
 mod rating;
 mod reading;
@@ -19,12 +22,14 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::login_limits::{AddressLimit, FailureKind};
+use crate::config::DossierConfig;
 use crate::http::ApiResult;
 use crate::http::error::{FieldChecks, length_within};
 use crate::http::messages::Message;
 
+pub use claims::claim_by_identity;
 pub use reading::DossierSummary;
-pub use submission::claim_for_new_account;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(lifecycle::routes())
         .merge(reading::routes())
         .merge(rating::routes())
+        .merge(claims::routes())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
@@ -118,7 +124,9 @@ pub struct DocumentInput {
     pub sha256: String,
     /// Bytes.
     pub size: i64,
-    /// Where the file is kept, e.g. `s3://civicpay-docs/…`.
+    /// Where the file is kept: in our document storage (`CIVICPAY_DOCUMENT_STORAGE_PREFIX`,
+    /// by default `s3://civicpay-documents/`), followed by the object key.
+    #[schema(example = "s3://civicpay-documents/2026/12/01/to-khai.pdf")]
     pub storage_uri: String,
 }
 
@@ -138,24 +146,100 @@ pub struct Document {
 const MAX_DOCUMENTS: usize = 50;
 const MAX_DOCUMENT_BYTES: i64 = 100 * 1024 * 1024;
 
-/// Checks the documents of a request, reporting under `field`.
-fn check_documents(documents: &[DocumentInput], field: &str) -> ApiResult<()> {
+/// What the dossier routes take from the configuration.
+#[derive(Debug, Clone)]
+pub struct DossierSettings {
+    /// Where documents may be kept.
+    pub storage: DocumentStorage,
+    /// Failed public-tracking lookups allowed per client address.
+    pub tracking_limit: AddressLimit,
+}
+
+impl DossierSettings {
+    pub fn from_config(config: &DossierConfig) -> Self {
+        DossierSettings {
+            storage: DocumentStorage::new(&config.document_storage_prefix),
+            tracking_limit: AddressLimit {
+                kind: FailureKind::Tracking,
+                per_address: i64::from(config.tracking_failures_per_address),
+                window_secs: i64::from(config.tracking_window_secs),
+            },
+        }
+    }
+}
+
+/// Our document storage: a document's URI must name an object in it. A URI a client sends is
+/// later handed to staff and to whatever fetches files, so a `javascript:` or `file:` link, the
+/// cloud metadata address or another bucket would be ours to follow.
+#[derive(Debug, Clone)]
+pub struct DocumentStorage {
+    /// Scheme, bucket, optional folders and a closing `/` (checked by the configuration).
+    prefix: String,
+}
+
+/// S3's limit on an object key, in bytes.
+const MAX_OBJECT_KEY_BYTES: usize = 1024;
+
+impl DocumentStorage {
+    pub fn new(prefix: &str) -> Self {
+        DocumentStorage {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// Whether `uri` is the prefix, byte for byte (so `S3://`, `…-documents.evil/` and other
+    /// buckets are not), followed by a key of `/`-separated plain segments: ASCII letters,
+    /// digits, `-`, `_` and `.`, none empty, none `.` or `..`. Nothing is decoded or trimmed
+    /// (a `%`, a space, `?`, `#` or `\` is refused), so the URI stored is the one checked and
+    /// no reader can resolve it elsewhere.
+    pub fn holds(&self, uri: &str) -> bool {
+        let Some(key) = uri.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        let plain = |segment: &str| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        !key.is_empty() && key.len() <= MAX_OBJECT_KEY_BYTES && key.split('/').all(plain)
+    }
+}
+
+/// Checks the documents of a request, reporting under `field`: the list and each document's
+/// details under `field` itself, a URI outside our storage under `{field}[{i}].storage_uri`.
+fn check_documents(
+    documents: &[DocumentInput],
+    field: &str,
+    storage: &DocumentStorage,
+) -> ApiResult<()> {
     let one_valid = |d: &DocumentInput| {
         length_within(&d.name, 1, 200)
             && d.sha256.len() == 64
             && d.sha256.bytes().all(|b| b.is_ascii_hexdigit())
             && (1..=MAX_DOCUMENT_BYTES).contains(&d.size)
-            && d.storage_uri.len() <= 2000
-            && url::Url::parse(&d.storage_uri).is_ok()
             && d.code.as_deref().is_none_or(|c| length_within(c, 1, 50))
     };
-    FieldChecks::new()
-        .check(
-            documents.len() <= MAX_DOCUMENTS && documents.iter().all(one_valid),
-            field,
-            Message::FieldInvalidValue,
-        )
-        .finish()
+    let within_bounds = documents.len() <= MAX_DOCUMENTS;
+    let mut checks = FieldChecks::new().check(
+        within_bounds && documents.iter().all(one_valid),
+        field,
+        Message::FieldInvalidValue,
+    );
+    if within_bounds {
+        for (index, document) in documents.iter().enumerate() {
+            checks = checks.check(
+                storage.holds(&document.storage_uri),
+                &format!("{field}[{index}].storage_uri"),
+                Message::DocumentNotInStorage {
+                    prefix: storage.prefix.clone(),
+                },
+            );
+        }
+    }
+    checks.finish()
 }
 
 /// Stores documents that came with a move.
@@ -249,4 +333,53 @@ async fn record_move(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DocumentStorage;
+
+    #[test]
+    fn only_objects_of_our_bucket_are_documents() {
+        let storage = DocumentStorage::new("s3://civicpay-documents/");
+        for good in [
+            "s3://civicpay-documents/to-khai.pdf",
+            "s3://civicpay-documents/2026/12/01/0f3a_cccd.v2.pdf",
+        ] {
+            assert!(storage.holds(good), "{good:?} was refused");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://civicpay-documents.s3.amazonaws.com/x.pdf",
+            "s3://other-bucket/x.pdf",
+            "s3://civicpay-documents.evil/x.pdf",
+            "s3://civicpay-documents",
+            "s3://civicpay-documents/",
+            "s3://civicpay-documents/../other/x.pdf",
+            "s3://civicpay-documents/a/../../other/x.pdf",
+            "s3://civicpay-documents/./x.pdf",
+            "s3://civicpay-documents//x.pdf",
+            "s3://civicpay-documents/folder/",
+            "s3://civicpay-documents/%2e%2e/other/x.pdf",
+            "s3://civicpay-documents/x%20y.pdf",
+            "S3://civicpay-documents/x.pdf",
+            "s3://CIVICPAY-DOCUMENTS/x.pdf",
+            " s3://civicpay-documents/x.pdf",
+            "s3://civicpay-documents/x.pdf ",
+            "s3://civicpay-documents/x y.pdf",
+            "s3://civicpay-documents/x.pdf\n",
+            "s3://civicpay-documents/x.pdf?versionId=1",
+            "s3://civicpay-documents/x.pdf#frag",
+            "s3://civicpay-documents/..\\other\\x.pdf",
+            "s3://civicpay-documents/tờ-khai.pdf",
+            "",
+        ] {
+            assert!(!storage.holds(bad), "{bad:?} was accepted");
+        }
+        let long_key = "a".repeat(1025);
+        assert!(!storage.holds(&format!("s3://civicpay-documents/{long_key}")));
+        assert!(storage.holds(&format!("s3://civicpay-documents/{}", &long_key[1..])));
+    }
 }

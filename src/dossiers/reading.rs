@@ -1,6 +1,6 @@
 //! Reading dossiers: a citizen's own, a unit's worklist for its staff, one dossier in full, and
-//! public tracking by code with nothing personal in it. Lists read the `dossier_summaries`
-//! view, which is where `overdue` and the national status code are defined.
+//! public tracking by code and tracking key with nothing personal in it. Lists read the
+//! `dossier_summaries` view, which is where `overdue` and the national status code are defined.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -15,9 +15,11 @@ use super::rating::Rating;
 use super::{Channel, Document, ResultDelivery, Status, TimelineEvent};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::auth::access::{AnyRole, Citizens, Role, Scope, Staff};
+use crate::auth::access::{AnyRole, Citizens, Policy, Role, Scope, Staff};
+use crate::auth::client_addr::ClientAddr;
 use crate::calendar::WorkingCalendar;
 use crate::http::error::Problem;
+use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
 use crate::units::UnitLevel;
@@ -67,7 +69,61 @@ pub struct ApplicantView {
     pub name: String,
     /// E.164.
     pub phone: String,
+    /// In full for the dossier's owner and the officers of the unit handling it; for everyone
+    /// else (supervisors, admins, officers of a unit above) only its last 4 digits show.
+    #[schema(example = "********2345")]
     pub national_id: Option<String>,
+}
+
+/// Who reads a dossier, as far as what it shows depends on it (the national ID).
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    role: Role,
+    account_id: Option<Uuid>,
+    unit_code: Option<String>,
+}
+
+/// The role alone: the caller checked the scope, so a citizen is the owner; an officer's unit
+/// is unknown, so the national ID shows masked. Pass the caller where there is one.
+impl From<Role> for Viewer {
+    fn from(role: Role) -> Self {
+        Viewer {
+            role,
+            account_id: None,
+            unit_code: None,
+        }
+    }
+}
+
+impl<P: Policy> From<&Caller<P>> for Viewer {
+    fn from(caller: &Caller<P>) -> Self {
+        Viewer {
+            role: caller.role,
+            account_id: Some(caller.account_id),
+            unit_code: caller.unit_code.clone(),
+        }
+    }
+}
+
+impl Viewer {
+    /// The owner, and the officers of the handling unit (not of a unit above it).
+    fn sees_national_id(&self, applicant_id: Option<Uuid>, unit_code: &str) -> bool {
+        match self.role {
+            Role::Citizen => self.account_id.is_none() || self.account_id == applicant_id,
+            Role::Officer => self.unit_code.as_deref() == Some(unit_code),
+            Role::Supervisor | Role::Admin => false,
+        }
+    }
+}
+
+/// All but the last 4 characters starred: `046095012345` → `********2345`.
+fn masked(national_id: &str) -> String {
+    let count = national_id.chars().count();
+    national_id
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < count { '*' } else { c })
+        .collect()
 }
 
 /// A dossier in full, for its owner and the staff of its unit.
@@ -78,6 +134,10 @@ pub struct DossierDetail {
     pub applicant: ApplicantView,
     pub result_delivery: ResultDelivery,
     pub postal_address: Option<String>,
+    /// With the code, what public tracking asks for (`GET /v1/public/dossiers/{code}?key=`);
+    /// printed on the reception slip. 6 characters of `ABCDEFGHJKMNPQRSTUVWXYZ23456789`.
+    #[schema(example = "K7MPQ3")]
+    pub tracking_key: String,
     /// Whether the one apology-and-new-appointment was used.
     pub rescheduled: bool,
     /// What the caller may do now.
@@ -111,19 +171,21 @@ async fn summary(conn: &mut PgConnection, id: Uuid) -> Result<Option<DossierSumm
         .await
 }
 
-/// The whole dossier, with the actions `role` may take now. The caller checked the scope.
+/// The whole dossier, with the actions the viewer's role may take now and the national ID as
+/// the viewer may see it. The caller checked the scope.
 pub async fn detail(
     conn: &mut PgConnection,
     id: Uuid,
-    role: Role,
+    viewer: impl Into<Viewer>,
     calendar: &WorkingCalendar,
 ) -> ApiResult<DossierDetail> {
+    let viewer: Viewer = viewer.into();
     let summary = summary(conn, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let more = sqlx::query!(
-        r#"SELECT applicant_phone, applicant_national_id, result_delivery AS "result_delivery: ResultDelivery",
-                  postal_address, rescheduled_at IS NOT NULL AS "rescheduled!"
+        r#"SELECT applicant_id, applicant_phone, applicant_national_id, result_delivery AS "result_delivery: ResultDelivery",
+                  postal_address, rescheduled_at IS NOT NULL AS "rescheduled!", tracking_key
            FROM dossiers WHERE id = $1"#,
         id
     )
@@ -157,19 +219,26 @@ pub async fn detail(
         summary.status,
         summary.due_at,
         more.rescheduled,
-        role,
+        viewer.role,
         Utc::now(),
         calendar,
     );
+    let national_id = match more.applicant_national_id {
+        Some(id) if !viewer.sees_national_id(more.applicant_id, &summary.unit_code) => {
+            Some(masked(&id))
+        }
+        shown => shown,
+    };
     Ok(DossierDetail {
         applicant: ApplicantView {
             name: summary.applicant_name.clone(),
             phone: more.applicant_phone,
-            national_id: more.applicant_national_id,
+            national_id,
         },
         summary,
         result_delivery: more.result_delivery,
         postal_address: more.postal_address,
+        tracking_key: more.tracking_key,
         rescheduled: more.rescheduled,
         allowed_actions,
         documents,
@@ -240,7 +309,7 @@ async fn get_dossier(
     visible_to(&state.db, &caller.scope(), id).await?;
     let mut conn = state.db.acquire().await?;
     let calendar = WorkingCalendar::load(&mut conn).await?;
-    Ok(Json(detail(&mut conn, id, caller.role, &calendar).await?))
+    Ok(Json(detail(&mut conn, id, &caller, &calendar).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -377,20 +446,53 @@ async fn push_scope(
     Ok(())
 }
 
-/// Where a dossier stands, for anyone who has its code (no login).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrackingQuery {
+    /// The dossier's tracking key, from the reception slip or the app (letter case does not
+    /// matter). Required: without it the answer is the same 404 as for a wrong one.
+    #[param(example = "K7MPQ3")]
+    pub key: Option<String>,
+}
+
+/// Where a dossier stands, for anyone who has both its code and its tracking key (no login).
+/// Codes are sequential, so the code alone finds nothing: an unknown code and a wrong or
+/// missing key answer the same 404 after the same steps, and each counts against the caller's
+/// address. Past `CIVICPAY_TRACKING_FAILURES_PER_ADDRESS` failures within
+/// `CIVICPAY_TRACKING_WINDOW_SECS`, every lookup from that address answers 429 with
+/// `Retry-After`, right keys included, until the oldest failure leaves the window.
 #[utoipa::path(get, path = "/v1/public/dossiers/{code}", tag = "dossiers",
-    params(("code" = String, Path)),
-    responses((status = 200, body = PublicDossier), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    params(("code" = String, Path), TrackingQuery),
+    responses(
+        (status = 200, body = PublicDossier),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No dossier has this code and key: an unknown code, a wrong key and a missing key answer alike"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "`rate_limited`: too many failed lookups from this address; see `Retry-After`"),
+    ))]
 async fn track_publicly(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Path(code): Path<String>,
+    Query(query): Query<TrackingQuery>,
 ) -> ApiResult<Json<PublicDossier>> {
+    let limit = &state.dossiers.tracking_limit;
+    let mut conn = state.db.acquire().await?;
+    limit.check(&mut conn, client).await?;
+    let stored = sqlx::query_scalar!("SELECT tracking_key FROM dossiers WHERE code = $1", code)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let given = query.key.unwrap_or_default().trim().to_ascii_uppercase();
+    // The key is compared for an unknown code too, so both failures take the same steps.
+    let key_matches = same_key(stored.as_deref().unwrap_or_default(), &given);
+    if !(stored.is_some() & key_matches) {
+        limit.record_failure(&mut conn, &code, client).await?;
+        return Err(ApiError::not_found(Message::DossierNotTracked));
+    }
     let found: Option<DossierSummary> =
         sqlx::query_as("SELECT * FROM dossier_summaries WHERE code = $1")
-            .bind(code)
-            .fetch_optional(&state.db)
+            .bind(&code)
+            .fetch_optional(&mut *conn)
             .await?;
-    let d = found.ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let d = found.ok_or_else(|| ApiError::not_found(Message::DossierNotTracked))?;
     Ok(Json(PublicDossier {
         code: d.code,
         procedure_code: d.procedure_code,
@@ -404,4 +506,16 @@ async fn track_publicly(
         appointment_at: d.appointment_at,
         finished_at: d.finished_at,
     }))
+}
+
+/// Whether two tracking keys are equal, in a time that tells nothing of where they differ:
+/// both are hashed first, so not even their lengths show.
+fn same_key(stored: &str, given: &str) -> bool {
+    let stored = crate::auth::sha256(stored.as_bytes());
+    let given = crate::auth::sha256(given.as_bytes());
+    stored
+        .iter()
+        .zip(&given)
+        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+        == 0
 }

@@ -12,15 +12,16 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::claims;
 use super::reading::{DossierDetail, detail};
 use super::{
-    Actor, Channel, DocumentInput, ResultDelivery, Status, add_documents, check_documents,
-    record_move,
+    Actor, Channel, DocumentInput, DocumentStorage, ResultDelivery, Status, add_documents,
+    check_documents, record_move,
 };
 use crate::app::AppState;
-use crate::auth::Caller;
 use crate::auth::access::{Citizens, Officers, Role};
 use crate::auth::phone::Phone;
+use crate::auth::{Caller, hmac_sha256};
 use crate::calendar::WorkingCalendar;
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
@@ -58,12 +59,15 @@ fn counter_delivery() -> ResultDelivery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Applicant {
-    /// A registered citizen is found by phone; anyone else also gives a name and ID number,
-    /// and sees the dossier in the app once they register with this phone.
+    /// Where the claim code is texted when the dossier cannot be attached to an account at once.
+    /// The phone alone never attaches a dossier to the account that has it.
     #[schema(value_type = String, example = "0912345678")]
     pub phone: Phone,
+    /// Required, as on the ID card.
     pub full_name: Option<String>,
-    /// 12-digit national ID number (căn cước).
+    /// 12-digit national ID number (căn cước), required. The dossier is attached at once to the
+    /// account whose wallet is verified with it; otherwise to the one that verifies it later,
+    /// or to the account of `phone` once it confirms the code texted to it (with this number).
     pub national_id: Option<String>,
 }
 
@@ -117,6 +121,7 @@ async fn submit_online(
             result_delivery: submission.result_delivery,
             postal_address: submission.postal_address.as_deref(),
             documents: &submission.documents,
+            storage: &state.dossiers.storage,
         },
     )
     .await?;
@@ -145,18 +150,21 @@ async fn submit_online(
         },
     )
     .await?;
-    let created = detail(&mut tx, id, caller.role, &calendar).await?;
+    let created = detail(&mut tx, id, &caller, &calendar).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Receive a dossier at the counter (officers), at the officer's own unit.
+/// Receive a dossier at the counter (officers), at the officer's own unit. It is the account's
+/// whose wallet is verified with the applicant's national ID; with none, it waits for that
+/// verification, or for the account of the applicant's phone to confirm the code texted to it
+/// now (`POST /v1/dossiers/claim`).
 #[utoipa::path(post, path = "/v1/counter/dossiers", tag = "dossiers", security(("bearer" = [])),
     request_body = CounterSubmission,
     responses(
         (status = 201, body = DossierDetail),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Unknown procedure, missing documents, a missing applicant name or national ID, a malformed national ID"),
     ))]
 async fn receive_at_counter(
     State(state): State<AppState>,
@@ -179,48 +187,42 @@ async fn receive_at_counter(
             result_delivery: submission.result_delivery,
             postal_address: submission.postal_address.as_deref(),
             documents: &submission.documents,
+            storage: &state.dossiers.storage,
         },
     )
     .await?;
     let applicant = &submission.applicant;
-    let citizen = sqlx::query!(
-        "SELECT id, full_name FROM accounts WHERE phone = $1 AND role = 'citizen'",
-        applicant.phone.as_str()
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let applicant_name = applicant
+        .full_name
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     let national_id = applicant.national_id.as_deref().map(NationalId::parse);
-    let (applicant_id, applicant_name) = match &citizen {
-        Some(citizen) => (Some(citizen.id), citizen.full_name.clone()),
-        None => {
-            let name = applicant
-                .full_name
-                .as_deref()
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-            FieldChecks::new()
-                .check(
-                    length_within(&name, 1, 200),
-                    "applicant.full_name",
-                    Message::TextLength { min: 1, max: 200 },
-                )
-                .check(
-                    national_id.is_some(),
-                    "applicant.national_id",
-                    Message::FieldRequired,
-                )
-                .finish()?;
-            (None, name)
-        }
-    };
-    if national_id.as_ref().is_some_and(Option::is_none) {
-        return Err(ApiError::invalid_field(
+    FieldChecks::new()
+        .check(
+            length_within(&applicant_name, 1, 200),
+            "applicant.full_name",
+            Message::TextLength { min: 1, max: 200 },
+        )
+        .check(
+            national_id.is_some(),
+            "applicant.national_id",
+            Message::FieldRequired,
+        )
+        .check(
+            !matches!(national_id, Some(None)),
             "applicant.national_id",
             Message::NationalIdMalformed,
-        ));
-    }
-    let national_id = national_id.flatten();
+        )
+        .finish()?;
+    let national_id = national_id.flatten().expect("checked above");
+    // Attached at once only to the account verified with this very ID, never by the phone
+    // (a typo is a stranger's). Under the lock a verification of this ID takes too, so a
+    // verification committing just before is seen here, and one just after sees this dossier.
+    let national_id_hash = hmac_sha256(state.wallet.pepper(), national_id.as_str().as_bytes());
+    claims::lock_identity(&mut tx, &national_id_hash).await?;
+    let applicant_id = claims::verified_holder(&mut tx, &national_id_hash).await?;
     let calendar = WorkingCalendar::load(&mut tx).await?;
     let id = create(
         &mut tx,
@@ -232,7 +234,7 @@ async fn receive_at_counter(
             applicant_id,
             applicant_name: &applicant_name,
             applicant_phone: applicant.phone.as_str(),
-            national_id: national_id.as_ref().map(NationalId::as_str),
+            national_id: Some(national_id.as_str()),
             result_delivery: submission.result_delivery,
             postal_address: submission.postal_address.as_deref(),
             documents: &submission.documents,
@@ -240,8 +242,24 @@ async fn receive_at_counter(
         },
     )
     .await?;
-    let created = detail(&mut tx, id, caller.role, &calendar).await?;
+    // The recorded ID keyed as wallets key it: what a later verification finds the dossier by.
+    sqlx::query!(
+        "UPDATE dossiers SET applicant_national_id_hash = $2 WHERE id = $1",
+        id,
+        national_id_hash.as_slice(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Not attached: the applicant may claim it with a code texted to the phone they gave.
+    let claim_code = match applicant_id {
+        Some(_) => None,
+        None => claims::issue_code(&mut tx, &state.auth, id).await?,
+    };
+    let created = detail(&mut tx, id, &caller, &calendar).await?;
     tx.commit().await?;
+    if let Some(code) = claim_code {
+        claims::send_code(&state.auth, &applicant.phone, &code).await;
+    }
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -254,6 +272,8 @@ struct Filing<'a> {
     result_delivery: ResultDelivery,
     postal_address: Option<&'a str>,
     documents: &'a [DocumentInput],
+    /// Where the documents must be kept.
+    storage: &'a DocumentStorage,
 }
 
 /// The procedure, once the filing fits it: a known procedure, a unit of its level, a way to
@@ -277,7 +297,7 @@ async fn check_filing(conn: &mut PgConnection, filing: Filing<'_>) -> ApiResult<
         ));
     }
     check_delivery(filing.result_delivery, filing.postal_address)?;
-    check_documents(filing.documents, "documents")?;
+    check_documents(filing.documents, "documents", filing.storage)?;
     check_required_documents(&procedure, filing.documents)?;
     Ok(procedure)
 }
@@ -347,8 +367,8 @@ async fn create(
            )
            INSERT INTO dossiers (id, code, procedure_code, unit_code, province_code, status, channel, applicant_id,
                                  applicant_name, applicant_phone, applicant_national_id, result_delivery,
-                                 postal_address, submitted_at, received_at, due_at, appointment_at)
-           SELECT $1, $2, $3, $4, upward.code, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15
+                                 postal_address, submitted_at, received_at, due_at, appointment_at, tracking_key)
+           SELECT $1, $2, $3, $4, upward.code, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16
            FROM upward WHERE upward.parent_code IS NULL"#,
         id,
         code,
@@ -365,6 +385,7 @@ async fn create(
         now,
         received_at,
         due_at,
+        new_tracking_key(),
     )
     .execute(&mut *conn)
     .await?;
@@ -379,6 +400,32 @@ async fn create(
     add_documents(conn, id, new.documents, action, added_by).await?;
     record_move(conn, id, action, None, status, new.actor, None, None).await?;
     Ok(id)
+}
+
+/// The characters of a tracking key: no 0/O and no 1/I/L, which a printed slip and a person
+/// typing it would confuse. The migration's `dossier_tracking_key()` uses the same alphabet.
+const TRACKING_KEY_ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const TRACKING_KEY_LEN: usize = 6;
+
+/// A fresh tracking key from the operating system's CSPRNG: about 30 bits, each character
+/// equally likely (bytes of 248 and above, 8 × 31, are drawn again rather than folded in).
+fn new_tracking_key() -> String {
+    let alphabet_len = TRACKING_KEY_ALPHABET.len() as u8;
+    let unbiased_below = u8::MAX - u8::MAX % alphabet_len;
+    let mut key = String::with_capacity(TRACKING_KEY_LEN);
+    let mut bytes = [0u8; 16];
+    while key.len() < TRACKING_KEY_LEN {
+        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+        for byte in bytes.iter().filter(|&&b| b < unbiased_below) {
+            if key.len() == TRACKING_KEY_LEN {
+                break;
+            }
+            key.push(char::from(
+                TRACKING_KEY_ALPHABET[usize::from(byte % alphabet_len)],
+            ));
+        }
+    }
+    key
 }
 
 /// The next code of the unit's Vietnam-time day; the counter row stays locked until the
@@ -401,18 +448,31 @@ async fn next_code(
     Ok(format!("{unit_code}-{}-{number:04}", day.format("%y%m%d")))
 }
 
-/// Gives a new citizen the counter dossiers filed for their phone before they registered.
-pub async fn claim_for_new_account(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-    phone: &Phone,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE dossiers SET applicant_id = $1 WHERE applicant_id IS NULL AND applicant_phone = $2",
-        account_id,
-        phone.as_str(),
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+#[cfg(test)]
+mod tracking_key_tests {
+    use super::{TRACKING_KEY_ALPHABET, TRACKING_KEY_LEN, new_tracking_key};
+    use std::collections::HashSet;
+
+    #[test]
+    fn tracking_keys_are_six_unambiguous_characters_and_all_of_them_occur() {
+        let mut seen = HashSet::new();
+        let mut keys = HashSet::new();
+        for _ in 0..100 {
+            let key = new_tracking_key();
+            assert_eq!(key.len(), TRACKING_KEY_LEN);
+            assert!(
+                key.bytes().all(|b| TRACKING_KEY_ALPHABET.contains(&b)),
+                "{key}"
+            );
+            seen.extend(key.bytes());
+            keys.insert(key);
+        }
+        assert_eq!(seen.len(), TRACKING_KEY_ALPHABET.len());
+        // 100 draws from 31^6 ≈ 887 million (a repeat by chance: about 1 in 180,000), and 600
+        // characters that miss none of the 31.
+        assert_eq!(keys.len(), 100);
+        for ambiguous in *b"0O1IL" {
+            assert!(!TRACKING_KEY_ALPHABET.contains(&ambiguous));
+        }
+    }
 }

@@ -252,6 +252,15 @@ async fn verify_identity(
         )
         .execute(&mut *tx)
         .await?;
+        // Counter dossiers recorded for this ID become theirs (none if a racing verification
+        // of this account won the row above).
+        crate::dossiers::claim_by_identity(
+            &mut tx,
+            caller.account_id,
+            &national_id,
+            &national_id_hash,
+        )
+        .await?;
     }
     let wallet = load_wallet(&mut tx, caller.account_id, Utc::now()).await?;
     tx.commit().await?;

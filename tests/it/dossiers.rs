@@ -45,7 +45,7 @@ fn document(code: &str) -> Value {
     json!({
         "code": code, "name": format!("{code}.pdf"),
         "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        "size": 48213, "storage_uri": format!("s3://civicpay-docs/{code}.pdf")
+        "size": 48213, "storage_uri": format!("s3://civicpay-documents/{code}.pdf")
     })
 }
 
@@ -298,9 +298,7 @@ async fn filing_checks_the_procedure_the_unit_and_the_mandatory_documents(pool: 
 }
 
 #[sqlx::test]
-async fn a_counter_dossier_for_an_unregistered_applicant_reaches_them_when_they_register(
-    pool: PgPool,
-) {
+async fn a_counter_dossier_reaches_its_applicant_once_they_prove_their_identity(pool: PgPool) {
     let desk = desk(&pool).await;
     let body = json!({
         "procedure_code": BIRTH, "documents": birth_documents(),
@@ -334,15 +332,34 @@ async fn a_counter_dossier_for_an_unregistered_applicant_reaches_them_when_they_
     fields.sort();
     assert_eq!(fields, ["applicant.full_name", "applicant.national_id"]);
 
+    // Registering with the phone is not enough: a phone proves nothing (a typo, a recycled
+    // number).
     let tokens = register(&desk.app, "0933123456", PASSWORD).await;
     let hoa = tokens["access_token"].as_str().unwrap();
     let mine = desk.app.get_json_with(hoa, "/v1/dossiers").await;
-    assert_eq!(mine["data"][0]["id"], received["id"]);
+    assert_eq!(mine["data"], json!([]));
     let id = received["id"].as_str().unwrap();
+    expect_problem(desk.get(hoa, id).await, StatusCode::NOT_FOUND, "not_found").await;
+    // Verifying the wallet with the national ID the officer recorded is.
+    let response = desk
+        .app
+        .send_json_with(
+            Method::POST,
+            "/v1/wallet/verification",
+            hoa,
+            &json!({"national_id": "046195000123"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mine = desk.app.get_json_with(hoa, "/v1/dossiers").await;
+    assert_eq!(mine["data"][0]["id"], received["id"]);
     assert_eq!(desk.get(hoa, id).await.status(), StatusCode::OK);
 
-    // A registered citizen is found by phone and sees it at once.
-    let body = json!({"procedure_code": BIRTH, "documents": birth_documents(), "applicant": {"phone": "0987654321"}});
+    // A citizen whose wallet is verified with the recorded ID sees it at once.
+    let body = json!({
+        "procedure_code": BIRTH, "documents": birth_documents(),
+        "applicant": {"phone": "0987654321", "full_name": "Hoàng Thị Mai", "national_id": "046198054321"}
+    });
     let response = desk
         .app
         .send_json_with(Method::POST, "/v1/counter/dossiers", &desk.officer, &body)
@@ -719,7 +736,11 @@ async fn public_tracking_shows_where_it_stands_and_nothing_personal(pool: PgPool
         .await;
     let dossier: Value = response.json().await.unwrap();
     let code = dossier["code"].as_str().unwrap();
-    let response = desk.app.get(&format!("/v1/public/dossiers/{code}")).await;
+    let key = dossier["tracking_key"].as_str().unwrap();
+    let response = desk
+        .app
+        .get(&format!("/v1/public/dossiers/{code}?key={key}"))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     let public: Value = serde_json::from_str(&text).unwrap();
@@ -739,9 +760,11 @@ async fn public_tracking_shows_where_it_stands_and_nothing_personal(pool: PgPool
         "postal_address",
         "documents",
         "timeline",
+        "tracking_key",
     ] {
         assert!(public.get(member).is_none(), "{member} is public");
     }
+    assert!(!text.contains(key), "the tracking key leaked: {text}");
     for personal in [
         "Trần Văn Bình",
         "933123456",
@@ -753,7 +776,9 @@ async fn public_tracking_shows_where_it_stands_and_nothing_personal(pool: PgPool
         assert!(!text.contains(personal), "{personal} leaked: {text}");
     }
     expect_problem(
-        desk.app.get("/v1/public/dossiers/19753-000000-0000").await,
+        desk.app
+            .get(&format!("/v1/public/dossiers/19753-000000-0000?key={key}"))
+            .await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -875,7 +900,11 @@ async fn file_at_counter(desk: &Desk, body: &Value) -> (String, String) {
 #[sqlx::test]
 async fn a_thousand_dossiers_page_without_gaps_or_repeats_while_more_arrive(pool: PgPool) {
     let desk = desk(&pool).await;
-    let body = json!({"procedure_code": BIRTH, "documents": birth_documents(), "applicant": {"phone": "0912345678"}});
+    // The demo citizen, whose wallet is verified with this ID: every dossier is theirs at once.
+    let body = json!({
+        "procedure_code": BIRTH, "documents": birth_documents(),
+        "applicant": {"phone": "0912345678", "full_name": "Nguyễn Văn An", "national_id": "046095012345"}
+    });
     let mut filed = Vec::new();
     for _ in 0..125 {
         let batch =
@@ -935,7 +964,12 @@ async fn a_thousand_dossiers_page_without_gaps_or_repeats_while_more_arrive(pool
 #[sqlx::test]
 async fn the_worklist_filters_by_status_procedure_due_time_and_lateness(pool: PgPool) {
     let desk = desk(&pool).await;
-    let counter = |procedure: &str, documents: Value| json!({"procedure_code": procedure, "documents": documents, "applicant": {"phone": "0912345678"}});
+    let counter = |procedure: &str, documents: Value| {
+        json!({
+            "procedure_code": procedure, "documents": documents,
+            "applicant": {"phone": "0912345678", "full_name": "Nguyễn Văn An", "national_id": "046095012345"}
+        })
+    };
     let mut births = Vec::new();
     for _ in 0..2 {
         births.push(
