@@ -274,6 +274,9 @@ impl Server {
             .env("CIVICPAY_BIND", &bind)
             .env("CIVICPAY_PUBLIC_URL", format!("http://{bind}"))
             .env("CIVICPAY_TRUSTED_PROXIES", "127.0.0.1")
+            // Each simulated user comes through the loopback "proxy" with its own address.
+            .env("CIVICPAY_DEV_ALLOW_PUBLIC", "on")
+            .env("CIVICPAY_METRICS_BIND", "off")
             .stdin(Stdio::null())
             .stdout(output())
             .stderr(output())

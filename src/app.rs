@@ -38,6 +38,10 @@ pub struct AppState {
     pub providers: crate::payments::Providers,
     /// How long callbacks carry a second signature after a webhook-secret rotation.
     pub webhook_secret_grace_secs: u64,
+    /// `CIVICPAY_METRICS_TOKEN`: when set, the API's listener serves `/metrics` to it.
+    pub metrics_token: Option<Arc<str>>,
+    /// Document storage and public tracking's limit on wrong keys.
+    pub dossiers: Arc<crate::dossiers::DossierSettings>,
     body_limit_bytes: usize,
 }
 
@@ -52,6 +56,10 @@ impl AppState {
             merchant_key_grace_secs: config.merchant_key_grace_secs,
             webhook_secret_grace_secs: config.callbacks.secret_grace_secs,
             providers: crate::payments::Providers::from_config(config),
+            metrics_token: config.metrics.token.as_deref().map(Arc::from),
+            dossiers: Arc::new(crate::dossiers::DossierSettings::from_config(
+                &config.dossiers,
+            )),
             body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         }
     }
@@ -111,6 +119,17 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The metrics listener's router (`CIVICPAY_METRICS_BIND`): `/metrics` without a token, and
+/// nothing else. It shares the application's state, so it shows the same figures as the API's
+/// listener would; its own scrapes are not counted.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .fallback(unknown_route)
+        .layer(from_fn(problem::render_problems))
+        .with_state(state)
+}
+
 /// The OpenAPI document, webhooks included; generated once per process.
 async fn openapi_document() -> impl axum::response::IntoResponse {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -160,6 +179,9 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
     }
     let pool = crate::db::connect(&config.database).await?;
     crate::db::migrate(&pool).await?;
+    if config.mode == Mode::Production {
+        crate::ops::start_checks::refuse_demo_data(&pool).await?;
+    }
     let config = crate::secrets::fill_in_development(config, &pool).await?;
     if load_demo {
         let pin_pepper = config
@@ -175,6 +197,16 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on CIVICPAY_BIND={}", config.bind))?;
     let address = listener.local_addr()?;
     tracing::info!(mode = ?config.mode, "listening on http://{address} (API docs at http://{address}/docs)");
+    let metrics_listener = match config.metrics.bind.0 {
+        Some(bind) => {
+            let listener = TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on CIVICPAY_METRICS_BIND={bind}"))?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            Some(listener)
+        }
+        None => None,
+    };
 
     let tasks = BackgroundTasks::new();
     spawn_housekeeping(&tasks, pool.clone());
@@ -190,7 +222,39 @@ pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
         state.providers.clone(),
     );
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    serve(listener, router(state), shutdown_signal(), grace).await?;
+    // One signal stops both listeners; the metrics listener also stops when the API's ends.
+    let stopping = CancellationToken::new();
+    let signal = stopping.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.cancel();
+    });
+    let metrics_server = metrics_listener.map(|listener| {
+        tokio::spawn(serve(
+            listener,
+            metrics_router(state.clone()),
+            stopping.clone().cancelled_owned(),
+            grace,
+        ))
+    });
+    let served = serve(
+        listener,
+        router(state),
+        stopping.clone().cancelled_owned(),
+        grace,
+    )
+    .await;
+    stopping.cancel();
+    if let Some(metrics_server) = metrics_server {
+        match metrics_server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(error = %format!("{error:#}"), "the metrics listener failed")
+            }
+            Err(error) => tracing::warn!(%error, "the metrics listener task failed"),
+        }
+    }
+    served?;
 
     tracing::info!("stopping background tasks");
     if !tasks.shutdown(grace).await {

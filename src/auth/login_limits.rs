@@ -3,12 +3,26 @@
 //! `Retry-After` before the password is even checked. Unknown phones count like known ones.
 //! Attempts on one phone take turns under a transaction-scoped advisory lock, so parallel
 //! guesses cannot overshoot the per-phone limit; the per-address count is checked without a
-//! lock and may overshoot by the number of logins in flight from that address.
+//! lock and may overshoot by the number of logins in flight from that address. Addresses are
+//! counted by [`rate_key`] (an IPv6 client by its /64).
+//!
+//! A login does not hold that lock (or any connection) while Argon2 runs: [`LoginLimits::reserve`]
+//! checks the limits and records the attempt as a failure up front, under the lock, in a short
+//! transaction of its own; the password is checked after it commits; a success then forgives
+//! the phone's failures up to and including its own ([`LoginLimits::forgive_through`]), which
+//! leaves counted any guess reserved after it. A guess in flight therefore counts as failed from
+//! the moment it is let through, so parallel guesses still cannot overshoot, and an attempt that
+//! dies mid-hash stays counted.
+//!
+//! The same table counts other failures by their [`FailureKind`], each on its own:
+//! [`AddressLimit`] is the per-address half of these limits for any kind (public tracking's
+//! wrong keys, `dossiers::reading`).
 
 use std::net::IpAddr;
 
 use sqlx::PgConnection;
 
+use super::client_addr::rate_key;
 use super::otp::limit_reached;
 use crate::config::AuthConfig;
 use crate::db::{LockSpace, xact_lock};
@@ -48,9 +62,10 @@ impl LoginLimits {
                  count(*) FILTER (WHERE client_addr = $2) AS "client_count!",
                  min(failed_at) FILTER (WHERE client_addr = $2) AS client_oldest
                FROM login_failures
-               WHERE failed_at > now() - make_interval(secs => $3) AND (phone = $1 OR client_addr = $2)"#,
+               WHERE failed_at > now() - make_interval(secs => $3) AND (phone = $1 OR client_addr = $2)
+                 AND kind = 'login'"#,
             phone,
-            client.to_string(),
+            rate_key(client),
             self.window_secs as f64,
         )
         .fetch_one(&mut *conn)
@@ -78,7 +93,7 @@ impl LoginLimits {
         sqlx::query!(
             "INSERT INTO login_failures (phone, client_addr) VALUES ($1, $2)",
             phone,
-            client.to_string()
+            rate_key(client)
         )
         .execute(conn)
         .await?;
@@ -90,6 +105,128 @@ impl LoginLimits {
         sqlx::query!("DELETE FROM login_failures WHERE phone = $1", phone)
             .execute(conn)
             .await?;
+        Ok(())
+    }
+
+    /// Lets one login attempt through: waits for this phone's other attempts to be let through,
+    /// checks both limits, and records the attempt as a failure already, all in `conn`'s
+    /// transaction, which the caller commits **before** checking the password (so no lock or
+    /// connection is held while Argon2 runs). A success then calls
+    /// [`forgive_through`](Self::forgive_through) with the answer.
+    pub async fn reserve(
+        &self,
+        conn: &mut PgConnection,
+        phone: &str,
+        client: IpAddr,
+    ) -> ApiResult<Reserved> {
+        self.check(&mut *conn, phone, client).await?;
+        let id = sqlx::query_scalar!(
+            "INSERT INTO login_failures (phone, client_addr) VALUES ($1, $2) RETURNING id",
+            phone,
+            rate_key(client)
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(Reserved { id })
+    }
+
+    /// A successful attempt forgives the phone's failures recorded up to and including its
+    /// own reservation. Attempts reserved after it were let through under the phone's lock
+    /// after this one (so their ids are higher) and stay counted until they succeed themselves.
+    pub async fn forgive_through(
+        &self,
+        conn: &mut PgConnection,
+        phone: &str,
+        attempt: Reserved,
+    ) -> ApiResult<()> {
+        sqlx::query!(
+            "DELETE FROM login_failures WHERE phone = $1 AND id <= $2 AND kind = 'login'",
+            phone,
+            attempt.id
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A login attempt let through by [`LoginLimits::reserve`], counted as a failure until forgiven.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a successful login forgives its reservation"]
+pub struct Reserved {
+    id: i64,
+}
+
+/// What failed. The failures of every kind share one table (`login_failures`, named for its
+/// first use, purged with it by `auth::purge_expired`); each kind is counted on its own, so
+/// wrong tracking keys do not use up an address's logins, nor the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A login ([`LoginLimits`]); the row's `phone` is the phone as typed.
+    Login,
+    /// A public-tracking lookup of a dossier that found nothing: an unknown code, or a wrong or
+    /// missing tracking key. The row's `phone` holds the code that was asked for.
+    Tracking,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Login => "login",
+            FailureKind::Tracking => "tracking",
+        }
+    }
+}
+
+/// The per-address half of [`LoginLimits`], for any kind of failure: at most `per_address`
+/// failures of `kind` per client address ([`rate_key`]) within a sliding window. Past it, the
+/// request answers 429 with `Retry-After` before its secret is looked at, right or wrong (so
+/// the answers stop telling right from wrong). Checked without a lock, like the login's
+/// per-address count: it may overshoot by the requests in flight from that address.
+#[derive(Debug, Clone)]
+pub struct AddressLimit {
+    pub kind: FailureKind,
+    pub per_address: i64,
+    pub window_secs: i64,
+}
+
+impl AddressLimit {
+    pub async fn check(&self, conn: &mut PgConnection, client: IpAddr) -> ApiResult<()> {
+        let usage = sqlx::query!(
+            r#"SELECT count(*) AS "count!", min(failed_at) AS oldest
+               FROM login_failures
+               WHERE client_addr = $1 AND kind = $2 AND failed_at > now() - make_interval(secs => $3)"#,
+            rate_key(client),
+            self.kind.as_str(),
+            self.window_secs as f64,
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        limit_reached(
+            usage.count,
+            self.per_address,
+            usage.oldest,
+            self.window_secs,
+        )
+    }
+
+    /// Counts one failure against the address; `subject` is what was tried (its first 100
+    /// characters are kept).
+    pub async fn record_failure(
+        &self,
+        conn: &mut PgConnection,
+        subject: &str,
+        client: IpAddr,
+    ) -> ApiResult<()> {
+        let subject: String = subject.chars().take(100).collect();
+        sqlx::query!(
+            "INSERT INTO login_failures (phone, client_addr, kind) VALUES ($1, $2, $3)",
+            subject,
+            rate_key(client),
+            self.kind.as_str(),
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! One-time codes sent by SMS to prove a phone: 6 digits, valid 5 minutes, at most 5 guesses.
 //! Only an HMAC of the code is stored. Sending is limited per phone (3 per 15 minutes), per
-//! client address (10 per hour) and globally (a configurable hourly cap against SMS pumping);
-//! the limits are counted under one lock, so concurrent requests cannot slip past them. The
+//! client address (10 per hour, IPv6 by /64) and globally (a configurable hourly cap against SMS
+//! pumping, counting only codes actually texted); the limits are counted under one lock, so concurrent requests cannot slip past them. The
 //! answer never tells whether the phone has an account.
 
 use std::net::IpAddr;
@@ -33,7 +33,8 @@ pub enum Purpose {
     ResetPassword,
 }
 
-/// Issues and sends a code. For a password reset of a phone without an account nothing is
+/// Issues and sends a code. For a password reset of a phone without a citizen account (no
+/// account, or a staff one: staff passwords are reset by an admin, never by SMS) nothing is
 /// sent, but the request is counted and answered exactly the same.
 pub async fn issue(
     db: &PgPool,
@@ -46,17 +47,20 @@ pub async fn issue(
         .sms
         .as_ref()
         .ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable))?;
-    let client = client.to_string();
+    let client = super::client_addr::rate_key(client);
     let mut tx = db.begin().await?;
     crate::db::xact_lock(&mut tx, crate::db::LockSpace::Otp, "issue").await?;
+    // The global cap counts only codes actually texted (`sent`): requests for phones that are
+    // never texted cannot use up what honest users share. It still answers them, like every
+    // other limit, so a full cap does not tell which phones have an account.
     let usage = sqlx::query!(
         r#"SELECT
              count(*) FILTER (WHERE phone = $1 AND created_at > now() - make_interval(secs => $3)) AS "phone_count!",
              min(created_at) FILTER (WHERE phone = $1 AND created_at > now() - make_interval(secs => $3)) AS phone_oldest,
              count(*) FILTER (WHERE client_addr = $2 AND created_at > now() - make_interval(secs => $4)) AS "client_count!",
              min(created_at) FILTER (WHERE client_addr = $2 AND created_at > now() - make_interval(secs => $4)) AS client_oldest,
-             count(*) FILTER (WHERE created_at > now() - make_interval(secs => $5)) AS "global_count!",
-             min(created_at) FILTER (WHERE created_at > now() - make_interval(secs => $5)) AS global_oldest
+             count(*) FILTER (WHERE sent AND created_at > now() - make_interval(secs => $5)) AS "global_count!",
+             min(created_at) FILTER (WHERE sent AND created_at > now() - make_interval(secs => $5)) AS global_oldest
            FROM otp_codes
            WHERE created_at > now() - make_interval(secs => $5)"#,
         phone.as_str(),
@@ -86,30 +90,35 @@ pub async fn issue(
         GLOBAL_WINDOW_SECS,
     )?;
 
+    // Only a citizen account may be reset by SMS; a staff phone is answered like an unknown one.
     let registered = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE phone = $1) AS "exists!""#,
+        r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE phone = $1 AND role = 'citizen') AS "exists!""#,
         phone.as_str()
     )
     .fetch_one(&mut *tx)
     .await?;
+    // Whether this code is texted; one that is not is still stored (it counts toward the
+    // per-phone and per-address limits, so its answers match a texted one's) but not `sent`.
+    let sends = purpose != Purpose::ResetPassword || registered;
     let id = Uuid::new_v4();
     let code = six_digits();
     let code_hash = code_mac(auth, id, &code).finalize().into_bytes();
     sqlx::query!(
-        "INSERT INTO otp_codes (id, phone, purpose, code_hash, client_addr, expires_at)
-         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+        "INSERT INTO otp_codes (id, phone, purpose, code_hash, client_addr, expires_at, sent)
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7)",
         id,
         phone.as_str(),
         purpose as Purpose,
         code_hash.as_slice(),
         client,
         CODE_TTL_SECS as f64,
+        sends,
     )
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
 
-    if purpose == Purpose::ResetPassword && !registered {
+    if !sends {
         return Ok(());
     }
     let text = format!(
@@ -174,6 +183,43 @@ fn code_mac(auth: &AuthState, id: Uuid, code: &str) -> Hmac<Sha256> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(&auth.otp_key).expect("HMAC takes keys of any length");
     mac.update(id.as_bytes());
+    mac.update(code.as_bytes());
+    mac
+}
+
+/// A fresh 6-digit code kept outside `otp_codes` (a counter dossier's claim code, whose life
+/// and attempts its own table keeps), and its HMAC under the one-time-code key, bound to
+/// `purpose` and `subject` so it verifies for nothing else. Store only the HMAC.
+pub fn bound_code(auth: &AuthState, purpose: &str, subject: Uuid) -> (String, [u8; 32]) {
+    let code = six_digits();
+    let hash = bound_code_mac(auth, purpose, subject, &code)
+        .finalize()
+        .into_bytes()
+        .into();
+    (code, hash)
+}
+
+/// Whether `code` is the one [`bound_code`] made for `purpose` and `subject` (constant time).
+pub fn bound_code_matches(
+    auth: &AuthState,
+    purpose: &str,
+    subject: Uuid,
+    code: &str,
+    stored: &[u8],
+) -> bool {
+    bound_code_mac(auth, purpose, subject, code)
+        .verify_slice(stored)
+        .is_ok()
+}
+
+fn bound_code_mac(auth: &AuthState, purpose: &str, subject: Uuid, code: &str) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&auth.otp_key).expect("HMAC takes keys of any length");
+    // Apart from `code_mac`'s input (an id then the code) by the label and its NUL.
+    mac.update(b"civicpay bound code\0");
+    mac.update(purpose.as_bytes());
+    mac.update(b"\0");
+    mac.update(subject.as_bytes());
     mac.update(code.as_bytes());
     mac
 }

@@ -14,7 +14,9 @@ pub const WALLETS: &[(&str, &str, &str)] = &[
     ("0987654321", "046198054321", "135790"),
 ];
 const FUNDING: i64 = 5_000_000;
-const FUNDING_REFERENCE: &str = "demo-funding";
+/// The reference of the demo's funding entries: production refuses to start while a wallet
+/// holds one (`ops::start_checks`).
+pub(crate) const FUNDING_REFERENCE: &str = "demo-funding";
 
 pub async fn load(conn: &mut PgConnection, context: &DemoContext) -> anyhow::Result<()> {
     for (phone, national_id, wallet_pin) in WALLETS {

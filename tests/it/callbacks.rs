@@ -688,11 +688,16 @@ async fn production_refuses_callbacks_to_private_addresses_at_registration_and_a
 
 #[sqlx::test]
 async fn metrics_show_the_callbacks_waiting(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::spawn_with(
+        pool.clone(),
+        crate::operations::metrics_config(),
+        axum::Router::new(),
+    )
+    .await;
     let admin = admin(&app, &pool).await;
     let shop = subscriber(&app, &admin, "SHOPM", "http://127.0.0.1:9/callbacks").await;
     record_events(&pool, &shop.merchant.id, 3).await;
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = crate::operations::scrape(&app).await;
     assert!(
         metrics.contains(r#"civicpay_queue_items{queue="callbacks",state="due"} 3"#),
         "{metrics}"

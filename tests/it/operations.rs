@@ -8,6 +8,27 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::helpers::{TestApp, expect_problem, test_config};
 
+/// What tests configure as `CIVICPAY_METRICS_TOKEN` to read `/metrics` on the API's listener
+/// (without one it answers 404 there).
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef-0123456789";
+
+/// The test configuration with the metrics token set.
+pub fn metrics_config() -> civicpay::config::Config {
+    with_metrics_token(test_config())
+}
+
+pub fn with_metrics_token(mut config: civicpay::config::Config) -> civicpay::config::Config {
+    config.metrics.token = Some(METRICS_TOKEN.to_owned());
+    config
+}
+
+/// `/metrics` read with the token, from an app configured with [`with_metrics_token`].
+pub async fn scrape(app: &TestApp) -> String {
+    let response = app.get_with_token("/metrics", METRICS_TOKEN).await;
+    assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+    response.text().await.unwrap()
+}
+
 #[sqlx::test]
 async fn liveness_and_readiness_are_ok_with_the_database_up(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -42,11 +63,11 @@ async fn readiness_is_503_problem_with_the_database_down_while_liveness_stays_ok
 
 #[sqlx::test]
 async fn metrics_count_requests_by_route_template_and_status(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::spawn_with(pool, metrics_config(), axum::Router::new()).await;
     app.get("/v1/units/0912345678").await;
     app.get("/v1/units/0912345678").await;
     app.get("/v1/units").await;
-    let response = app.get("/metrics").await;
+    let response = app.get_with_token("/metrics", METRICS_TOKEN).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["content-type"]

@@ -1024,7 +1024,15 @@ async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_win
     let again = vnpay_ipn(&app, &vnpay_query(&paid, &vnpay_signature(&paid))).await;
     assert_eq!(again["RspCode"], "02");
     assert_eq!(balance(&app, &token).await, 60_000);
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    // The queue gauges come from the database: any process on it shows them, here one that
+    // serves /metrics on its API listener to the metrics token.
+    let operations = TestApp::spawn_with(
+        pool.clone(),
+        crate::operations::with_metrics_token(config),
+        axum::Router::new(),
+    )
+    .await;
+    let metrics = crate::operations::scrape(&operations).await;
     assert!(
         metrics.contains(r#"civicpay_queue_items{queue="topups",state="credited_after_expiry"} 1"#),
         "{metrics}"

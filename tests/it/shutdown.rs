@@ -50,6 +50,7 @@ async fn the_server_stops_cleanly_on_sigterm() {
         .args(["serve", "--demo"])
         .env("CIVICPAY_DATABASE_URL", &database_named(&name).database_url)
         .env("CIVICPAY_BIND", format!("127.0.0.1:{port}"))
+        .env("CIVICPAY_METRICS_BIND", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
