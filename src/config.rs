@@ -44,6 +44,18 @@ pub struct Config {
     )]
     pub bind: SocketAddr,
 
+    /// Lets development mode listen on a non-loopback address or sit behind a reverse proxy
+    /// (`CIVICPAY_TRUSTED_PROXIES`). Off, a development server refuses both, so a forgotten
+    /// CIVICPAY_MODE cannot publish the sandboxes under /sandbox/ (SMS codes included).
+    #[arg(
+        long,
+        env = "CIVICPAY_DEV_ALLOW_PUBLIC",
+        value_name = "CIVICPAY_DEV_ALLOW_PUBLIC",
+        value_enum,
+        default_value = "off"
+    )]
+    pub dev_allow_public: Switch,
+
     /// Largest request body accepted, in bytes; a route may allow more.
     #[arg(long, env = "CIVICPAY_BODY_LIMIT_BYTES", value_name = "CIVICPAY_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..=(256 * 1024 * 1024)))]
@@ -83,6 +95,99 @@ pub struct Config {
 
     #[command(flatten)]
     pub payments: PaymentsConfig,
+
+    #[command(flatten)]
+    pub dossiers: DossierConfig,
+
+    #[command(flatten)]
+    pub metrics: MetricsConfig,
+}
+
+/// Where Prometheus reads `/metrics`: a listener of its own, and optionally the API's listener
+/// with a bearer token.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsConfig {
+    /// Address and port of the metrics listener, which serves only /metrics (no token asked:
+    /// keep it on loopback or a private network); `off` opens none.
+    #[arg(id = "metrics_bind", long = "metrics-bind", env = "CIVICPAY_METRICS_BIND", value_name = "CIVICPAY_METRICS_BIND",
+          default_value = "127.0.0.1:9464", value_parser = parse_listen_addr)]
+    pub bind: ListenAddr,
+
+    /// When set, the API's own listener also serves /metrics, to requests carrying
+    /// `Authorization: Bearer <this token>` (at least 32 bytes); unset, it answers 404 there.
+    #[arg(id = "metrics_token", long = "metrics-token", env = "CIVICPAY_METRICS_TOKEN", value_name = "CIVICPAY_METRICS_TOKEN",
+          hide_env_values = true, value_parser = parse_secret)]
+    pub token: Option<String>,
+}
+
+/// A listen address, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr(pub Option<SocketAddr>);
+
+fn parse_listen_addr(value: &str) -> Result<ListenAddr, String> {
+    if value.trim().eq_ignore_ascii_case("off") {
+        return Ok(ListenAddr(None));
+    }
+    value
+        .trim()
+        .parse::<SocketAddr>()
+        .map(|addr| ListenAddr(Some(addr)))
+        .map_err(|_| "an address and port such as 127.0.0.1:9464, or `off`".to_owned())
+}
+
+/// Loopback only: `127.0.0.0/8`, `::1`, and `::ffff:127.0.0.0/104`.
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+/// Dossiers: where their documents may be kept, and how many wrong tracking keys an address
+/// may try.
+#[derive(Debug, Clone, Args)]
+pub struct DossierConfig {
+    /// Where dossier documents are stored: a document's `storage_uri` must start with exactly
+    /// this (a lower-case scheme, the bucket, optional folders, a closing `/`) and go on with an
+    /// object key of plain segments.
+    #[arg(long, env = "CIVICPAY_DOCUMENT_STORAGE_PREFIX", value_name = "CIVICPAY_DOCUMENT_STORAGE_PREFIX",
+          default_value = "s3://civicpay-documents/", value_parser = parse_storage_prefix)]
+    pub document_storage_prefix: String,
+
+    /// Failed public-tracking lookups (an unknown code, a wrong or missing tracking key)
+    /// allowed per client address within the tracking window; past it, 429 with Retry-After.
+    #[arg(long, env = "CIVICPAY_TRACKING_FAILURES_PER_ADDRESS", value_name = "CIVICPAY_TRACKING_FAILURES_PER_ADDRESS",
+          default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub tracking_failures_per_address: u32,
+
+    /// The sliding window failed tracking lookups are counted over, in seconds.
+    #[arg(long, env = "CIVICPAY_TRACKING_WINDOW_SECS", value_name = "CIVICPAY_TRACKING_WINDOW_SECS",
+          default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub tracking_window_secs: u32,
+}
+
+/// A storage prefix: a lower-case scheme, `://`, a bucket and optional folders, each a plain
+/// name (ASCII letters, digits, `-`, `_`, `.`; not `.` or `..`), and a closing `/`, so that no
+/// other bucket (`s3://civicpay-documents.evil/`) or folder starts with it.
+fn parse_storage_prefix(value: &str) -> Result<String, String> {
+    let shape =
+        || "a scheme, a bucket and a closing slash, such as s3://civicpay-documents/".to_owned();
+    let (scheme, rest) = value.split_once("://").ok_or_else(shape)?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')
+        });
+    let folders = rest.strip_suffix('/').ok_or_else(shape)?;
+    let plain = |name: &str| {
+        !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    if scheme_ok && folders.split('/').all(plain) {
+        Ok(value.to_owned())
+    } else {
+        Err(shape())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -401,8 +506,8 @@ impl Config {
     /// without its secrets or with a sandbox; the message names the setting to fix.
     pub fn check_mode(&self) -> anyhow::Result<()> {
         self.callbacks.check()?;
-        if self.mode != Mode::Production {
-            return Ok(());
+        if self.mode == Mode::Development {
+            return self.check_development_is_private();
         }
         if self.auth.jwt_secret.is_none() {
             anyhow::bail!("CIVICPAY_MODE=production needs CIVICPAY_JWT_SECRET (at least 32 bytes)");
@@ -418,6 +523,37 @@ impl Config {
         }
         if self.wallet.identity_verifier(self.mode) == IdentityVerifierKind::Sandbox {
             anyhow::bail!("CIVICPAY_MODE=production refuses CIVICPAY_IDENTITY_VERIFIER=sandbox");
+        }
+        Ok(())
+    }
+
+    /// Development serves its sandboxes (SMS codes, the sandbox bank) to whoever reaches it, so
+    /// unless CIVICPAY_DEV_ALLOW_PUBLIC=on it listens on loopback only and believes no proxy
+    /// (a proxy in front is what would publish a loopback server).
+    fn check_development_is_private(&self) -> anyhow::Result<()> {
+        if self.dev_allow_public == Switch::On {
+            return Ok(());
+        }
+        const WHY: &str = "the development sandboxes under /sandbox/ (SMS codes included) would be \
+            reachable from elsewhere; set CIVICPAY_MODE=production, or CIVICPAY_DEV_ALLOW_PUBLIC=on \
+            to publish a development server on purpose";
+        if !is_loopback(&self.bind) {
+            anyhow::bail!(
+                "CIVICPAY_MODE=development refuses CIVICPAY_BIND={}, not a loopback address: {WHY}",
+                self.bind
+            );
+        }
+        if let ListenAddr(Some(metrics)) = self.metrics.bind
+            && !is_loopback(&metrics)
+        {
+            anyhow::bail!(
+                "CIVICPAY_MODE=development refuses CIVICPAY_METRICS_BIND={metrics}, not a loopback address: {WHY}"
+            );
+        }
+        if !self.auth.trusted_proxies.is_empty() {
+            anyhow::bail!(
+                "CIVICPAY_MODE=development refuses CIVICPAY_TRUSTED_PROXIES (a reverse proxy in front publishes the server): {WHY}"
+            );
         }
         Ok(())
     }
@@ -455,6 +591,31 @@ mod tests {
     fn a_retry_schedule_without_units_or_with_zero_waits_is_refused() {
         for bad in ["5", "0s", "5d", "", "s", "5s,,5m", "-1s", "5đ"] {
             assert!(parse_schedule(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_storage_prefix_is_a_scheme_a_bucket_and_a_closing_slash() {
+        for good in [
+            "s3://civicpay-documents/",
+            "s3://civicpay-documents/dossiers/",
+            "gs://bucket.example/",
+        ] {
+            assert_eq!(parse_storage_prefix(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "s3://civicpay-documents",
+            "S3://civicpay-documents/",
+            "s3:/civicpay-documents/",
+            "s3:///",
+            "s3://civicpay-documents//",
+            "s3://../",
+            "s3://civicpay documents/",
+            "s3://civicpay-%64ocuments/",
+            "civicpay-documents/",
+            "",
+        ] {
+            assert!(parse_storage_prefix(bad).is_err(), "{bad:?} was accepted");
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Staff administration: admins create officers, supervisors and other admins, move them
 //! between units, change their roles and disable them. Disabling ends every session at once:
 //! the access check reads the flag on each request and the refresh tokens are revoked.
+//!
+//! Staff passwords are reset here, by an admin, and never by SMS (a SIM swap or a recycled
+//! number must not take over an officer or an admin): `POST /v1/auth/password/reset` answers a
+//! staff phone like an unknown one.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_staff))
         .routes(routes!(update_staff))
+        .routes(routes!(reset_staff_password))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -185,4 +190,63 @@ async fn update_staff(
         .await?
         .ok_or_else(|| ApiError::internal("staff row vanished"))?;
     Ok(Json(account))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffPassword {
+    /// The new password, 8 to 128 characters, to be handed to the staff member in person.
+    pub password: String,
+}
+
+/// Set a staff member's password: staff cannot reset theirs by SMS, an admin does it here.
+/// Every session of the account ends: its refresh tokens are revoked at once (access tokens
+/// already issued are stateless and run out within their 15 minutes), and its failed logins
+/// are forgiven so the new password works at once.
+#[utoipa::path(post, path = "/v1/admin/staff/{id}/password", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = StaffPassword,
+    responses(
+        (status = 204, description = "Password set; the account's refresh tokens are revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such staff account (citizens reset their own)"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed`: the password is too short or too long"),
+    ))]
+async fn reset_staff_password(
+    State(state): State<AppState>,
+    admin: Caller<Admins>,
+    Path(id): Path<Uuid>,
+    Json(request): Json<StaffPassword>,
+) -> ApiResult<StatusCode> {
+    let not_found = || ApiError::new(ErrorCode::NotFound);
+    let staff = load(&state.db, id)
+        .await?
+        .filter(|account| account.role.is_staff())
+        .ok_or_else(not_found)?;
+    FieldChecks::new()
+        .check(
+            password::fits(&request.password),
+            "password",
+            password::length_message(),
+        )
+        .finish()?;
+    let password_hash = state.auth.passwords.hash(request.password).await?;
+    let mut tx = state.db.begin().await?;
+    let updated = sqlx::query!(
+        "UPDATE accounts SET password_hash = $2, updated_at = now()
+         WHERE id = $1 AND role <> 'citizen'",
+        id,
+        password_hash,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(not_found());
+    }
+    tokens::revoke_all(&mut tx, id).await?;
+    state.auth.limits.forgive(&mut tx, &staff.phone).await?;
+    tx.commit().await?;
+    tracing::info!(admin = %admin.account_id, staff = %id, "staff password reset by an admin");
+    Ok(StatusCode::NO_CONTENT)
 }

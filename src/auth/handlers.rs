@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::access::Role;
 use super::client_addr::ClientAddr;
+use super::hmac_sha256;
 use super::otp::{self, Purpose};
 use super::password;
 use super::phone::Phone;
@@ -17,6 +18,7 @@ use crate::app::AppState;
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
+use crate::wallet::identity::NationalId;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,8 +128,10 @@ async fn register(
     )
     .execute(&mut *tx)
     .await?;
-    // Dossiers filed at a counter for this phone before the account existed become theirs.
-    crate::dossiers::claim_for_new_account(&mut tx, account_id, &request.phone).await?;
+    // A new account owns no counter dossier filed for its phone: the phone proves nothing (a
+    // typo at the counter, a recycled number). Those dossiers reach it when its wallet is
+    // verified with the national ID the officer recorded, or with the code texted at the
+    // counter (`dossiers::claims`).
     let tokens = issue_tokens(&state, &mut tx, account_id, Role::Citizen, None).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(tokens)))
@@ -155,27 +159,42 @@ async fn login(
     let phone_key =
         Phone::parse(&request.phone).map_or(request.phone.clone(), |p| p.as_str().to_owned());
     let limits = &state.auth.limits;
-    // The turn to hash comes before the transaction: logins queued behind a burst hold no
+    // The turn to hash comes before any transaction: logins queued behind a burst hold no
     // database connection, and one refused with 503 has recorded nothing.
     let turn = state.auth.passwords.turn().await?;
+    // A short transaction lets the attempt through the limits (counted as a failure until it
+    // succeeds) and reads the account. It commits before Argon2 runs: no connection, lock or
+    // transaction is held while the password is checked.
     let mut tx = state.db.begin().await?;
-    limits.check(&mut tx, &phone_key, client).await?;
+    let attempt = limits.reserve(&mut tx, &phone_key, client).await?;
     let account = sqlx::query!(
-        r#"SELECT id, password_hash, role AS "role: Role", unit_code, disabled_at IS NOT NULL AS "disabled!"
+        r#"SELECT id, password_hash, disabled_at IS NOT NULL AS "disabled!"
            FROM accounts WHERE phone = $1"#,
         phone_key,
     )
     .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     let password_ok = turn.verify(request.password, stored_hash).await?;
     let Some(account) = account.filter(|a| password_ok && !a.disabled) else {
-        limits.record_failure(&mut tx, &phone_key, client).await?;
-        tx.commit().await?;
+        // The reservation already counts this failure.
         return Err(ApiError::new(ErrorCode::Unauthenticated));
     };
-    limits.forgive(&mut tx, &phone_key).await?;
-    let tokens = issue_tokens(&state, &mut tx, account.id, account.role, account.unit_code).await?;
+    let mut tx = state.db.begin().await?;
+    // The account as it was checked: neither disabled nor given another password while the
+    // hash ran (else this attempt stays a failure).
+    let current = sqlx::query!(
+        r#"SELECT role AS "role: Role", unit_code FROM accounts
+           WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL"#,
+        account.id,
+        account.password_hash,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
+    limits.forgive_through(&mut tx, &phone_key, attempt).await?;
+    let tokens = issue_tokens(&state, &mut tx, account.id, current.role, current.unit_code).await?;
     tx.commit().await?;
     Ok(Json(tokens))
 }
@@ -231,46 +250,92 @@ pub struct ResetPasswordRequest {
     /// The code sent with purpose `reset_password`.
     pub otp: String,
     pub new_password: String,
+    /// The 12-digit national ID number the wallet was verified with: required when the
+    /// account's wallet is identity-verified, ignored otherwise. A missing or wrong one is
+    /// answered like a wrong code (`otp_invalid`) and uses up one of the code's attempts.
+    #[schema(example = "046095012345")]
+    pub national_id: Option<String>,
 }
 
-/// Set a new password with a one-time code; every session of the account ends.
+/// Tried in place of the caller's code when the national ID is missing or wrong, so that the
+/// attempt is counted against the live code like any wrong guess (never more than one) and the
+/// answer does not tell which of the two was wrong. Six digits like a real code, so that no
+/// check of a code's shape can skip the count; should it ever be the live code, that code is
+/// used up and the reset is refused all the same.
+const NOT_THE_CODE: &str = "000000";
+
+/// Set a new password with a one-time code; every session of the account ends. Only citizens
+/// reset their password by SMS: a staff password is reset by an admin
+/// (`POST /v1/admin/staff/{id}/password`), and a staff phone is answered like an unknown one. A
+/// citizen whose wallet is identity-verified also gives the national ID number it was verified
+/// with.
 #[utoipa::path(post, path = "/v1/auth/password/reset", tag = "auth", request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password changed; all refresh tokens revoked"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed` or `otp_invalid`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed` (a short password, a malformed `national_id`), or `otp_invalid`: a wrong, expired or used code, a phone with no citizen account, or a verified wallet's national ID missing or wrong, all answered alike"),
     ))]
 async fn reset_password(
     State(state): State<AppState>,
     Json(request): Json<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    let national_id = request.national_id.as_deref().map(NationalId::parse);
     FieldChecks::new()
         .check(
             password::fits(&request.new_password),
             "new_password",
             password::length_message(),
         )
+        .check(
+            !matches!(national_id, Some(None)),
+            "national_id",
+            Message::NationalIdMalformed,
+        )
         .finish()?;
+    // Keyed as wallets store it (`wallet::verify_identity`).
+    let national_id_hash = national_id
+        .flatten()
+        .map(|id| hmac_sha256(state.wallet.pepper(), id.as_str().as_bytes()));
     let turn = state.auth.passwords.turn().await?;
+    let proven = identity_proven(&state.db, &request.phone, national_id_hash.as_ref()).await?;
+    let code = if proven {
+        request.otp.as_str()
+    } else {
+        NOT_THE_CODE
+    };
     otp::redeem(
         &state.db,
         &state.auth,
         &request.phone,
         Purpose::ResetPassword,
-        &request.otp,
+        code,
     )
-    .await?;
+    .await
+    .map_err(reset_refusal)?;
+    if !proven {
+        return Err(reset_refused());
+    }
     let password_hash = turn.hash(request.new_password).await?;
     let mut tx = state.db.begin().await?;
+    // Only a citizen's password, and a verified wallet's only with its national ID: checked
+    // again here, so an account promoted to staff or a wallet verified since the check above is
+    // refused too. A staff phone gets here only with a code sent before it was staff (none is
+    // sent to one now) and is refused like an unknown phone.
     let account_id = sqlx::query_scalar!(
-        "UPDATE accounts SET password_hash = $2, updated_at = now() WHERE phone = $1 RETURNING id",
+        r#"UPDATE accounts a SET password_hash = $2, updated_at = now()
+           WHERE a.phone = $1 AND a.role = 'citizen'
+             AND NOT EXISTS (SELECT 1 FROM wallets w
+                             WHERE w.account_id = a.id AND w.verified_at IS NOT NULL
+                               AND (w.national_id_hash = $3) IS NOT TRUE)
+           RETURNING a.id AS "id!""#,
         request.phone.as_str(),
         password_hash,
+        national_id_hash.as_ref().map(|hash| hash.as_slice()),
     )
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| {
-        ApiError::invalid_field("otp", Message::OtpInvalid).with_code(ErrorCode::OtpInvalid)
-    })?;
+    .ok_or_else(reset_refused)?;
+    // Every refresh token of the account dies. Access tokens are stateless JWTs that live out
+    // their `ACCESS_TTL_SECS` (15 minutes); nothing revokes those early.
     tokens::revoke_all(&mut tx, account_id).await?;
     state
         .auth
@@ -279,6 +344,50 @@ async fn reset_password(
         .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether the reset proves what a code alone does not: for a citizen whose wallet is verified,
+/// the national ID number it was verified with. Everyone else passes here (an unverified
+/// citizen needs the code only; a staff or unknown phone is refused at the update, after its
+/// code was tried like anyone's, so it answers as an unknown phone always has).
+async fn identity_proven(
+    db: &sqlx::PgPool,
+    phone: &Phone,
+    given: Option<&[u8; 32]>,
+) -> ApiResult<bool> {
+    let verified = sqlx::query_scalar!(
+        r#"SELECT w.national_id_hash AS "national_id_hash?"
+           FROM accounts a JOIN wallets w ON w.account_id = a.id
+           WHERE a.phone = $1 AND a.role = 'citizen' AND w.verified_at IS NOT NULL"#,
+        phone.as_str(),
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(match verified {
+        None => true,
+        Some(stored) => stored
+            .zip(given)
+            .is_some_and(|(stored, given)| same_bytes(&stored, given)),
+    })
+}
+
+/// Equal byte strings, compared in a time that does not depend on where they differ.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The one answer of every refused reset: a wrong, expired or used code, a phone without a
+/// citizen account, a verified wallet's national ID missing or wrong.
+fn reset_refused() -> ApiError {
+    ApiError::invalid_field("otp", Message::ResetProofInvalid).with_code(ErrorCode::OtpInvalid)
+}
+
+fn reset_refusal(error: ApiError) -> ApiError {
+    if error.code() == ErrorCode::OtpInvalid {
+        reset_refused()
+    } else {
+        error
+    }
 }
 
 async fn issue_tokens(

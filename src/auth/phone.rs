@@ -9,8 +9,16 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[serde(transparent)]
 pub struct Phone(String);
 
+/// No notation of a phone number is longer than this; anything longer is refused unread.
+const MAX_INPUT_LEN: usize = 32;
+
 impl Phone {
+    /// `None` for anything but a Vietnamese mobile number, including text holding a control
+    /// character (a NUL above all, which PostgreSQL cannot store in text).
     pub fn parse(input: &str) -> Option<Phone> {
+        if input.len() > MAX_INPUT_LEN || input.chars().any(char::is_control) {
+            return None;
+        }
         let digits: String = input
             .chars()
             .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
@@ -84,5 +92,23 @@ mod tests {
         ] {
             assert_eq!(Phone::parse(input), None, "{input}");
         }
+    }
+
+    #[test]
+    fn control_characters_and_overlong_text_are_refused() {
+        for input in [
+            "0912\u{0}345678",
+            "0912345678\u{0}",
+            "\u{0}",
+            "0912345678\n",
+            "\t0912345678",
+            "091\u{7f}2345678",
+            "091\u{85}2345678",
+        ] {
+            assert_eq!(Phone::parse(input), None, "{input:?}");
+        }
+        let padded = format!("{}0912345678", " ".repeat(40));
+        assert_eq!(Phone::parse(&padded), None);
+        assert!(Phone::parse("(+84) 912-345-678").is_some());
     }
 }

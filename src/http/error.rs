@@ -360,6 +360,13 @@ impl From<sqlx::Error> for ApiError {
                 other => ApiError::internal(other),
             };
         };
+        if let Some(sqlstate) = db_error.code().filter(|code| is_data_exception(code)) {
+            // The client's data, refused by the database: text that is not of its type, a date
+            // or number out of range, a NUL or a character the encoding lacks, a string too
+            // long. Logged by its SQLSTATE only: the database's message may quote the value.
+            tracing::warn!(%sqlstate, "data exception answered 422");
+            return ApiError::new(ErrorCode::ValidationFailed).with_detail(Message::DataRefused);
+        }
         let constraint = db_error.constraint().unwrap_or_default();
         let (default_code, message) = match db_error.kind() {
             ErrorKind::UniqueViolation => (ErrorCode::AlreadyExists, Message::ValueAlreadyUsed),
@@ -396,6 +403,13 @@ impl From<sqlx::Error> for ApiError {
         }
         api_error
     }
+}
+
+/// SQLSTATE class 22, "data exception": 22P02 invalid text representation, 22007 and 22008
+/// datetime, 22003 numeric out of range, 22021 a character not in the repertoire (a NUL in
+/// text), 22001 string too long, and the rest of the class.
+pub fn is_data_exception(sqlstate: &str) -> bool {
+    sqlstate.len() == 5 && sqlstate.starts_with("22")
 }
 
 impl std::fmt::Display for ApiError {
@@ -441,4 +455,23 @@ impl FieldChecks {
 /// Whether `text` has `min..=max` characters once trimmed.
 pub fn length_within(text: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&text.trim().chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_data_exception;
+
+    #[test]
+    fn class_22_is_a_data_exception_and_nothing_else_is() {
+        for sqlstate in [
+            "22P02", "22007", "22008", "22003", "22021", "22001", "22000",
+        ] {
+            assert!(is_data_exception(sqlstate), "{sqlstate}");
+        }
+        for sqlstate in [
+            "23505", "23514", "40001", "42703", "XX000", "CP001", "2", "220",
+        ] {
+            assert!(!is_data_exception(sqlstate), "{sqlstate}");
+        }
+    }
 }

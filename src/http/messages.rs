@@ -65,6 +65,8 @@ pub enum Message {
         code: String,
     },
     DatabaseUnavailable,
+    /// A value the database refused as data (SQLSTATE class 22), whichever field it came from.
+    DataRefused,
     // Field-level messages, used in `errors: [{field, message}]`.
     FieldRequired,
     FieldWrongType,
@@ -84,6 +86,8 @@ pub enum Message {
     ReferencedObjectMissing,
     ValueAlreadyUsed,
     OtpInvalid,
+    /// Every refused password reset, alike: the code, or a verified wallet's national ID.
+    ResetProofInvalid,
     PhoneTaken,
     PasswordLength {
         min: usize,
@@ -106,6 +110,15 @@ pub enum Message {
     },
     UnitNotOfProcedureLevel,
     AppointmentNotAfterDue,
+    /// A document URI outside our document storage.
+    DocumentNotInStorage {
+        prefix: String,
+    },
+    /// Public tracking found nothing: the same for an unknown code and a wrong or missing key.
+    DossierNotTracked,
+    /// A refused claim of a counter dossier, alike whichever of its proofs was wrong: the code
+    /// texted at the counter, or the applicant's national ID number.
+    ClaimProofInvalid,
     AccountHolderNotOwner,
     /// A merchant key other than the newest tried to rotate keys or revoke the others.
     ApiKeyNotNewest,
@@ -142,6 +155,10 @@ impl Message {
             DatabaseUnavailable => (
                 "Cơ sở dữ liệu tạm thời không truy cập được.".into(),
                 "The database cannot be reached right now.".into(),
+            ),
+            DataRefused => (
+                "Một giá trị trong yêu cầu không hợp lệ với kiểu dữ liệu hoặc phạm vi của nó.".into(),
+                "A value in the request is not valid for its type or range.".into(),
             ),
             FieldRequired => (
                 "Trường này là bắt buộc.".into(),
@@ -182,6 +199,10 @@ impl Message {
             OtpInvalid => (
                 "Mã xác thực sai, đã hết hạn hoặc đã được dùng; hãy yêu cầu mã mới.".into(),
                 "The code is wrong, expired or already used; request a new one.".into(),
+            ),
+            ResetProofInvalid => (
+                "Mã xác thực sai, đã hết hạn hoặc đã được dùng; nếu ví của bạn đã xác thực danh tính, hãy nhập cả số định danh cá nhân (national_id) đã dùng để xác thực.".into(),
+                "The code is wrong, expired or already used; if your wallet is identity-verified, also give the national ID number (national_id) it was verified with.".into(),
             ),
             PhoneTaken => (
                 "Số điện thoại này đã có tài khoản.".into(),
@@ -236,6 +257,18 @@ impl Message {
             AppointmentNotAfterDue => (
                 "Ngày hẹn mới phải sau hạn giải quyết hiện tại.".into(),
                 "The new appointment must be after the current due time.".into(),
+            ),
+            DocumentNotInStorage { prefix } => (
+                format!("Tài liệu phải được lưu trong kho tài liệu của hệ thống: địa chỉ bắt đầu bằng {prefix}, tiếp theo là tên tệp (chữ, số, -, _, . và /)."),
+                format!("Documents must be kept in the system's document storage: a URI starting with {prefix}, followed by the object key (letters, digits, -, _, . and /)."),
+            ),
+            DossierNotTracked => (
+                "Không tìm thấy hồ sơ có mã hồ sơ và mã tra cứu này.".into(),
+                "No dossier has this code and tracking key.".into(),
+            ),
+            ClaimProofInvalid => (
+                "Mã nhận hồ sơ hoặc số định danh cá nhân không đúng, hoặc mã đã được dùng hay đã bị khóa sau 5 lần nhập sai.".into(),
+                "The claim code or the national ID number is wrong, or the code was already used or locked after 5 wrong tries.".into(),
             ),
             ApiKeyNotNewest => (
                 "Chỉ khóa API mới nhất của cửa hàng mới được đổi khóa hoặc thu hồi các khóa khác; khóa này là khóa cũ (vẫn dùng được đến khi hết hạn). Hãy dùng khóa mới nhất, hoặc nhờ quản trị viên cấp lại khóa.".into(),
