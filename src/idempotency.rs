@@ -140,7 +140,7 @@ impl<T> Idempotent<T> {
                     serde_json::to_vec(&answer.body).map_err(ApiError::internal)?,
                 )
             }
-            Err(refusal) if refusal.status().is_client_error() => {
+            Err(refusal) if refusal.is_lasting_refusal() => {
                 savepoint.rollback().await?;
                 let problem = refusal.to_problem(self.lang, self.request_id.as_deref());
                 (
@@ -149,7 +149,8 @@ impl<T> Idempotent<T> {
                     serde_json::to_vec(&problem).map_err(ApiError::internal)?,
                 )
             }
-            // Our fault: the transaction, key included, rolls back as `tx` drops.
+            // Our fault, or data the database refused: the transaction, key included, rolls
+            // back as `tx` drops, so a retry runs afresh.
             Err(fault) => return Err(fault),
         };
         sqlx::query!(

@@ -101,13 +101,20 @@ impl<P: Policy> FromRequestParts<AppState> for Caller<P> {
         let token = bearer_token(parts).ok_or_else(unauthenticated)?;
         let claims = verify_access(&state.auth.keys, token).ok_or_else(unauthenticated)?;
         let account = sqlx::query!(
-            r#"SELECT role AS "role: Role", unit_code, disabled_at IS NOT NULL AS "disabled!"
+            r#"SELECT role AS "role: Role", unit_code, disabled_at IS NOT NULL AS "disabled!",
+                      sessions_valid_after
                FROM accounts WHERE id = $1"#,
             claims.sub,
         )
         .fetch_optional(&state.db)
         .await?
         .filter(|account| !account.disabled)
+        // Not a token from before its account's sessions were ended.
+        .filter(|account| {
+            account
+                .sessions_valid_after
+                .is_none_or(|ended| claims.issued_at_ms() >= ended.timestamp_millis())
+        })
         .ok_or_else(unauthenticated)?;
         if !P::ROLES.contains(&account.role) {
             return Err(ApiError::new(ErrorCode::Forbidden));

@@ -102,9 +102,12 @@ impl LoginLimits {
 
     /// A successful login (or password reset) forgives the phone's failures.
     pub async fn forgive(&self, conn: &mut PgConnection, phone: &str) -> ApiResult<()> {
-        sqlx::query!("DELETE FROM login_failures WHERE phone = $1", phone)
-            .execute(conn)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM login_failures WHERE phone = $1 AND kind = 'login'",
+            phone
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     }
 

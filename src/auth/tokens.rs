@@ -38,7 +38,22 @@ pub struct Claims {
     pub unit: Option<String>,
     pub exp: i64,
     pub iat: i64,
+    /// When it was issued, in milliseconds: `iat`'s seconds are too coarse to tell a token made
+    /// just before its account's sessions were ended from one made just after. Absent from
+    /// tokens issued before it existed (read as `iat`).
+    #[serde(default)]
+    pub iat_ms: i64,
     pub jti: Uuid,
+}
+
+impl Claims {
+    pub fn issued_at_ms(&self) -> i64 {
+        if self.iat_ms > 0 {
+            self.iat_ms
+        } else {
+            self.iat.saturating_mul(1000)
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -57,12 +72,14 @@ pub fn issue_access(
     role: Role,
     unit: Option<String>,
 ) -> String {
-    let now = Utc::now().timestamp();
+    let now_ms = Utc::now().timestamp_millis();
+    let now = now_ms.div_euclid(1000);
     let claims = Claims {
         sub: account_id,
         role,
         unit,
         iat: now,
+        iat_ms: now_ms,
         exp: now + ACCESS_TTL_SECS,
         jti: Uuid::new_v4(),
     };
@@ -167,10 +184,14 @@ async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> ApiResult<()
     Ok(())
 }
 
-/// Every session of the account ends (password reset, account disabled).
+/// Every session of the account ends (password reset, account disabled): its refresh tokens
+/// are revoked, and access tokens issued before now stop working (the access check compares
+/// their issue time with `sessions_valid_after`).
 pub async fn revoke_all(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<()> {
     sqlx::query!(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL",
+        "WITH revoked AS (
+             UPDATE refresh_tokens SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL)
+         UPDATE accounts SET sessions_valid_after = clock_timestamp() WHERE id = $1",
         account_id,
     )
     .execute(conn)

@@ -193,6 +193,11 @@ async fn claim_with_code(
          WHERE d.code = $1 AND a.id = $2 AND d.channel = 'counter'
            AND (d.applicant_id IS NULL OR d.applicant_id = $2)
            AND dossier_claimable(d.status, d.returned_at, d.updated_at)
+           -- Someone verified as another person is provably not the applicant, whatever
+           -- code and number they hold (a typo'd phone's owner who knows the applicant's ID).
+           AND NOT EXISTS (SELECT 1 FROM wallets w
+                           WHERE w.account_id = $2 AND w.verified_at IS NOT NULL
+                             AND w.national_id_hash IS DISTINCT FROM d.applicant_national_id_hash)
          FOR UPDATE OF d",
         request.code.trim(),
         caller.account_id,

@@ -85,16 +85,6 @@ pub struct Viewer {
 
 /// The role alone: the caller checked the scope, so a citizen is the owner; an officer's unit
 /// is unknown, so the national ID shows masked. Pass the caller where there is one.
-impl From<Role> for Viewer {
-    fn from(role: Role) -> Self {
-        Viewer {
-            role,
-            account_id: None,
-            unit_code: None,
-        }
-    }
-}
-
 impl<P: Policy> From<&Caller<P>> for Viewer {
     fn from(caller: &Caller<P>) -> Self {
         Viewer {

@@ -242,6 +242,13 @@ impl ApiError {
         self.retry_after_secs
     }
 
+    /// A refusal that is the client's to fix and worth remembering: every 4xx but one the
+    /// database raised on data it refused, which may as well be a fault of our own SQL (a
+    /// division by zero, an overflow in our arithmetic) and must not be replayed once fixed.
+    pub fn is_lasting_refusal(&self) -> bool {
+        self.status().is_client_error() && self.detail != Message::DataRefused
+    }
+
     pub fn field_errors(&self) -> &[FieldError] {
         &self.errors
     }

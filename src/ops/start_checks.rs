@@ -4,8 +4,10 @@
 //! passwords and the demo merchants' API keys, so such a database would let anyone log in as
 //! the demo admin or take payments as a demo merchant. What counts as demo data, precisely
 //! enough that a real citizen who happens to have a demo phone number is not taken for one:
-//! - an account with a demo phone whose published demo password still opens it, or a demo
-//!   staff account (phone, role and name as the demo created it) whatever its password now;
+//! - a staff account with a demo phone whose published demo password still opens it, or a
+//!   demo staff account (phone, role and name as the demo created it) whatever its password
+//!   now (staff accounts are made only by admins; citizens register themselves, on any number
+//!   and with any password, so a citizen account alone never counts);
 //! - a merchant API key (working or not) whose hash is one of the published `mk_demo_` keys';
 //! - a wallet credited by the demo's funding entry (reference `demo-funding`; `ledger fund` is
 //!   refused in production, so nothing else writes one).
@@ -56,7 +58,13 @@ pub async fn demo_data_found(db: &PgPool) -> anyhow::Result<Vec<String>> {
         else {
             continue;
         };
-        let demo_staff = role.is_staff() && account.role == *role && account.full_name == *name;
+        // Only staff: a citizen account anyone can register on a demo number, with a demo
+        // password even, and must not stop the service (the demo's citizens are found by
+        // their wallets' demo funding below).
+        if !account.role.is_staff() {
+            continue;
+        }
+        let demo_staff = account.role == *role && account.full_name == *name;
         let published_password = !demo_staff
             && password::Hasher::standalone()
                 .verify((*secret).to_owned(), Some(account.password_hash))

@@ -200,10 +200,16 @@ async fn a_mistyped_phone_gives_its_owner_nothing(pool: PgPool) {
     let id = id_of(&filed);
     let codes = claim_codes(&desk.app, STRANGER).await;
     assert_eq!(codes.len(), 1, "one claim code texted");
+    // With his own ID or even knowing Hoa's (a relative, say), a stranger verified as someone
+    // else is provably not the applicant: the dossier is not there for him.
     let response = desk
         .claim(&stranger, &filed["code"], &codes[0], "046095111222")
         .await;
-    expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "otp_invalid").await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    let response = desk
+        .claim(&stranger, &filed["code"], &codes[0], HOA_ID)
+        .await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(desk.mine(&stranger).await, Vec::<String>::new());
     assert_eq!(owner_of(&pool, &id).await, None);
 
@@ -260,7 +266,11 @@ async fn a_recycled_phone_inherits_nothing_and_the_id_holder_gets_only_recent_do
     let response = desk
         .claim(&new_owner, &open["code"], open_code, "046095123456")
         .await;
-    expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "otp_invalid").await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    let response = desk
+        .claim(&new_owner, &open["code"], open_code, PREVIOUS_ID)
+        .await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(desk.mine(&new_owner).await, Vec::<String>::new());
 
     // The previous owner, on a new phone, verifies with her ID: the open dossier and the one

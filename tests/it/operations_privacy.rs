@@ -484,6 +484,17 @@ async fn a_login_leaves_no_failure_counted_when_it_succeeds_and_one_when_it_fail
 // ---------------------------------------------------------------------------------------------
 // Item 8: demo data in production
 
+/// Anyone may register a demo number with a published demo password: that must not be able to
+/// stop the service from starting.
+#[sqlx::test]
+async fn a_citizen_on_a_demo_number_with_a_demo_password_is_not_demo_data(pool: PgPool) {
+    use civicpay::ops::start_checks::demo_data_found;
+    let app = TestApp::spawn(pool.clone()).await;
+    register(&app, "0900000001", "admin-demo-2026").await;
+    register(&app, "0912345678", "citizen-demo-2026").await;
+    assert_eq!(demo_data_found(&pool).await.unwrap(), Vec::<String>::new());
+}
+
 #[sqlx::test]
 async fn only_what_the_demo_loaded_counts_as_demo_data(pool: PgPool) {
     use civicpay::ops::start_checks::demo_data_found;
@@ -500,7 +511,6 @@ async fn only_what_the_demo_loaded_counts_as_demo_data(pool: PgPool) {
         "the demo admin account +84900000001",
         "the demo officer account +84900000002",
         "the demo supervisor account +84900000004",
-        "the demo citizen account +84912345678",
         "a published mk_demo_ API key of merchant CAFEHUE",
         "a published mk_demo_ API key of merchant DONGBA12",
         "a published mk_demo_ API key of merchant HUEPARK",

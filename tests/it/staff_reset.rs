@@ -189,6 +189,14 @@ async fn an_admin_resets_an_officers_password_and_every_session_ends(pool: PgPoo
             "unauthenticated",
         )
         .await;
+        // The access token it still holds ends too, without waiting for its expiry.
+        let token = session["access_token"].as_str().unwrap();
+        expect_problem(
+            app.get_with_token("/v1/me", token).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
     }
     assert_eq!(
         login(&app, OFFICER.0, OFFICER.1).await.status(),
@@ -199,6 +207,12 @@ async fn an_admin_resets_an_officers_password_and_every_session_ends(pool: PgPoo
         .json()
         .await
         .unwrap();
+    let fresh_token = fresh["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get_with_token("/v1/me", fresh_token).await.status(),
+        StatusCode::OK,
+        "a token issued after the reset works"
+    );
     assert_eq!(
         refresh(&app, &fresh["refresh_token"]).await.status(),
         StatusCode::OK
@@ -418,7 +432,12 @@ async fn a_data_exception_of_the_database_is_422_validation_failed(pool: PgPool)
         assert_eq!(answer.code(), ErrorCode::ValidationFailed, "{sql}");
         assert_eq!(answer.status().as_u16(), 422, "{sql}");
         assert!(answer.field_errors().is_empty(), "{sql}");
+        assert!(
+            !answer.is_lasting_refusal(),
+            "{sql}: never kept under an Idempotency-Key, in case it was our own SQL's fault"
+        );
     }
+    assert!(ApiError::new(ErrorCode::InsufficientFunds).is_lasting_refusal());
     // A NUL bound as text, as a client's string would be.
     let error = sqlx::query("SELECT $1::text")
         .bind("a\0b")
