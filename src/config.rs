@@ -144,7 +144,7 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 /// may try.
 #[derive(Debug, Clone, Args)]
 pub struct DossierConfig {
-    /// Where dossier documents are stored: a document's `storage_uri` must start with exactly
+    /// Where dossier documents are stored: a document's `uri` must start with exactly
     /// this (a lower-case scheme, the bucket, optional folders, a closing `/`) and go on with an
     /// object key of plain segments.
     #[arg(long, env = "CIVICPAY_DOCUMENT_STORAGE_PREFIX", value_name = "CIVICPAY_DOCUMENT_STORAGE_PREFIX",

@@ -2,10 +2,12 @@
 //! `/openapi.json`, rendered at `/docs` and committed at `openapi/openapi.json`; a test fails
 //! when the committed copy drifts from what the code generates.
 
+use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::error::{Problem, ProblemField};
+use crate::wallet::TransactionKind;
 
 /// Where the committed copy lives, relative to the repository root.
 pub const COMMITTED_PATH: &str = "openapi/openapi.json";
@@ -36,7 +38,9 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "procedures", description = "The catalogue of administrative procedures"),
         (name = "dossiers", description = "Dossiers: filing online and at the counter, life cycle, tracking, ratings"),
     ),
-    components(schemas(Problem, ProblemField)),
+    // Schemas that only query parameters refer to: utoipa collects schemas from bodies, not
+    // from `IntoParams`, so these are registered here (the `$ref` check below finds the next).
+    components(schemas(Problem, ProblemField, TransactionKind)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -62,12 +66,565 @@ impl Modify for BearerAuth {
 
 /// The document as committed and served: pretty JSON with a final newline.
 pub fn document_json() -> String {
-    let document = crate::app::api_routes().split_for_parts().1;
-    let mut value = serde_json::to_value(&document).expect("the OpenAPI document serializes");
-    value["webhooks"] = webhooks();
-    let mut json = serde_json::to_string_pretty(&value).expect("JSON values serialize");
+    let mut json = serde_json::to_string_pretty(&document()).expect("JSON values serialize");
     json.push('\n');
     json
+}
+
+/// The document: what the handlers' annotations generate, completed (see "Completing the
+/// generated document" below), with the `webhooks`.
+pub fn document() -> Value {
+    let document = crate::app::api_routes().split_for_parts().1;
+    let mut value = serde_json::to_value(&document).expect("the OpenAPI document serializes");
+    complete(&mut value);
+    value["webhooks"] = webhooks();
+    value
+}
+
+/// The `$ref`s of `document` that point at nothing in it (none should).
+pub fn unresolved_refs(document: &Value) -> Vec<String> {
+    fn collect<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(members) => {
+                if let Some(Value::String(reference)) = members.get("$ref") {
+                    found.push(reference.as_str());
+                }
+                for member in members.values() {
+                    collect(member, found);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    collect(item, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    collect(document, &mut found);
+    found
+        .into_iter()
+        .filter(|reference| {
+            reference
+                .strip_prefix('#')
+                .and_then(|pointer| document.pointer(pointer))
+                .is_none()
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completing the generated document.
+//
+// Some answers do not depend on what an operation does but on its shape: one that needs
+// credentials can answer 401, one that takes a body 400 and 413, one under `/v1` 503 when the
+// database is down. They are added here to every operation of that shape, once, rather than in
+// each handler's annotation. (A utoipa `Modify` on `ApiDoc` would not do: modifiers run before
+// the routes' paths are merged into the document.) A status a handler documents itself is kept
+// as written; it only gets a description or the `Retry-After` header when it lacks them, and a
+// 400 the codes it forgot.
+// ---------------------------------------------------------------------------------------------
+
+/// The HTTP methods a path item holds operations under.
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The shared problem responses, `components.responses.{name}`: (status, name, description).
+const SHARED_RESPONSES: &[(&str, &str, &str)] = &[
+    (
+        "401",
+        "Unauthenticated",
+        "`unauthenticated`: no credentials, or expired or invalid ones.",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "`forbidden`: authenticated, but the caller's role may not use this route or action.",
+    ),
+    (
+        "404",
+        "NotFound",
+        "`not_found`: no such object, or it is outside the caller's scope.",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "`body_too_large`: the body is over the server's limit (1 MiB unless configured otherwise).",
+    ),
+    (
+        "422",
+        "ValidationFailed",
+        "`validation_failed`: well-formed but invalid values, each named in `errors`. A `cursor` \
+         that is not a `next_cursor` this list gave is one of them.",
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "`service_unavailable`: a dependency is down (the database; the SMS sender or the \
+         identity verifier where one is used). Try again after `Retry-After` seconds when given.",
+    ),
+];
+
+/// `bearer` operations every role may call: they never answer 403. Every other `bearer`
+/// operation admits some roles only (`Caller<Citizens>`, `Caller<Officers>`, `Caller<Admins>`...)
+/// and answers the others 403.
+const ANY_ROLE: &[(&str, &str)] = &[
+    ("get", "/v1/me"),
+    ("patch", "/v1/me"),
+    ("get", "/v1/dossiers/{id}"),
+];
+
+/// Where a rate limit or the payment-PIN lock-out answers 429 with `Retry-After`: these, and
+/// every operation that takes `X-Payment-Pin` ([`PIN_LOCKED`]). Registration and the password
+/// reset have no limit of their own to list: a one-time code dies after five wrong tries, and
+/// the tries are answered 422 `otp_invalid`.
+const RATE_LIMITED: &[(&str, &str, &str)] = &[
+    (
+        "post",
+        "/v1/auth/login",
+        "`rate_limited`: too many failed logins for this phone or from this address; see `Retry-After`.",
+    ),
+    (
+        "post",
+        "/v1/auth/otp",
+        "`rate_limited`: too many codes asked for this phone, from this address, or in all; see `Retry-After`.",
+    ),
+    (
+        "get",
+        "/v1/public/dossiers/{code}",
+        "`rate_limited`: too many failed lookups from this address; see `Retry-After`.",
+    ),
+    (
+        "put",
+        "/v1/wallet/pin",
+        "`payment_pin_locked`: five wrong PINs lock payments and PIN changes for 15 minutes; see `Retry-After`.",
+    ),
+];
+
+/// The 429 of every operation that takes `X-Payment-Pin`.
+const PIN_LOCKED: &str = "`payment_pin_locked`: five wrong PINs (PIN changes included) lock the \
+                          wallet's payments for 15 minutes; see `Retry-After`.";
+
+/// A link from a create operation's 201 to where the created object is read back.
+struct Link {
+    /// The create operation's `operationId`.
+    from: &'static str,
+    name: &'static str,
+    /// The read operation's `operationId`.
+    to: &'static str,
+    /// The read operation's parameters, as runtime expressions.
+    parameters: &'static [(&'static str, &'static str)],
+    description: &'static str,
+}
+
+/// Every create operation's links. Creates with nothing to read back by id are not here: a
+/// merchant (only citizens read merchants, by scanning), a staff account, a transfer (it is in
+/// the wallet's history), a registration (the new account reads itself at `/v1/me`), API keys
+/// and webhook secrets.
+const LINKS: &[Link] = &[
+    Link {
+        from: "create_topup",
+        name: "getTopup",
+        to: "get_topup",
+        parameters: &[("id", "$response.body#/id")],
+        description: "The top-up, to follow its status after the payment page.",
+    },
+    Link {
+        from: "create_withdrawal",
+        name: "getWithdrawal",
+        to: "get_withdrawal",
+        parameters: &[("id", "$response.body#/id")],
+        description: "The withdrawal, to follow its payout.",
+    },
+    Link {
+        from: "create_order",
+        name: "getOrder",
+        to: "get_order",
+        parameters: &[("order_ref", "$response.body#/order_ref")],
+        description: "The order, by the merchant's own reference.",
+    },
+    Link {
+        from: "create_refund",
+        name: "getOrder",
+        to: "get_order",
+        parameters: &[("order_ref", "$request.path.order_ref")],
+        description: "The refunded order, its refunds included.",
+    },
+    Link {
+        from: "pay_merchant",
+        name: "getPaidOrder",
+        to: "scanned_order",
+        parameters: &[("code", "$response.body#/code")],
+        description: "The order the payment created, as the app shows it.",
+    },
+    Link {
+        from: "submit_online",
+        name: "getDossier",
+        to: "get_dossier",
+        parameters: &[("id", "$response.body#/id")],
+        description: "The dossier in full.",
+    },
+    Link {
+        from: "submit_online",
+        name: "trackDossier",
+        to: "track_publicly",
+        parameters: &[
+            ("code", "$response.body#/code"),
+            ("key", "$response.body#/tracking_key"),
+        ],
+        description: "Public tracking, with the code and tracking key of the reception slip.",
+    },
+    Link {
+        from: "receive_at_counter",
+        name: "getDossier",
+        to: "get_dossier",
+        parameters: &[("id", "$response.body#/id")],
+        description: "The dossier in full.",
+    },
+    Link {
+        from: "receive_at_counter",
+        name: "trackDossier",
+        to: "track_publicly",
+        parameters: &[
+            ("code", "$response.body#/code"),
+            ("key", "$response.body#/tracking_key"),
+        ],
+        description: "Public tracking, with the code and tracking key of the reception slip.",
+    },
+    Link {
+        from: "rate",
+        name: "getDossier",
+        to: "get_dossier",
+        parameters: &[("id", "$request.path.id")],
+        description: "The rated dossier, its rating included.",
+    },
+    Link {
+        from: "create_procedure",
+        name: "getProcedure",
+        to: "get_procedure",
+        parameters: &[("code", "$response.body#/code")],
+        description: "The procedure as the catalogue shows it.",
+    },
+];
+
+/// Completes every operation of `document` (see above) and adds the shared responses.
+fn complete(document: &mut Value) {
+    for (status, name, description) in SHARED_RESPONSES {
+        let slot = &mut document["components"]["responses"][*name];
+        if slot.is_null() {
+            *slot = problem(description, headers_for(status));
+        }
+    }
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            if METHODS.contains(&method.as_str()) {
+                constrain_parameters(path, operation);
+                add_links(operation);
+                complete_responses(method, path, operation);
+            }
+        }
+    }
+}
+
+/// Adds the problem answers that follow from the operation's shape.
+fn complete_responses(method: &str, path: &str, operation: &mut Value) {
+    // (name, in, required) of each parameter.
+    let parameters: Vec<(String, String, bool)> = operation["parameters"]
+        .as_array()
+        .map(|parameters| {
+            parameters
+                .iter()
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap_or_default().to_owned(),
+                        p["in"].as_str().unwrap_or_default().to_owned(),
+                        p["required"].as_bool().unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let required_header = |name: &str| {
+        parameters.iter().any(|(n, place, required)| {
+            place == "header" && *required && n.eq_ignore_ascii_case(name)
+        })
+    };
+    let idempotent = required_header("Idempotency-Key");
+    let pin = required_header("X-Payment-Pin");
+    let body = operation.get("requestBody");
+    // An `Idempotent` request reads a JSON body even where it has nothing to say (paying an
+    // order), so a body can be refused there too.
+    let json_body = idempotent
+        || body
+            .and_then(|b| b.get("content"))
+            .and_then(Value::as_object)
+            .is_some_and(|content| content.keys().any(|media_type| is_json(media_type)));
+    let takes_body = json_body || body.is_some();
+    let security = operation.get("security").and_then(Value::as_array);
+    // An empty requirement (`{}`) would make credentials optional.
+    let secured = security.is_some_and(|requirements| {
+        !requirements.is_empty()
+            && requirements
+                .iter()
+                .all(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+    });
+    let bearer =
+        security.is_some_and(|requirements| requirements.iter().any(|r| r.get("bearer").is_some()));
+    let any_role = ANY_ROLE.iter().any(|(m, p)| *m == method && *p == path);
+    let path_parameters = parameters.iter().any(|(_, place, _)| place == "path");
+    let rate_limit = RATE_LIMITED
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, description)| *description)
+        .or(pin.then_some(PIN_LOCKED));
+
+    let mut causes: Vec<(&str, &str)> = Vec::new();
+    if json_body {
+        causes.push(("malformed_body", "the body is not JSON"));
+        causes.push(("unsupported_media_type", "`Content-Type` is not JSON"));
+    } else if takes_body {
+        causes.push(("malformed_body", "the body could not be read"));
+    }
+    if idempotent {
+        causes.push((
+            "idempotency_key_required",
+            "`Idempotency-Key` missing, empty or over 255 characters",
+        ));
+    }
+    if pin {
+        causes.push(("payment_pin_required", "`X-Payment-Pin` missing"));
+    }
+
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if !causes.is_empty() {
+        add_bad_request(responses, &causes);
+    }
+    if secured {
+        add_shared(responses, "401");
+    }
+    if bearer && !any_role {
+        add_shared(responses, "403");
+    }
+    if path_parameters {
+        add_shared(responses, "404");
+    }
+    if takes_body {
+        add_shared(responses, "413");
+    }
+    // Any parameter can be refused: a NUL in it, a year out of range, a value of the wrong type.
+    if takes_body || !parameters.is_empty() {
+        add_shared(responses, "422");
+    }
+    if let Some(description) = rate_limit {
+        add(
+            responses,
+            "429",
+            problem(description, headers_for("429")),
+            description,
+        );
+    }
+    // Everything under /v1 reads or writes the database.
+    if path.starts_with("/v1/") {
+        add_shared(responses, "503");
+    }
+    // A problem a handler documents without saying when (a bare 409) still says something, and
+    // every one carries the headers of its status (`/health/ready`'s 503 its `Retry-After`).
+    for (status, response) in responses.iter_mut() {
+        let is_problem = status.starts_with('4') || status.starts_with('5');
+        if !is_problem || response.get("$ref").is_some() {
+            continue;
+        }
+        if response["description"].as_str().is_none_or(str::is_empty) {
+            response["description"] = Value::from(match status.as_str() {
+                "409" => "The state forbids it; `code` says how.",
+                _ => "`code` says what went wrong.",
+            });
+        }
+        if let Some(headers) = headers_for(status)
+            && response.get("headers").is_none()
+        {
+            response["headers"] = headers;
+        }
+    }
+}
+
+fn is_json(media_type: &str) -> bool {
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+}
+
+/// Adds the shared response of `status`, as a `$ref` to `components.responses`.
+fn add_shared(responses: &mut Map<String, Value>, status: &str) {
+    let (name, description) = SHARED_RESPONSES
+        .iter()
+        .find(|(s, _, _)| *s == status)
+        .map(|(_, name, description)| (*name, *description))
+        .expect("a shared response for each status added");
+    let reference = json!({"$ref": format!("#/components/responses/{name}")});
+    add(responses, status, reference, description);
+}
+
+/// Adds `response` under `status`, unless the operation documents that status itself: that
+/// response is kept, only given `description` if it has none.
+fn add(responses: &mut Map<String, Value>, status: &str, response: Value, description: &str) {
+    let Some(documented) = responses.get_mut(status) else {
+        responses.insert(status.to_owned(), response);
+        return;
+    };
+    if documented.get("$ref").is_some() {
+        return;
+    }
+    if documented["description"].as_str().is_none_or(str::is_empty) {
+        documented["description"] = Value::from(description);
+    }
+}
+
+/// Adds the 400 of `causes` (code, why), or the codes a documented 400 does not name yet.
+fn add_bad_request(responses: &mut Map<String, Value>, causes: &[(&str, &str)]) {
+    fn describe(causes: &[(&str, &str)]) -> String {
+        causes
+            .iter()
+            .map(|(code, why)| format!("`{code}` ({why})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    let Some(documented) = responses.get_mut("400") else {
+        responses.insert("400".to_owned(), problem(&describe(causes), None));
+        return;
+    };
+    if documented.get("$ref").is_some() {
+        return;
+    }
+    let said = documented["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let missing: Vec<(&str, &str)> = causes
+        .iter()
+        .copied()
+        .filter(|(code, _)| !said.contains(&format!("`{code}`")))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    documented["description"] = Value::from(if said.is_empty() {
+        describe(&missing)
+    } else {
+        format!("{said}; also {}", describe(&missing))
+    });
+}
+
+/// A problem response: `application/problem+json` with the Problem schema.
+fn problem(description: &str, headers: Option<Value>) -> Value {
+    let mut response = json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    });
+    if let Some(headers) = headers {
+        response["headers"] = headers;
+    }
+    response
+}
+
+/// The headers a problem of `status` carries.
+fn headers_for(status: &str) -> Option<Value> {
+    match status {
+        "401" => Some(json!({"WWW-Authenticate": {
+            "description": "`Bearer`.",
+            "schema": {"type": "string"}
+        }})),
+        "429" | "503" => Some(json!({"Retry-After": {
+            "description": "Seconds to wait before trying again (on a 503, when known).",
+            "schema": {"type": "integer", "minimum": 1}
+        }})),
+        _ => None,
+    }
+}
+
+/// The constraints of parameters that their Rust types do not carry: the headers every
+/// money-moving operation shares, and string parameters with a closed set of values.
+fn constrain_parameters(path: &str, operation: &mut Value) {
+    let Some(parameters) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for parameter in parameters.iter_mut() {
+        let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+        let place = parameter["in"].as_str().unwrap_or_default().to_owned();
+        let (constraints, description) = match (place.as_str(), name.as_str()) {
+            ("header", "Idempotency-Key") => (
+                json!({"minLength": 1, "maxLength": 255}),
+                "1 to 255 characters, one per request you mean, kept 24 hours: a retry with the \
+                 same key and body replays the first answer (`Idempotent-Replayed: true`), with \
+                 another body it is 422 `idempotency_key_reused`.",
+            ),
+            ("header", "X-Payment-Pin") => (
+                json!({"pattern": "^[0-9]{6}$"}),
+                "The wallet's 6-digit payment PIN. A wrong one is 422 `payment_pin_invalid` \
+                 (with `attempts_left`); the fifth wrong one locks payments for 15 minutes (429).",
+            ),
+            ("path", "provider") => (
+                json!({"enum": ["sandbox", "vnpay"]}),
+                "`sandbox` (development only) or `vnpay`; one not enabled is 404.",
+            ),
+            ("query", "type") if path == "/v1/merchant/events" => {
+                let types: Vec<&str> = crate::callbacks::MERCHANT_EVENTS
+                    .iter()
+                    .map(|(event_type, _)| *event_type)
+                    .collect();
+                (json!({"enum": types}), "One event type.")
+            }
+            _ => continue,
+        };
+        if let (Some(schema), Value::Object(constraints)) =
+            (parameter["schema"].as_object_mut(), constraints)
+        {
+            for (key, value) in constraints {
+                schema.entry(key).or_insert(value);
+            }
+        }
+        if parameter["description"].as_str().is_none_or(str::is_empty) {
+            parameter["description"] = Value::from(description);
+        }
+    }
+}
+
+/// Adds the operation's [`LINKS`] to its 201 response.
+fn add_links(operation: &mut Value) {
+    let Some(id) = operation["operationId"].as_str().map(str::to_owned) else {
+        return;
+    };
+    for link in LINKS.iter().filter(|link| link.from == id) {
+        let Some(created) = operation.pointer_mut("/responses/201") else {
+            continue;
+        };
+        let parameters: Map<String, Value> = link
+            .parameters
+            .iter()
+            .map(|(name, expression)| ((*name).to_owned(), Value::from(*expression)))
+            .collect();
+        created["links"][link.name] = json!({
+            "operationId": link.to,
+            "parameters": parameters,
+            "description": link.description,
+        });
+    }
 }
 
 /// The OpenAPI 3.1 `webhooks` object: each callback a merchant may receive, with the Standard
@@ -117,4 +674,97 @@ fn webhooks() -> serde_json::Value {
         webhooks.insert((*event_type).to_owned(), operation);
     }
     serde_json::Value::Object(webhooks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ref_of_the_document_resolves() {
+        assert_eq!(unresolved_refs(&document()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_ref_to_nothing_is_found() {
+        let document = json!({
+            "components": {"schemas": {"Known": {"type": "string"}}},
+            "paths": {"/x": {"get": {"responses": {
+                "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Missing"}}}},
+                "201": {"content": {"application/json": {"schema": {"items": {"$ref": "#/components/schemas/Known"}}}}}
+            }}}}
+        });
+        assert_eq!(
+            unresolved_refs(&document),
+            vec!["#/components/schemas/Missing".to_owned()]
+        );
+    }
+
+    #[test]
+    fn every_table_names_operations_that_exist() {
+        let document = document();
+        let mut ids = std::collections::HashSet::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for (method, operation) in item.as_object().unwrap() {
+                assert!(METHODS.contains(&method.as_str()), "{method}");
+                let id = operation["operationId"].as_str().unwrap().to_owned();
+                assert!(ids.insert(id), "operation ids are unique");
+            }
+        }
+        for link in LINKS {
+            assert!(ids.contains(link.from), "{}", link.from);
+            assert!(ids.contains(link.to), "{}", link.to);
+        }
+        for (method, path) in ANY_ROLE {
+            assert!(
+                document["paths"][*path][*method].is_object(),
+                "{method} {path}"
+            );
+        }
+        for (method, path, _) in RATE_LIMITED {
+            assert!(
+                document["paths"][*path][*method].is_object(),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_documented_response_is_kept_and_completed() {
+        let mut operation = json!({
+            "operationId": "pay",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": true,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "security": [{"bearer": []}],
+            "responses": {
+                "201": {"description": ""},
+                "400": problem("`idempotency_key_required`", None),
+                "422": problem("", None),
+            }
+        });
+        complete_responses("post", "/v1/pay", &mut operation);
+        let responses = &operation["responses"];
+        let bad_request = responses["400"]["description"].as_str().unwrap();
+        assert!(
+            bad_request.starts_with("`idempotency_key_required`; also "),
+            "{bad_request}"
+        );
+        assert!(bad_request.contains("`malformed_body`"), "{bad_request}");
+        assert!(!responses["422"]["description"].as_str().unwrap().is_empty());
+        assert!(responses["422"].get("$ref").is_none());
+        for (status, name) in [
+            ("401", "Unauthenticated"),
+            ("403", "Forbidden"),
+            ("413", "PayloadTooLarge"),
+            ("503", "ServiceUnavailable"),
+        ] {
+            assert_eq!(
+                responses[status]["$ref"],
+                format!("#/components/responses/{name}")
+            );
+        }
+        assert!(responses.get("404").is_none(), "no path parameter");
+        assert!(responses.get("429").is_none(), "no PIN, no listed limit");
+    }
 }

@@ -35,8 +35,9 @@ pub struct CalendarDay {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct YearQuery {
-    /// A calendar year, e.g. 2026.
+    /// A calendar year, 2000 to 2100, e.g. 2026.
     #[serde(deserialize_with = "dates::year")]
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
 }
 

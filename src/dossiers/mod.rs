@@ -106,11 +106,32 @@ pub enum Channel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum ResultDelivery {
+pub enum DeliveryMethod {
     /// Collected at the counter.
     Counter,
-    /// Sent by post to `postal_address`.
+    /// Sent by post to the delivery's `address`.
     Postal,
+}
+
+/// How the result reaches the applicant: `{"method": "counter"}` (the default), or
+/// `{"method": "postal", "address": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    pub method: DeliveryMethod,
+    /// The postal address (5–500 characters): required for `postal`, absent or null for
+    /// `counter`.
+    #[schema(example = "12 Lê Lợi, phường Phú Xuân, Huế")]
+    pub address: Option<String>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            method: DeliveryMethod::Counter,
+            address: None,
+        }
+    }
 }
 
 /// A document as a client describes it: the file itself is stored elsewhere.
@@ -127,7 +148,7 @@ pub struct DocumentInput {
     /// Where the file is kept: in our document storage (`CIVICPAY_DOCUMENT_STORAGE_PREFIX`,
     /// by default `s3://civicpay-documents/`), followed by the object key.
     #[schema(example = "s3://civicpay-documents/2026/12/01/to-khai.pdf")]
-    pub storage_uri: String,
+    pub uri: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -137,7 +158,8 @@ pub struct Document {
     pub name: String,
     pub sha256: String,
     pub size: i64,
-    pub storage_uri: String,
+    /// Where the file is kept, as it was given.
+    pub uri: String,
     /// The move it came with: `submit`, `receive_at_counter`, `supplement`, `approve`, ...
     pub added_with: String,
     pub added_at: DateTime<Utc>,
@@ -209,7 +231,7 @@ impl DocumentStorage {
 }
 
 /// Checks the documents of a request, reporting under `field`: the list and each document's
-/// details under `field` itself, a URI outside our storage under `{field}[{i}].storage_uri`.
+/// details under `field` itself, a URI outside our storage under `{field}[{i}].uri`.
 fn check_documents(
     documents: &[DocumentInput],
     field: &str,
@@ -231,8 +253,8 @@ fn check_documents(
     if within_bounds {
         for (index, document) in documents.iter().enumerate() {
             checks = checks.check(
-                storage.holds(&document.storage_uri),
-                &format!("{field}[{index}].storage_uri"),
+                storage.holds(&document.uri),
+                &format!("{field}[{index}].uri"),
                 Message::DocumentNotInStorage {
                     prefix: storage.prefix.clone(),
                 },
@@ -260,7 +282,7 @@ async fn add_documents(
             document.name.trim(),
             document.sha256.to_ascii_lowercase(),
             document.size,
-            document.storage_uri,
+            document.uri,
             added_with,
             added_by,
         )

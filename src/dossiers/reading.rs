@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::lifecycle::{Action, allowed_actions};
 use super::rating::Rating;
-use super::{Channel, Document, ResultDelivery, Status, TimelineEvent};
+use super::{Channel, Delivery, DeliveryMethod, Document, Status, TimelineEvent};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Citizens, Policy, Role, Scope, Staff};
@@ -44,7 +44,9 @@ pub struct DossierSummary {
     pub unit_name: String,
     pub status: Status,
     /// The national status code (1 submitted ... 10 returned).
-    pub national_status_code: i32,
+    #[schema(minimum = 1, maximum = 10)]
+    #[sqlx(rename = "national_status_code")]
+    pub status_code: i32,
     pub channel: Channel,
     pub applicant_name: String,
     pub submitted_at: DateTime<Utc>,
@@ -122,8 +124,8 @@ pub struct DossierDetail {
     #[serde(flatten)]
     pub summary: DossierSummary,
     pub applicant: ApplicantView,
-    pub result_delivery: ResultDelivery,
-    pub postal_address: Option<String>,
+    /// How the result reaches the applicant.
+    pub delivery: Delivery,
     /// With the code, what public tracking asks for (`GET /v1/public/dossiers/{code}?key=`);
     /// printed on the reception slip. 6 characters of `ABCDEFGHJKMNPQRSTUVWXYZ23456789`.
     #[schema(example = "K7MPQ3")]
@@ -147,7 +149,9 @@ pub struct PublicDossier {
     pub unit_code: String,
     pub unit_name: String,
     pub status: Status,
-    pub national_status_code: i32,
+    /// The national status code (1 submitted ... 10 returned).
+    #[schema(minimum = 1, maximum = 10)]
+    pub status_code: i32,
     pub received_at: Option<DateTime<Utc>>,
     pub due_at: Option<DateTime<Utc>>,
     pub appointment_at: Option<DateTime<Utc>>,
@@ -174,8 +178,9 @@ pub async fn detail(
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let more = sqlx::query!(
-        r#"SELECT applicant_id, applicant_phone, applicant_national_id, result_delivery AS "result_delivery: ResultDelivery",
-                  postal_address, rescheduled_at IS NOT NULL AS "rescheduled!", tracking_key
+        r#"SELECT applicant_id, applicant_phone, applicant_national_id,
+                  result_delivery AS "delivery_method: DeliveryMethod", postal_address AS delivery_address,
+                  rescheduled_at IS NOT NULL AS "rescheduled!", tracking_key
            FROM dossiers WHERE id = $1"#,
         id
     )
@@ -183,7 +188,7 @@ pub async fn detail(
     .await?;
     let documents = sqlx::query_as!(
         Document,
-        r#"SELECT id, code, name, sha256, size_bytes AS size, storage_uri, added_with, added_at
+        r#"SELECT id, code, name, sha256, size_bytes AS size, storage_uri AS uri, added_with, added_at
            FROM dossier_documents WHERE dossier_id = $1 ORDER BY added_at, id"#,
         id
     )
@@ -226,8 +231,10 @@ pub async fn detail(
             national_id,
         },
         summary,
-        result_delivery: more.result_delivery,
-        postal_address: more.postal_address,
+        delivery: Delivery {
+            method: more.delivery_method,
+            address: more.delivery_address,
+        },
         tracking_key: more.tracking_key,
         rescheduled: more.rescheduled,
         allowed_actions,
@@ -490,7 +497,7 @@ async fn track_publicly(
         unit_code: d.unit_code,
         unit_name: d.unit_name,
         status: d.status,
-        national_status_code: d.national_status_code,
+        status_code: d.status_code,
         received_at: d.received_at,
         due_at: d.due_at,
         appointment_at: d.appointment_at,

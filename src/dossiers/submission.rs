@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::claims;
 use super::reading::{DossierDetail, detail};
 use super::{
-    Actor, Channel, DocumentInput, DocumentStorage, ResultDelivery, Status, add_documents,
-    check_documents, record_move,
+    Actor, Channel, Delivery, DeliveryMethod, DocumentInput, DocumentStorage, Status,
+    add_documents, check_documents, record_move,
 };
 use crate::app::AppState;
 use crate::auth::access::{Citizens, Officers, Role};
@@ -46,14 +46,10 @@ pub struct OnlineSubmission {
     #[schema(example = "19753")]
     pub unit_code: String,
     pub documents: Vec<DocumentInput>,
-    #[serde(default = "counter_delivery")]
-    pub result_delivery: ResultDelivery,
-    /// Required when `result_delivery` is `postal`.
-    pub postal_address: Option<String>,
-}
-
-fn counter_delivery() -> ResultDelivery {
-    ResultDelivery::Counter
+    /// How the result reaches the applicant; without it, collected at the counter. `address`
+    /// is required for `postal`.
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,9 +74,10 @@ pub struct CounterSubmission {
     pub applicant: Applicant,
     #[serde(default)]
     pub documents: Vec<DocumentInput>,
-    #[serde(default = "counter_delivery")]
-    pub result_delivery: ResultDelivery,
-    pub postal_address: Option<String>,
+    /// How the result reaches the applicant; without it, collected at the counter. `address`
+    /// is required for `postal`.
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 /// Everything a new dossier row needs.
@@ -92,8 +89,7 @@ struct NewDossier<'a> {
     applicant_name: &'a str,
     applicant_phone: &'a str,
     national_id: Option<&'a str>,
-    result_delivery: ResultDelivery,
-    postal_address: Option<&'a str>,
+    delivery: &'a Delivery,
     documents: &'a [DocumentInput],
     actor: Actor,
 }
@@ -118,8 +114,7 @@ async fn submit_online(
             procedure_code: &submission.procedure_code,
             unit_code: &submission.unit_code,
             unit_field: "unit_code",
-            result_delivery: submission.result_delivery,
-            postal_address: submission.postal_address.as_deref(),
+            delivery: &submission.delivery,
             documents: &submission.documents,
             storage: &state.dossiers.storage,
         },
@@ -143,8 +138,7 @@ async fn submit_online(
             applicant_name: &account.full_name,
             applicant_phone: &account.phone,
             national_id: None,
-            result_delivery: submission.result_delivery,
-            postal_address: submission.postal_address.as_deref(),
+            delivery: &submission.delivery,
             documents: &submission.documents,
             actor: Actor::Account(caller.account_id, Role::Citizen),
         },
@@ -184,8 +178,7 @@ async fn receive_at_counter(
             procedure_code: &submission.procedure_code,
             unit_code: &unit_code,
             unit_field: "procedure_code",
-            result_delivery: submission.result_delivery,
-            postal_address: submission.postal_address.as_deref(),
+            delivery: &submission.delivery,
             documents: &submission.documents,
             storage: &state.dossiers.storage,
         },
@@ -235,8 +228,7 @@ async fn receive_at_counter(
             applicant_name: &applicant_name,
             applicant_phone: applicant.phone.as_str(),
             national_id: Some(national_id.as_str()),
-            result_delivery: submission.result_delivery,
-            postal_address: submission.postal_address.as_deref(),
+            delivery: &submission.delivery,
             documents: &submission.documents,
             actor: Actor::Account(caller.account_id, Role::Officer),
         },
@@ -269,8 +261,7 @@ struct Filing<'a> {
     unit_code: &'a str,
     /// The field to blame when the unit is not of the procedure's level.
     unit_field: &'a str,
-    result_delivery: ResultDelivery,
-    postal_address: Option<&'a str>,
+    delivery: &'a Delivery,
     documents: &'a [DocumentInput],
     /// Where the documents must be kept.
     storage: &'a DocumentStorage,
@@ -296,19 +287,28 @@ async fn check_filing(conn: &mut PgConnection, filing: Filing<'_>) -> ApiResult<
             Message::UnitNotOfProcedureLevel,
         ));
     }
-    check_delivery(filing.result_delivery, filing.postal_address)?;
+    check_delivery(filing.delivery)?;
     check_documents(filing.documents, "documents", filing.storage)?;
     check_required_documents(&procedure, filing.documents)?;
     Ok(procedure)
 }
 
-fn check_delivery(delivery: ResultDelivery, address: Option<&str>) -> ApiResult<()> {
-    let valid = match delivery {
-        ResultDelivery::Counter => address.is_none(),
-        ResultDelivery::Postal => address.is_some_and(|a| length_within(a, 5, 500)),
+/// A postal delivery needs its address (422 `delivery.address` when missing or not 5–500
+/// characters); a counter delivery has none.
+fn check_delivery(delivery: &Delivery) -> ApiResult<()> {
+    let address = delivery.address.as_deref();
+    let (valid, message) = match delivery.method {
+        DeliveryMethod::Counter => (address.is_none(), Message::FieldInvalidValue),
+        DeliveryMethod::Postal => match address {
+            None => (false, Message::FieldRequired),
+            Some(a) => (
+                length_within(a, 5, 500),
+                Message::TextLength { min: 5, max: 500 },
+            ),
+        },
     };
     FieldChecks::new()
-        .check(valid, "postal_address", Message::FieldInvalidValue)
+        .check(valid, "delivery.address", message)
         .finish()
 }
 
@@ -380,8 +380,8 @@ async fn create(
         new.applicant_name.trim(),
         new.applicant_phone,
         new.national_id,
-        new.result_delivery as ResultDelivery,
-        new.postal_address.map(str::trim),
+        new.delivery.method as DeliveryMethod,
+        new.delivery.address.as_deref().map(str::trim),
         now,
         received_at,
         due_at,

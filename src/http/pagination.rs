@@ -17,10 +17,13 @@ pub const MAX_LIMIT: i64 = 100;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
+    /// Items per page, 1 to 100 (default 20); any other number is 422 `validation_failed`.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// Opaque: the `next_cursor` of the previous page of this list, passed back unchanged. Only
+    /// `next_cursor` values are cursors: anything else (made up or altered) is 422
+    /// `validation_failed` naming `cursor`.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 

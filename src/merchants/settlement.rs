@@ -96,6 +96,7 @@ async fn movements(
 
 /// Payments and refunds, newest first.
 #[utoipa::path(get, path = "/v1/merchant/transactions", tag = "merchants", security(("merchant_key" = [])),
+    operation_id = "list_merchant_transactions",
     params(Period, PageQuery),
     responses((status = 200, body = Page<MerchantTransaction>), (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn list_transactions(
@@ -134,7 +135,7 @@ pub struct Settlement {
 
 /// One Vietnam-time day's settlement; `Accept: text/csv` gives the movements and totals as CSV.
 #[utoipa::path(get, path = "/v1/merchant/settlements/{date}", tag = "merchants", security(("merchant_key" = [])),
-    params(("date" = String, Path, description = "YYYY-MM-DD, Vietnam time")),
+    params(("date" = NaiveDate, Path, description = "YYYY-MM-DD, Vietnam time")),
     responses(
         (status = 200, body = Settlement),
         (status = 200, content_type = "text/csv", description = "With `Accept: text/csv`"),

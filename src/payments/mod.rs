@@ -122,7 +122,7 @@ pub struct Payout<'a> {
     pub amount: i64,
     pub bank_code: &'a str,
     pub account_number: &'a str,
-    pub account_holder: &'a str,
+    pub account_name: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

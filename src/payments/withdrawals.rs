@@ -42,8 +42,10 @@ pub struct WithdrawalRequest {
     /// The bank's short code, e.g. `VCB`.
     pub bank_code: String,
     pub account_number: String,
-    /// As the bank writes it; must be the wallet holder's own name.
-    pub account_holder: String,
+    /// The name on the bank account, as the bank writes it; must be the wallet holder's own
+    /// name (compared in capitals without diacritics).
+    #[schema(example = "NGUYEN VAN AN")]
+    pub account_name: String,
     /// Defaults to the first provider that pays out.
     pub provider: Option<String>,
 }
@@ -55,7 +57,8 @@ pub struct Withdrawal {
     pub provider: String,
     pub bank_code: String,
     pub account_number: String,
-    pub account_holder: String,
+    /// The name on the bank account, as given.
+    pub account_name: String,
     /// `pending`, `succeeded` or `failed` (the money is back in the wallet).
     pub status: String,
     pub failure_reason: Option<String>,
@@ -135,8 +138,8 @@ async fn withdraw(
         .check(
             verified_name
                 .as_deref()
-                .is_none_or(|name| same_person(&request.account_holder, name)),
-            "account_holder",
+                .is_none_or(|name| same_person(&request.account_name, name)),
+            "account_name",
             Message::AccountHolderNotOwner,
         )
         .finish()?;
@@ -182,15 +185,15 @@ async fn withdraw(
         Withdrawal,
         "INSERT INTO withdrawals (id, account_id, provider, amount, bank_code, account_number, account_holder, entry_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         RETURNING id, amount, provider, bank_code, account_number, account_holder, status, failure_reason,
-                   created_at, settled_at",
+         RETURNING id, amount, provider, bank_code, account_number, account_holder AS account_name, status,
+                   failure_reason, created_at, settled_at",
         id,
         citizen,
         provider.name(),
         amount.dong(),
         request.bank_code,
         request.account_number,
-        request.account_holder.trim(),
+        request.account_name.trim(),
         posted.entry_id,
     )
     .fetch_one(&mut *conn)
@@ -259,8 +262,8 @@ async fn get_withdrawal(
 ) -> ApiResult<Json<Withdrawal>> {
     let withdrawal = sqlx::query_as!(
         Withdrawal,
-        "SELECT id, amount, provider, bank_code, account_number, account_holder, status, failure_reason,
-                created_at, settled_at
+        "SELECT id, amount, provider, bank_code, account_number, account_holder AS account_name, status,
+                failure_reason, created_at, settled_at
          FROM withdrawals WHERE id = $1 AND account_id = $2",
         id,
         caller.account_id,
@@ -302,7 +305,8 @@ pub async fn pay_out_due(db: &PgPool, providers: &Providers) -> anyhow::Result<u
          FROM (SELECT id FROM withdrawals WHERE status = 'pending' AND next_attempt_at <= now()
                ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED) due
          WHERE w.id = due.id
-         RETURNING w.id, w.account_id, w.provider, w.amount, w.bank_code, w.account_number, w.account_holder",
+         RETURNING w.id, w.account_id, w.provider, w.amount, w.bank_code, w.account_number,
+                   w.account_holder AS account_name",
         LEASE.as_secs_f64(),
         lease_token,
     )
@@ -318,7 +322,7 @@ pub async fn pay_out_due(db: &PgPool, providers: &Providers) -> anyhow::Result<u
             amount: w.amount,
             bank_code: &w.bank_code,
             account_number: &w.account_number,
-            account_holder: &w.account_holder,
+            account_name: &w.account_name,
         };
         match provider.payout(db, &payout).await {
             Ok(result) => {

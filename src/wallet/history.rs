@@ -135,6 +135,7 @@ impl Row {
 
 /// The wallet's movements, newest first.
 #[utoipa::path(get, path = "/v1/wallet/transactions", tag = "wallet", security(("bearer" = [])),
+    operation_id = "list_wallet_transactions",
     params(HistoryFilter, PageQuery),
     responses(
         (status = 200, body = Page<WalletTransaction>),

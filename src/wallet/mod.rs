@@ -10,6 +10,10 @@ pub mod limits;
 pub mod pin;
 mod transfers;
 
+/// Re-exported for the OpenAPI document, which registers it: the history filter's `kind`
+/// refers to it, and utoipa collects no schema from query parameters.
+pub use history::TransactionKind;
+
 use std::sync::Arc;
 
 use axum::extract::State;

@@ -49,7 +49,7 @@ fn birth_documents() -> Value {
         json!({
             "code": code, "name": format!("{code}.pdf"),
             "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-            "size": 48213, "storage_uri": format!("s3://civicpay-documents/{code}.pdf")
+            "size": 48213, "uri": format!("s3://civicpay-documents/{code}.pdf")
         })
     };
     json!([

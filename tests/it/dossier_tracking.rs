@@ -47,7 +47,7 @@ fn document(code: &str, uri: &str) -> Value {
     json!({
         "code": code, "name": format!("{code}.pdf"),
         "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        "size": 48213, "storage_uri": uri
+        "size": 48213, "uri": uri
     })
 }
 
@@ -405,8 +405,8 @@ async fn filings_take_documents_only_from_our_storage(pool: PgPool) {
     for bad in BAD_URIS {
         for index in [0, 2] {
             let mut documents = birth_documents();
-            documents[index]["storage_uri"] = json!(bad);
-            let field = format!("documents[{index}].storage_uri");
+            documents[index]["uri"] = json!(bad);
+            let field = format!("documents[{index}].uri");
             let response = desk.file_online(documents.clone()).await;
             assert_eq!(
                 expect_invalid_fields(response).await,
@@ -423,18 +423,18 @@ async fn filings_take_documents_only_from_our_storage(pool: PgPool) {
     }
     // Two bad ones are both named.
     let mut documents = birth_documents();
-    documents[0]["storage_uri"] = json!("file:///etc/passwd");
-    documents[1]["storage_uri"] = json!("javascript:alert(1)");
+    documents[0]["uri"] = json!("file:///etc/passwd");
+    documents[1]["uri"] = json!("javascript:alert(1)");
     let response = desk.file_online(documents).await;
     assert_eq!(
         expect_invalid_fields(response).await,
-        ["documents[0].storage_uri", "documents[1].storage_uri"]
+        ["documents[0].uri", "documents[1].uri"]
     );
     assert_eq!(desk.dossier_count(&pool).await, 0, "nothing was filed");
 
     // Objects of our bucket, in folders, are accepted and kept as given.
     let mut documents = birth_documents();
-    documents[0]["storage_uri"] = json!("s3://civicpay-documents/2026/12/01/0f3a_to-khai.v2.pdf");
+    documents[0]["uri"] = json!("s3://civicpay-documents/2026/12/01/0f3a_to-khai.v2.pdf");
     let code = documents[0]["code"].clone();
     let response = desk.file_online(documents).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -446,7 +446,7 @@ async fn filings_take_documents_only_from_our_storage(pool: PgPool) {
         .find(|document| document["code"] == code)
         .expect("the document is in the answer");
     assert_eq!(
-        kept["storage_uri"],
+        kept["uri"],
         "s3://civicpay-documents/2026/12/01/0f3a_to-khai.v2.pdf"
     );
     let response = desk.file_at_counter(birth_documents()).await;
@@ -476,7 +476,7 @@ async fn a_supplement_takes_documents_only_from_our_storage(pool: PgPool) {
         let response = desk.act(&desk.citizen, id, body).await;
         assert_eq!(
             expect_invalid_fields(response).await,
-            ["documents[1].storage_uri"],
+            ["documents[1].uri"],
             "{bad:?}"
         );
     }
@@ -497,10 +497,7 @@ async fn a_supplement_takes_documents_only_from_our_storage(pool: PgPool) {
         document("ket_qua", "http://169.254.169.254/latest/meta-data/"),
     ]});
     let response = desk.act(&desk.officer, id, body).await;
-    assert_eq!(
-        expect_invalid_fields(response).await,
-        ["documents[0].storage_uri"]
-    );
+    assert_eq!(expect_invalid_fields(response).await, ["documents[0].uri"]);
 }
 
 #[sqlx::test]
@@ -525,11 +522,7 @@ async fn the_storage_prefix_is_configurable(pool: PgPool) {
         let response = desk.file_online(stored_under(foreign)).await;
         assert_eq!(
             expect_invalid_fields(response).await,
-            [
-                "documents[0].storage_uri",
-                "documents[1].storage_uri",
-                "documents[2].storage_uri"
-            ],
+            ["documents[0].uri", "documents[1].uri", "documents[2].uri"],
             "{foreign:?}"
         );
     }

@@ -45,7 +45,7 @@ fn document(code: &str) -> Value {
     json!({
         "code": code, "name": format!("{code}.pdf"),
         "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        "size": 48213, "storage_uri": format!("s3://civicpay-documents/{code}.pdf")
+        "size": 48213, "uri": format!("s3://civicpay-documents/{code}.pdf")
     })
 }
 
@@ -134,7 +134,7 @@ async fn an_online_dossier_goes_from_filing_to_a_rated_result(pool: PgPool) {
     let filed: Value = response.json().await.unwrap();
     let id = filed["id"].as_str().unwrap().to_owned();
     assert_eq!(filed["status"], "submitted");
-    assert_eq!(filed["national_status_code"], 1);
+    assert_eq!(filed["status_code"], 1);
     assert!(filed["due_at"].is_null());
     let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap());
     assert_eq!(
@@ -153,7 +153,7 @@ async fn an_online_dossier_goes_from_filing_to_a_rated_result(pool: PgPool) {
     let awaiting = desk
         .moved(&desk.officer, &id, "request_payment", json!({}))
         .await;
-    assert_eq!(awaiting["national_status_code"], 6);
+    assert_eq!(awaiting["status_code"], 6);
 
     // The bills issue's hook: the fee is paid, processing resumes.
     let mut tx = pool.begin().await.unwrap();
@@ -184,7 +184,7 @@ async fn an_online_dossier_goes_from_filing_to_a_rated_result(pool: PgPool) {
             json!({"note": "đã giao tận tay"}),
         )
         .await;
-    assert_eq!(returned["national_status_code"], 10);
+    assert_eq!(returned["status_code"], 10);
 
     let timeline: Vec<(&str, &str)> = returned["timeline"]
         .as_array()
@@ -726,8 +726,8 @@ async fn roles_and_scopes_are_checked_before_the_state(pool: PgPool) {
 async fn public_tracking_shows_where_it_stands_and_nothing_personal(pool: PgPool) {
     let desk = desk(&pool).await;
     let body = json!({
-        "procedure_code": PERMIT, "documents": permit_documents(), "result_delivery": "postal",
-        "postal_address": "12 Lê Lợi, phường Phú Xuân, Huế",
+        "procedure_code": PERMIT, "documents": permit_documents(),
+        "delivery": {"method": "postal", "address": "12 Lê Lợi, phường Phú Xuân, Huế"},
         "applicant": {"phone": "0933123456", "full_name": "Trần Văn Bình", "national_id": "046095001234"}
     });
     let response = desk
@@ -745,7 +745,7 @@ async fn public_tracking_shows_where_it_stands_and_nothing_personal(pool: PgPool
     let text = response.text().await.unwrap();
     let public: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(public["status"], "received");
-    assert_eq!(public["national_status_code"], 2);
+    assert_eq!(public["status_code"], 2);
     assert_eq!(public["procedure_code"], PERMIT);
     assert_eq!(public["unit_code"], PHU_XUAN);
     for time in ["received_at", "due_at", "appointment_at"] {
@@ -757,7 +757,7 @@ async fn public_tracking_shows_where_it_stands_and_nothing_personal(pool: PgPool
         "applicant_name",
         "phone",
         "national_id",
-        "postal_address",
+        "delivery",
         "documents",
         "timeline",
         "tracking_key",

@@ -8,6 +8,7 @@ mod callbacks;
 mod cli;
 mod database;
 mod demo;
+mod design_client;
 mod dossier_claims;
 mod dossier_tracking;
 mod dossiers;

@@ -470,7 +470,7 @@ async fn withdraw(
         .bearer_auth(token)
         .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .header("x-payment-pin", PIN)
-        .json(&json!({"amount": amount, "bank_code": "VCB", "account_number": account, "account_holder": holder}))
+        .json(&json!({"amount": amount, "bank_code": "VCB", "account_number": account, "account_name": holder}))
         .send()
         .await
         .unwrap()
@@ -516,13 +516,13 @@ async fn a_withdrawal_is_debited_at_once_and_paid_out_by_the_worker(pool: PgPool
 
     // Another person's account, an unknown provider, no PIN: refused before any money moves.
     let response = withdraw(&app, &token, 1_000, "0071000123456", "TRAN THI HOA").await;
-    assert_eq!(expect_invalid_fields(response).await, ["account_holder"]);
+    assert_eq!(expect_invalid_fields(response).await, ["account_name"]);
     let response = app
         .client
         .post(app.url("/v1/wallet/withdrawals"))
         .bearer_auth(&token)
         .header("idempotency-key", "no-pin")
-        .json(&json!({"amount": 1000, "bank_code": "VCB", "account_number": "0071000123456", "account_holder": "NGUYEN VAN AN"}))
+        .json(&json!({"amount": 1000, "bank_code": "VCB", "account_number": "0071000123456", "account_name": "NGUYEN VAN AN"}))
         .send()
         .await
         .unwrap();
@@ -566,7 +566,7 @@ async fn a_worker_that_died_after_asking_the_bank_is_not_paid_twice(pool: PgPool
         amount: 100_000,
         bank_code: "VCB",
         account_number: "0071000999999",
-        account_holder: "NGUYEN VAN AN",
+        account_name: "NGUYEN VAN AN",
     };
     sandbox.payout(&pool, &payout).await.unwrap();
     sqlx::query("UPDATE withdrawals SET lease_token = gen_random_uuid(), next_attempt_at = now() - interval '1 second' WHERE id = $1")
@@ -877,7 +877,7 @@ async fn a_withdrawal_goes_only_to_the_verified_name_whatever_the_account_is_ren
     assert_eq!(renamed.status(), StatusCode::OK);
     for holder in ["TRAN THI BINH", "Trần Thị Bình"] {
         let response = withdraw(&app, &token, 100_000, "0071000123456", holder).await;
-        assert_eq!(expect_invalid_fields(response).await, ["account_holder"]);
+        assert_eq!(expect_invalid_fields(response).await, ["account_name"]);
     }
     assert_eq!(balance(&app, &token).await, 1_000_000);
     let response = withdraw(&app, &token, 100_000, "0071000123456", "nguyen van an").await;
@@ -894,7 +894,7 @@ async fn a_withdrawal_goes_only_to_the_verified_name_whatever_the_account_is_ren
         .await;
     assert_eq!(again.status(), StatusCode::OK);
     let response = withdraw(&app, &token, 1_000, "0071000123456", "TRAN THI BINH").await;
-    assert_eq!(expect_invalid_fields(response).await, ["account_holder"]);
+    assert_eq!(expect_invalid_fields(response).await, ["account_name"]);
     assert_ledger_verifies(&pool).await;
 }
 
