@@ -103,6 +103,8 @@ async fn get_me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeUpdate {
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub full_name: Option<String>,
     pub language: Option<Language>,
 }

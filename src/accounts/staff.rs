@@ -31,9 +31,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewStaff {
-    #[schema(value_type = String, example = "0905123456")]
+    #[schema(value_type = String, example = "0905123456", max_length = 32, pattern = r"^[ .()-]*(\+[ .()-]*8[ .()-]*4|8[ .()-]*4|0)[ .()-]*[35789]([ .()-]*[0-9]){8}[ .()-]*$")]
     pub phone: Phone,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub full_name: String,
     /// `officer`, `supervisor` or `admin`.
     pub role: Role,
@@ -122,6 +126,8 @@ pub async fn insert_staff_with(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffUpdate {
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub full_name: Option<String>,
     pub role: Option<Role>,
     pub unit_code: Option<String>,
@@ -196,6 +202,7 @@ async fn update_staff(
 #[serde(deny_unknown_fields)]
 pub struct StaffPassword {
     /// The new password, 8 to 128 characters, to be handed to the staff member in person.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 

@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OtpRequest {
     /// `0912345678`, `84912345678` or `+84912345678`.
-    #[schema(value_type = String, example = "0912345678")]
+    #[schema(value_type = String, example = "0912345678", max_length = 32, pattern = r"^[ .()-]*(\+[ .()-]*8[ .()-]*4|8[ .()-]*4|0)[ .()-]*[35789]([ .()-]*[0-9]){8}[ .()-]*$")]
     pub phone: Phone,
     pub purpose: Purpose,
 }
@@ -74,12 +74,16 @@ async fn send_otp(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(value_type = String, example = "0912345678")]
+    #[schema(value_type = String, example = "0912345678", max_length = 32, pattern = r"^[ .()-]*(\+[ .()-]*8[ .()-]*4|8[ .()-]*4|0)[ .()-]*[35789]([ .()-]*[0-9]){8}[ .()-]*$")]
     pub phone: Phone,
     /// The code sent with purpose `register`.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub otp: String,
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub full_name: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -245,15 +249,21 @@ async fn logout(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
-    #[schema(value_type = String, example = "0912345678")]
+    #[schema(value_type = String, example = "0912345678", max_length = 32, pattern = r"^[ .()-]*(\+[ .()-]*8[ .()-]*4|8[ .()-]*4|0)[ .()-]*[35789]([ .()-]*[0-9]){8}[ .()-]*$")]
     pub phone: Phone,
     /// The code sent with purpose `reset_password`.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub otp: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
     /// The 12-digit national ID number the wallet was verified with: required when the
     /// account's wallet is identity-verified, ignored otherwise. A missing or wrong one is
     /// answered like a wrong code (`otp_invalid`) and uses up one of the code's attempts.
-    #[schema(example = "046095012345")]
+    #[schema(
+        example = "046095012345",
+        pattern = "^(001|002|004|006|008|010|011|012|014|015|017|019|020|022|024|025|026|027|030|031|033|034|035|036|037|038|040|042|044|045|046|048|049|051|052|054|056|058|060|062|064|066|067|068|070|072|074|075|077|079|080|082|083|084|086|087|089|091|092|093|094|095|096)[0-9]{9}$"
+    )]
     pub national_id: Option<String>,
 }
 

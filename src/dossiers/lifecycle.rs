@@ -144,13 +144,18 @@ pub struct ActionRequest {
     #[schema(value_type = Action)]
     pub action: String,
     /// Required to refuse, request a supplement (what is missing), withdraw, suspend, reject
-    /// and reschedule (the apology).
+    /// and reschedule (the apology). 1 to 2000 characters once trimmed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: Option<String>,
+    /// At most 2000 characters.
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
-    /// Required to supplement; any move may bring documents (a result, say).
+    /// Required to supplement; any move may bring documents (a result, say). At most 50.
+    #[schema(max_items = 50)]
     pub documents: Option<Vec<DocumentInput>>,
-    /// The new appointment, to reschedule.
+    /// The new appointment, to reschedule: RFC 3339, in the years 2000 to 2100 (UTC).
     #[serde(default, deserialize_with = "crate::http::dates::opt_instant")]
+    #[schema(value_type = Option<String>, format = DateTime, pattern = r"^(20(0[1-9]|[1-9][0-9])-|2000-(0[2-9]|1[0-2])-|2000-01-(0[2-9]|[12][0-9]|3[01])|2100-(0[1-9]|1[01])-|2100-12-([012][0-9]|30))")]
     pub appointment_at: Option<DateTime<Utc>>,
 }
 

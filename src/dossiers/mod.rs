@@ -121,7 +121,11 @@ pub struct Delivery {
     pub method: DeliveryMethod,
     /// The postal address (5–500 characters): required for `postal`, absent or null for
     /// `counter`.
-    #[schema(example = "12 Lê Lợi, phường Phú Xuân, Huế")]
+    #[schema(
+        example = "12 Lê Lợi, phường Phú Xuân, Huế",
+        max_length = 500,
+        pattern = r"\S[\s\S]{3,}\S"
+    )]
     pub address: Option<String>,
 }
 
@@ -138,16 +142,28 @@ impl Default for Delivery {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentInput {
-    /// The procedure's required-document code this answers, if any.
+    /// The procedure's required-document code this answers, if any (1 to 50 characters): one
+    /// of the procedure's `required_documents`.
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub code: Option<String>,
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
-    /// Hex SHA-256 of the file.
+    /// Hex SHA-256 of the file: 64 hexadecimal digits.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: String,
-    /// Bytes.
+    /// Bytes: 1 to 104857600 (100 MiB).
+    #[schema(minimum = 1, maximum = 104_857_600)]
     pub size: i64,
     /// Where the file is kept: in our document storage (`CIVICPAY_DOCUMENT_STORAGE_PREFIX`,
-    /// by default `s3://civicpay-documents/`), followed by the object key.
-    #[schema(example = "s3://civicpay-documents/2026/12/01/to-khai.pdf")]
+    /// by default `s3://civicpay-documents/`), followed by the object key: `/`-separated
+    /// segments of ASCII letters, digits, `-`, `_` and `.`, none empty, `.` or `..`, at most
+    /// 1024 bytes. The pattern shows the default prefix.
+    #[schema(
+        example = "s3://civicpay-documents/2026/12/01/to-khai.pdf",
+        max_length = 1048,
+        pattern = r"^s3://civicpay-documents/([A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)(/([A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+))*$"
+    )]
     pub uri: String,
 }
 

@@ -32,7 +32,11 @@ pub struct Rating {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRating {
+    /// A whole number, 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub score: i32,
+    /// At most 1000 characters once trimmed.
+    #[schema(max_length = 1000)]
     pub comment: Option<String>,
 }
 

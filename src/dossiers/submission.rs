@@ -45,6 +45,8 @@ pub struct OnlineSubmission {
     /// Any unit of the procedure's level; it handles the dossier.
     #[schema(example = "19753")]
     pub unit_code: String,
+    /// At most 50.
+    #[schema(max_items = 50)]
     pub documents: Vec<DocumentInput>,
     /// How the result reaches the applicant; without it, collected at the counter. `address`
     /// is required for `postal`.
@@ -57,13 +59,15 @@ pub struct OnlineSubmission {
 pub struct Applicant {
     /// Where the claim code is texted when the dossier cannot be attached to an account at once.
     /// The phone alone never attaches a dossier to the account that has it.
-    #[schema(value_type = String, example = "0912345678")]
+    #[schema(value_type = String, example = "0912345678", max_length = 32, pattern = r"^[ .()-]*(\+[ .()-]*8[ .()-]*4|8[ .()-]*4|0)[ .()-]*[35789]([ .()-]*[0-9]){8}[ .()-]*$")]
     pub phone: Phone,
-    /// Required, as on the ID card.
+    /// Required, as on the ID card: 1 to 200 characters once trimmed.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, pattern = r"\S")]
     pub full_name: Option<String>,
     /// 12-digit national ID number (căn cước), required. The dossier is attached at once to the
     /// account whose wallet is verified with it; otherwise to the one that verifies it later,
     /// or to the account of `phone` once it confirms the code texted to it (with this number).
+    #[schema(value_type = String, required = true, example = "046095012345", pattern = "^(001|002|004|006|008|010|011|012|014|015|017|019|020|022|024|025|026|027|030|031|033|034|035|036|037|038|040|042|044|045|046|048|049|051|052|054|056|058|060|062|064|066|067|068|070|072|074|075|077|079|080|082|083|084|086|087|089|091|092|093|094|095|096)[0-9]{9}$")]
     pub national_id: Option<String>,
 }
 
@@ -72,7 +76,9 @@ pub struct Applicant {
 pub struct CounterSubmission {
     pub procedure_code: String,
     pub applicant: Applicant,
+    /// At most 50.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub documents: Vec<DocumentInput>,
     /// How the result reaches the applicant; without it, collected at the counter. `address`
     /// is required for `postal`.

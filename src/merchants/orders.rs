@@ -37,12 +37,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewOrder {
-    /// The merchant's own reference, unique per merchant.
+    /// The merchant's own reference, unique per merchant: 1 to 64 characters, not all blank.
+    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub order_ref: String,
+    /// In đồng, 1 to 10,000,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
+    /// At most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub description: String,
-    /// Seconds until the order expires (default 900).
+    /// Seconds until the order expires (default 900): 60 to 604800 (7 days).
+    #[schema(minimum = 60, maximum = 604_800)]
     pub expires_in: Option<i64>,
 }
 

@@ -236,8 +236,12 @@ async fn scanned_merchant(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PayMerchantRequest {
+    /// In đồng, 1 to 10,000,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
+    /// At most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub note: String,
 }
 

@@ -28,8 +28,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefundRequest {
+    /// In đồng, 1 to 10,000,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
+    /// At most 200 characters once trimmed.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: String,
 }
 

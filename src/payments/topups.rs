@@ -31,8 +31,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopupRequest {
+    /// In đồng, 1 to 10,000,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
-    /// `sandbox` (development) or `vnpay`.
+    /// `sandbox` (development) or `vnpay`; one not enabled on this server is refused.
+    #[schema(pattern = "^(sandbox|vnpay)$")]
     pub provider: String,
 }
 

@@ -38,15 +38,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawalRequest {
+    /// In đồng, 1 to 10,000,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
-    /// The bank's short code, e.g. `VCB`.
+    /// The bank's short code, e.g. `VCB`: 2 to 20 capital letters or digits.
+    #[schema(example = "VCB", pattern = "^[A-Z0-9]{2,20}$")]
     pub bank_code: String,
+    /// 6 to 20 digits.
+    #[schema(pattern = "^[0-9]{6,20}$")]
     pub account_number: String,
     /// The name on the bank account, as the bank writes it; must be the wallet holder's own
     /// name (compared in capitals without diacritics).
     #[schema(example = "NGUYEN VAN AN")]
     pub account_name: String,
-    /// Defaults to the first provider that pays out.
+    /// Defaults to the first provider that pays out; only `sandbox` pays out.
+    #[schema(pattern = "^sandbox$")]
     pub provider: Option<String>,
 }
 

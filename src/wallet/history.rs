@@ -80,11 +80,13 @@ pub struct WalletTransaction {
 #[into_params(parameter_in = Query)]
 pub struct HistoryFilter {
     pub kind: Option<TransactionKind>,
-    /// First day included, Vietnam time (YYYY-MM-DD).
+    /// First day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(default, deserialize_with = "dates::opt_date")]
+    #[param(value_type = Option<String>, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub from: Option<NaiveDate>,
-    /// Last day included, Vietnam time (YYYY-MM-DD).
+    /// Last day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(default, deserialize_with = "dates::opt_date")]
+    #[param(value_type = Option<String>, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub to: Option<NaiveDate>,
 }
 
@@ -183,11 +185,13 @@ async fn list_transactions(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatementPeriod {
-    /// First day included, Vietnam time (YYYY-MM-DD).
+    /// First day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(deserialize_with = "dates::date")]
+    #[param(value_type = String, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub from: NaiveDate,
-    /// Last day included, Vietnam time (YYYY-MM-DD).
+    /// Last day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(deserialize_with = "dates::date")]
+    #[param(value_type = String, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub to: NaiveDate,
 }
 

@@ -190,8 +190,11 @@ async fn get_wallet(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerificationRequest {
-    /// 12 digits.
-    #[schema(example = "046095012345")]
+    /// 12 digits, the first three a province code.
+    #[schema(
+        example = "046095012345",
+        pattern = "^(001|002|004|006|008|010|011|012|014|015|017|019|020|022|024|025|026|027|030|031|033|034|035|036|037|038|040|042|044|045|046|048|049|051|052|054|056|058|060|062|064|066|067|068|070|072|074|075|077|079|080|082|083|084|086|087|089|091|092|093|094|095|096)[0-9]{9}$"
+    )]
     pub national_id: String,
 }
 
@@ -274,8 +277,10 @@ async fn verify_identity(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PinRequest {
     /// The new 6-digit PIN.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub pin: String,
     /// The current PIN, required to change one already set.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub old_pin: Option<String>,
 }
 

@@ -30,10 +30,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TransferRequest {
-    #[schema(example = "0987654321")]
+    #[schema(
+        example = "0987654321",
+        max_length = 32,
+        pattern = r"^[ .()-]*(\+[ .()-]*8[ .()-]*4|8[ .()-]*4|0)[ .()-]*[35789]([ .()-]*[0-9]){8}[ .()-]*$"
+    )]
     pub to_phone: String,
-    /// In đồng.
+    /// In đồng, 1 to 10,000,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount: i64,
+    /// At most 200 characters once trimmed.
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 
