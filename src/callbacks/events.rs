@@ -228,11 +228,16 @@ pub struct RotatedSecret {
 /// Replace the webhook secret. For the configured grace period every callback carries two
 /// signatures, with the new secret and the previous one, so the receiver can switch at leisure.
 #[utoipa::path(post, path = "/v1/merchant/webhook-secret/rotate", tag = "callbacks", security(("merchant_key" = [])),
-    responses((status = 201, body = RotatedSecret), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = RotatedSecret), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Only the newest API key may rotate the secret")))]
 async fn rotate_webhook_secret(
     State(state): State<AppState>,
     caller: MerchantCaller,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
+    let mut tx = state.db.begin().await?;
+    // Only the newest API key: a leaked old one inside its grace period must not take over
+    // the signing secret.
+    crate::merchants::lock_as_newest_key(&mut tx, &caller).await?;
     let webhook_secret = new_webhook_secret();
     let previous_secret_expires_at = sqlx::query_scalar!(
         r#"UPDATE merchants
@@ -245,8 +250,9 @@ async fn rotate_webhook_secret(
         webhook_secret,
         state.webhook_secret_grace_secs as f64,
     )
-    .fetch_one(&state.db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(RotatedSecret {

@@ -152,7 +152,10 @@ async fn lock_merchant_keys(conn: &mut PgConnection, merchant_id: Uuid) -> ApiRe
 /// calling key still works (401 otherwise) and is still the newest (403 otherwise). The
 /// statements after the lock read a fresh snapshot, so a rotation that committed while this
 /// one waited is seen, and its key is the newest.
-async fn lock_as_newest_key(conn: &mut PgConnection, caller: &MerchantCaller) -> ApiResult<()> {
+pub(crate) async fn lock_as_newest_key(
+    conn: &mut PgConnection,
+    caller: &MerchantCaller,
+) -> ApiResult<()> {
     if !caller.newest_key {
         return Err(not_newest_key());
     }
@@ -403,7 +406,8 @@ pub struct ProfileUpdate {
 /// Change the callback URL or the subscribed events.
 #[utoipa::path(patch, path = "/v1/merchant/profile", tag = "merchants", security(("merchant_key" = [])),
     request_body = ProfileUpdate,
-    responses((status = 200, body = Merchant), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Merchant), (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Only the newest API key may change the profile")))]
 async fn update_profile(
     State(state): State<AppState>,
     caller: MerchantCaller,
@@ -421,18 +425,22 @@ async fn update_profile(
             Message::FieldInvalidValue,
         )
         .finish()?;
-    let mut conn = state.db.acquire().await?;
+    let mut tx = state.db.begin().await?;
+    // Where callbacks go is the key holder's to change only with the newest key: a leaked old
+    // key inside its grace period must not redirect them.
+    lock_as_newest_key(&mut tx, &caller).await?;
     sqlx::query!(
         "UPDATE merchants SET callback_url = COALESCE($2, callback_url), events = COALESCE($3, events) WHERE id = $1",
         caller.merchant_id,
         update.callback_url,
         update.events.as_deref(),
     )
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await?;
-    let merchant = load(&mut conn, caller.merchant_id)
+    let merchant = load(&mut tx, caller.merchant_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
+    tx.commit().await?;
     Ok(Json(merchant))
 }
 

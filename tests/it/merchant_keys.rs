@@ -351,3 +351,40 @@ async fn of_five_concurrent_rotations_by_one_key_exactly_one_wins(pool: PgPool) 
     expect_not_newest(post(&app, &cafe.key, ROTATE).await).await;
     rotate(&app, &winner).await;
 }
+
+/// A leaked old key inside its grace period reads, but cannot take over where callbacks go or
+/// the secret that signs them; the newest key can.
+#[sqlx::test]
+async fn an_old_key_cannot_redirect_callbacks_or_take_the_webhook_secret(pool: PgPool) {
+    let app = spawn(&pool).await;
+    let admin = admin(&app, &pool).await;
+    let cafe = onboard(&app, &admin, "CAFE02").await;
+    let (newest, _) = rotate(&app, &cafe.key).await;
+    let redirect = json!({"callback_url": "http://127.0.0.1:9/attacker"});
+    let patch = |key: &str| {
+        app.client
+            .patch(app.url("/v1/merchant/profile"))
+            .bearer_auth(key.to_owned())
+            .header("accept-language", "en")
+            .json(&redirect)
+            .send()
+    };
+    expect_not_newest(patch(&cafe.key).await.unwrap()).await;
+    expect_not_newest(post(&app, &cafe.key, "/v1/merchant/webhook-secret/rotate").await).await;
+    let callback_url: Option<String> =
+        sqlx::query_scalar("SELECT callback_url FROM merchants WHERE id = $1")
+            .bind(cafe.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(callback_url, None, "unchanged");
+    assert_eq!(profile(&app, &cafe.key).await, StatusCode::OK);
+
+    assert_eq!(patch(&newest).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        post(&app, &newest, "/v1/merchant/webhook-secret/rotate")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
