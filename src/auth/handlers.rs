@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::access::Role;
 use super::client_addr::ClientAddr;
-use super::hmac_sha256;
 use super::otp::{self, Purpose};
 use super::password;
 use super::phone::Phone;
@@ -304,7 +303,7 @@ async fn reset_password(
     // Keyed as wallets store it (`wallet::verify_identity`).
     let national_id_hash = national_id
         .flatten()
-        .map(|id| hmac_sha256(state.wallet.pepper(), id.as_str().as_bytes()));
+        .map(|id| id.keyed(state.wallet.pepper()));
     let turn = state.auth.passwords.turn().await?;
     let proven = identity_proven(&state.db, &request.phone, national_id_hash.as_ref()).await?;
     let code = if proven {
@@ -377,13 +376,8 @@ async fn identity_proven(
         None => true,
         Some(stored) => stored
             .zip(given)
-            .is_some_and(|(stored, given)| same_bytes(&stored, given)),
+            .is_some_and(|(stored, given)| super::constant_time_eq(&stored, given)),
     })
-}
-
-/// Equal byte strings, compared in a time that does not depend on where they differ.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The one answer of every refused reset: a wrong, expired or used code, a phone without a

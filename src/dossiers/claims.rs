@@ -19,9 +19,7 @@
 //! filing finds the verified wallet, or the verification finds the dossier.
 
 use axum::extract::State;
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -235,7 +233,7 @@ async fn claim_with_code(
         let id_right = dossier
             .applicant_national_id_hash
             .as_deref()
-            .is_some_and(|stored| keyed_id_matches(state.wallet.pepper(), &national_id, stored));
+            .is_some_and(|stored| national_id.is_keyed_as(state.wallet.pepper(), stored));
         if !(code_right && id_right) {
             // Counted, and kept counted: committed before the refusal.
             let attempts = sqlx::query_scalar!(
@@ -276,11 +274,4 @@ async fn claim_with_code(
 /// up or dead. It does not tell which.
 fn refused() -> ApiError {
     ApiError::invalid_field("otp", Message::ClaimProofInvalid).with_code(ErrorCode::OtpInvalid)
-}
-
-/// Whether `national_id`, keyed as wallets key it, is `stored` (constant time).
-fn keyed_id_matches(pepper: &[u8], national_id: &NationalId, stored: &[u8]) -> bool {
-    let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes keys of any length");
-    mac.update(national_id.as_str().as_bytes());
-    mac.verify_slice(stored).is_ok()
 }

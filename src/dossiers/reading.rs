@@ -508,11 +508,6 @@ async fn track_publicly(
 /// Whether two tracking keys are equal, in a time that tells nothing of where they differ:
 /// both are hashed first, so not even their lengths show.
 fn same_key(stored: &str, given: &str) -> bool {
-    let stored = crate::auth::sha256(stored.as_bytes());
-    let given = crate::auth::sha256(given.as_bytes());
-    stored
-        .iter()
-        .zip(&given)
-        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-        == 0
+    use crate::auth::{constant_time_eq, sha256};
+    constant_time_eq(&sha256(stored.as_bytes()), &sha256(given.as_bytes()))
 }

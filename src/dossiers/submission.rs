@@ -19,9 +19,9 @@ use super::{
     add_documents, check_documents, record_move,
 };
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::access::{Citizens, Officers, Role};
 use crate::auth::phone::Phone;
-use crate::auth::{Caller, hmac_sha256};
 use crate::calendar::WorkingCalendar;
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
@@ -95,6 +95,8 @@ struct NewDossier<'a> {
     applicant_name: &'a str,
     applicant_phone: &'a str,
     national_id: Option<&'a str>,
+    /// The recorded ID keyed as wallets key it: what a later verification finds the dossier by.
+    national_id_hash: Option<&'a [u8]>,
     delivery: &'a Delivery,
     documents: &'a [DocumentInput],
     actor: Actor,
@@ -144,6 +146,7 @@ async fn submit_online(
             applicant_name: &account.full_name,
             applicant_phone: &account.phone,
             national_id: None,
+            national_id_hash: None,
             delivery: &submission.delivery,
             documents: &submission.documents,
             actor: Actor::Account(caller.account_id, Role::Citizen),
@@ -219,7 +222,7 @@ async fn receive_at_counter(
     // Attached at once only to the account verified with this very ID, never by the phone
     // (a typo is a stranger's). Under the lock a verification of this ID takes too, so a
     // verification committing just before is seen here, and one just after sees this dossier.
-    let national_id_hash = hmac_sha256(state.wallet.pepper(), national_id.as_str().as_bytes());
+    let national_id_hash = national_id.keyed(state.wallet.pepper());
     claims::lock_identity(&mut tx, &national_id_hash).await?;
     let applicant_id = claims::verified_holder(&mut tx, &national_id_hash).await?;
     let calendar = WorkingCalendar::load(&mut tx).await?;
@@ -234,19 +237,12 @@ async fn receive_at_counter(
             applicant_name: &applicant_name,
             applicant_phone: applicant.phone.as_str(),
             national_id: Some(national_id.as_str()),
+            national_id_hash: Some(&national_id_hash),
             delivery: &submission.delivery,
             documents: &submission.documents,
             actor: Actor::Account(caller.account_id, Role::Officer),
         },
     )
-    .await?;
-    // The recorded ID keyed as wallets key it: what a later verification finds the dossier by.
-    sqlx::query!(
-        "UPDATE dossiers SET applicant_national_id_hash = $2 WHERE id = $1",
-        id,
-        national_id_hash.as_slice(),
-    )
-    .execute(&mut *tx)
     .await?;
     // Not attached: the applicant may claim it with a code texted to the phone they gave.
     let claim_code = match applicant_id {
@@ -373,8 +369,9 @@ async fn create(
            )
            INSERT INTO dossiers (id, code, procedure_code, unit_code, province_code, status, channel, applicant_id,
                                  applicant_name, applicant_phone, applicant_national_id, result_delivery,
-                                 postal_address, submitted_at, received_at, due_at, appointment_at, tracking_key)
-           SELECT $1, $2, $3, $4, upward.code, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16
+                                 postal_address, submitted_at, received_at, due_at, appointment_at, tracking_key,
+                                 applicant_national_id_hash)
+           SELECT $1, $2, $3, $4, upward.code, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17
            FROM upward WHERE upward.parent_code IS NULL"#,
         id,
         code,
@@ -392,6 +389,7 @@ async fn create(
         received_at,
         due_at,
         new_tracking_key(),
+        new.national_id_hash,
     )
     .execute(&mut *conn)
     .await?;

@@ -236,13 +236,8 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
     else {
         return false;
     };
-    let presented = crate::auth::sha256(presented.as_bytes());
-    let expected = crate::auth::sha256(token.as_bytes());
-    presented
-        .iter()
-        .zip(expected.iter())
-        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-        == 0
+    use crate::auth::{constant_time_eq, sha256};
+    constant_time_eq(&sha256(presented.as_bytes()), &sha256(token.as_bytes()))
 }
 
 /// `/metrics` on the metrics listener: no token asked, the listener's address is the guard.

@@ -5,6 +5,8 @@
 
 use futures_util::future::BoxFuture;
 
+use crate::auth::{constant_time_eq, hmac_sha256};
+
 /// Province codes that begin a national ID number (the 63 provinces before the 2025 merger).
 const PROVINCE_CODES: &[u16] = &[
     1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35, 36, 37,
@@ -35,6 +37,17 @@ impl NationalId {
 
     pub fn last4(&self) -> &str {
         &self.0[8..]
+    }
+
+    /// The number keyed under the server's pepper: how wallets store it (one verified wallet
+    /// per person) and how dossiers are matched to the person it names, never the number.
+    pub fn keyed(&self, pepper: &[u8]) -> [u8; 32] {
+        hmac_sha256(pepper, self.0.as_bytes())
+    }
+
+    /// Whether `stored` is this number keyed under `pepper` (constant time).
+    pub fn is_keyed_as(&self, pepper: &[u8], stored: &[u8]) -> bool {
+        constant_time_eq(&self.keyed(pepper), stored)
     }
 }
 

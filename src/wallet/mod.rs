@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::access::Citizens;
-use crate::auth::{Caller, hmac_sha256, random_token};
+use crate::auth::{Caller, random_token};
 use crate::config::{Config, IdentityVerifierKind};
 use crate::http::error::{ConstraintRule, FieldChecks, Problem};
 use crate::http::messages::Message;
@@ -247,7 +247,7 @@ async fn verify_identity(
                 ));
             }
         };
-        let national_id_hash = hmac_sha256(&state.wallet.pepper, national_id.as_str().as_bytes());
+        let national_id_hash = national_id.keyed(&state.wallet.pepper);
         sqlx::query!(
             "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_name = $4,
                     verified_at = now()

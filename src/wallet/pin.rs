@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::hmac_sha256;
+use crate::auth::{constant_time_eq, hmac_sha256};
 use crate::db::{LockSpace, xact_lock};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
@@ -149,8 +149,4 @@ pub async fn check_header(
 
 fn locked(secs: i64) -> ApiError {
     ApiError::new(ErrorCode::PaymentPinLocked).with_retry_after(secs.max(1) as u64)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }

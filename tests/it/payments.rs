@@ -73,6 +73,15 @@ async fn sandbox_notify(app: &TestApp, (query, body): (String, String)) -> reqwe
         .unwrap()
 }
 
+/// How the sandbox bank's notification was taken, as our answer to it says.
+async fn outcome(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json::<Value>().await.unwrap()["outcome"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -170,13 +179,6 @@ async fn tampered_wrong_amount_and_unknown_notifications_change_nothing(pool: Pg
     let reference = reference_of(&topup);
     let (query, body) = sandbox::signed_notification(&reference, "SBX1", 80_000, true);
     let tampered = body.replace("80000", "8000000");
-    let outcome = |response: reqwest::Response| async move {
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json::<Value>().await.unwrap()["outcome"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     assert_eq!(
         outcome(sandbox_notify(&app, (query, tampered)).await).await,
         "invalid_signature"
@@ -819,13 +821,6 @@ async fn a_sandbox_notification_naming_a_field_twice_is_refused(pool: PgPool) {
     let topup = start_topup(&app, &token, "sandbox", 30_000).await;
     let reference = reference_of(&topup);
     let (query, body) = sandbox::signed_notification(&reference, "SBXDUP", 30_000, true);
-    let outcome = |response: reqwest::Response| async move {
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json::<Value>().await.unwrap()["outcome"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     let twice = format!("signature=00ff&{query}");
     assert_eq!(
         outcome(sandbox_notify(&app, (twice, body.clone())).await).await,
