@@ -329,11 +329,7 @@ async fn wrong_keys_and_unknown_codes_from_one_address_are_rate_limited(pool: Pg
             "rate_limited",
         )
         .await;
-        let retry_after: u64 = problem.headers["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let retry_after = problem.retry_after_secs();
         assert!((1..=600).contains(&retry_after), "{retry_after}");
     }
     // Another address is not held back, and the limit is its own: the attacker's address may

@@ -146,6 +146,15 @@ pub struct ProblemResponse {
 }
 
 impl ProblemResponse {
+    /// The `Retry-After` seconds a 429 or 503 carries.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .expect("Retry-After in seconds")
+    }
+
     pub fn field_errors(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()

@@ -33,11 +33,7 @@ async fn a_login_burst_past_one_turn_is_told_to_retry_and_the_rest_log_in(pool: 
                     "service_unavailable",
                 )
                 .await;
-                let retry_after: u64 = problem.headers["retry-after"]
-                    .to_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let retry_after = problem.retry_after_secs();
                 assert!(retry_after >= 1, "Retry-After: {retry_after}");
                 told_to_retry += 1;
             }

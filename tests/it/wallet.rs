@@ -312,11 +312,7 @@ async fn five_wrong_pins_lock_payments_and_pin_changes_count(pool: PgPool) {
         "payment_pin_locked",
     )
     .await;
-    let retry_after: u64 = locked.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after = locked.retry_after_secs();
     assert!((1..=900).contains(&retry_after));
     // Locked: even the right PIN waits.
     expect_problem(
