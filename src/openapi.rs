@@ -318,6 +318,8 @@ fn complete(document: &mut Value) {
             *slot = problem(description, headers_for(status));
         }
     }
+    constrain_properties(document);
+    constrain_years(document);
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -602,6 +604,143 @@ fn constrain_parameters(path: &str, operation: &mut Value) {
         if parameter["description"].as_str().is_none_or(str::is_empty) {
             parameter["description"] = Value::from(description);
         }
+    }
+}
+
+/// A date (`YYYY-MM-DD`) in the years clients may name (`http::dates::YEARS`, 2000-2100).
+const DATE_PATTERN: &str = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+/// An instant whose date is in those years; the rest is `format: date-time`'s.
+const DATE_TIME_PATTERN: &str = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T";
+
+/// Every string schema of the document with `format: date` or `date-time` (parameters,
+/// bodies and answers alike) gets the year range the server reads, as a pattern.
+fn constrain_years(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            let pattern = match members.get("format").and_then(Value::as_str) {
+                Some("date") => Some(DATE_PATTERN),
+                Some("date-time") => Some(DATE_TIME_PATTERN),
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                members
+                    .entry("pattern")
+                    .or_insert_with(|| Value::from(pattern));
+            }
+            members.values_mut().for_each(constrain_years);
+        }
+        Value::Array(items) => items.iter_mut().for_each(constrain_years),
+        _ => {}
+    }
+}
+
+/// Constraints of request properties that their Rust types do not carry: (schema, JSON
+/// pointer below its `properties` or "" for the schema itself, constraints). An `enum` given here replaces the property's
+/// `$ref` (or its `oneOf` of null and a `$ref`): the request takes fewer values than the type it
+/// shares with the answers.
+fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
+    let events: Vec<&str> = crate::callbacks::MERCHANT_EVENTS
+        .iter()
+        .map(|(event_type, _)| *event_type)
+        .collect();
+    let events = json!({"enum": events});
+    let name = |max: usize| json!({"minLength": 1, "maxLength": max, "pattern": "\\S"});
+    // Registered in production only for https, and never to a user name or password.
+    let callback_url = json!({"format": "uri", "pattern": "^https://[^/?#@\\s]+(/|$)"});
+    let mut constraints = vec![
+        // The address goes with the method: required for postal, absent or null for counter.
+        (
+            "Delivery",
+            "",
+            json!({"oneOf": [
+                {"properties": {"method": {"const": "counter"}, "address": {"type": "null"}}},
+                {"properties": {"method": {"const": "postal"}, "address": {"type": "string"}},
+                 "required": ["address"]},
+            ]}),
+        ),
+        ("NewMerchant", "/callback_url", callback_url.clone()),
+        ("ProfileUpdate", "/callback_url", callback_url),
+        ("NewMerchant", "/name", name(100)),
+        (
+            "NewMerchant",
+            "/code",
+            json!({"pattern": "^[A-Z0-9]{3,20}$"}),
+        ),
+        ("NewMerchant", "/events/items", events.clone()),
+        ("ProfileUpdate", "/events/items", events),
+        (
+            "NewStaff",
+            "/role",
+            json!({"type": "string", "enum": ["officer", "supervisor", "admin"]}),
+        ),
+        (
+            "NewProcedure",
+            "/code",
+            json!({"pattern": "^[0-9A-Za-z][0-9A-Za-z.\\-]{2,39}$"}),
+        ),
+        // District units exist, but no procedure is handled at district level (any more).
+        (
+            "NewProcedure",
+            "/level",
+            json!({"type": "string", "enum": ["province", "commune"]}),
+        ),
+        (
+            "ProcedureUpdate",
+            "/level",
+            json!({"type": ["string", "null"], "enum": ["province", "commune", null]}),
+        ),
+    ];
+    for procedure in ["NewProcedure", "ProcedureUpdate"] {
+        constraints.extend([
+            (procedure, "/name", name(300)),
+            (procedure, "/field", name(100)),
+            (
+                procedure,
+                "/working_days",
+                json!({"minimum": 1, "maximum": 365}),
+            ),
+            (
+                procedure,
+                "/working_hours",
+                json!({"minimum": 1, "maximum": 40}),
+            ),
+            (procedure, "/required_documents", json!({"maxItems": 50})),
+            (procedure, "/fees", json!({"maxItems": 20})),
+        ]);
+    }
+    constraints.extend([
+        ("RequiredDocument", "/code", name(50)),
+        ("RequiredDocument", "/name", name(300)),
+        ("FeeItem", "/name", name(300)),
+        (
+            "FeeItem",
+            "/amount",
+            json!({"minimum": 1, "maximum": crate::ledger::money::MAX_AMOUNT}),
+        ),
+    ]);
+    constraints
+}
+
+fn constrain_properties(document: &mut Value) {
+    for (schema, pointer, constraints) in property_constraints() {
+        let schema_value = &mut document["components"]["schemas"][schema];
+        let target = if pointer.is_empty() {
+            Some(schema_value)
+        } else {
+            schema_value["properties"].pointer_mut(pointer)
+        };
+        let Some(property) = target.and_then(Value::as_object_mut) else {
+            panic!("no property {schema}{pointer} to constrain in the OpenAPI document");
+        };
+        let Value::Object(constraints) = constraints else {
+            unreachable!("constraints are objects");
+        };
+        if constraints.contains_key("enum") {
+            property.remove("$ref");
+            property.remove("oneOf");
+        }
+        property.extend(constraints);
     }
 }
 

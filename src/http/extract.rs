@@ -67,7 +67,110 @@ pub async fn json_body_bytes<S: Send + Sync>(
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     refuse_nul_in_json(bytes)?;
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(json_error)
+    match serde_path_to_error::deserialize(deserializer) {
+        Ok(parsed) => Ok(parsed),
+        Err(error) if is_float_refused(&error) && integral_floats_are_written_integral(bytes) => {
+            parse_with_integral_floats(bytes)
+        }
+        Err(error) => Err(json_error(error)),
+    }
+}
+
+/// Below this magnitude every integer is exactly an `f64`, so a float read from an integer
+/// written as `95.0` or `1e3` is that integer, and any larger one is refused as a float.
+const EXACT_FLOAT_INTEGERS: f64 = 9_007_199_254_740_992.0; // 2^53
+
+fn is_float_refused(error: &serde_path_to_error::Error<serde_json::Error>) -> bool {
+    error
+        .inner()
+        .to_string()
+        .starts_with("invalid type: floating point")
+}
+
+/// JSON Schema counts `95.0` as an integer, and so do we: an integer field takes a number
+/// written with a fraction of zeros or a non-negative exponent. Read only when the typed parse
+/// refused a float, so an ordinary body is parsed once. Every number of the body is checked
+/// as written (`95.0000000000000001` reads as the float 95.0 but is not an integer), then the
+/// integral floats of the parsed value become integers and the typed parse runs on that.
+fn parse_with_integral_floats<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::new(ErrorCode::MalformedBody).with_detail(Message::BodyNotJson))?;
+    integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+                && float.abs() < EXACT_FLOAT_INTEGERS
+            {
+                *number = serde_json::Number::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(members) => members.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
+/// Whether every number token outside the strings of `bytes` that would be read as an
+/// integral float below 2^53 is written as an integer: digits, then optionally a `.` followed
+/// only by zeros, then optionally an exponent without a minus. Other numbers (`1.5`, or
+/// `-7.6e298` in a field the request type ignores) stay floats and are no concern here.
+fn integral_floats_are_written_integral(bytes: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            index += 1;
+        } else if byte == b'"' {
+            in_string = true;
+            index += 1;
+        } else if byte == b'-' || byte.is_ascii_digit() {
+            let end = bytes[index..]
+                .iter()
+                .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .map_or(bytes.len(), |length| index + length);
+            let token = &bytes[index..end];
+            if reads_as_integral_float(token) && !is_written_integral(token) {
+                return false;
+            }
+            index = end;
+        } else {
+            index += 1;
+        }
+    }
+    true
+}
+
+fn reads_as_integral_float(token: &[u8]) -> bool {
+    std::str::from_utf8(token)
+        .ok()
+        .and_then(|text| text.parse::<f64>().ok())
+        .is_some_and(|float| float.fract() == 0.0 && float.abs() < EXACT_FLOAT_INTEGERS)
+}
+
+fn is_written_integral(token: &[u8]) -> bool {
+    let (mantissa, exponent) = match token.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(at) => (&token[..at], Some(&token[at + 1..])),
+        None => (token, None),
+    };
+    let fraction_is_zero = match mantissa.iter().position(|b| *b == b'.') {
+        Some(at) => mantissa[at + 1..].iter().all(|b| *b == b'0'),
+        None => true,
+    };
+    fraction_is_zero && exponent.is_none_or(|exponent| !exponent.starts_with(b"-"))
 }
 
 /// 422 naming every string (or key) of the body that holds a NUL, if any does. The bytes are
@@ -288,4 +391,47 @@ fn path_error(rejection: PathRejection, params: Option<&RawPathParams>) -> ApiEr
         _ => return ApiError::new(ErrorCode::NotFound),
     };
     ApiError::invalid_field(field, dates::year_refused_message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ErrorCode, parse_json};
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Payment {
+        amount: i64,
+        note: Option<String>,
+    }
+
+    fn amount(body: &str) -> Result<i64, ErrorCode> {
+        parse_json::<Payment>(body.as_bytes())
+            .map(|payment| payment.amount)
+            .map_err(|error| error.code())
+    }
+
+    #[test]
+    fn an_integer_written_as_a_float_is_that_integer() {
+        assert_eq!(amount(r#"{"amount": 95.0}"#), Ok(95));
+        assert_eq!(
+            amount(r#"{"amount": 95.000, "note": "1.5 \" 2.5"}"#),
+            Ok(95)
+        );
+        assert_eq!(amount(r#"{"amount": 1e3}"#), Ok(1000));
+        assert_eq!(amount(r#"{"amount": -2.0E+1}"#), Ok(-20));
+        let ignored_numbers = r#"{"amount": 95.0, "x": {"y": -7.6e298, "z": 1.5}}"#;
+        assert_eq!(amount(ignored_numbers), Ok(95));
+    }
+
+    #[test]
+    fn a_number_that_is_not_written_as_an_integer_is_refused() {
+        for body in [
+            r#"{"amount": 95.5}"#,
+            r#"{"amount": 95.0000000000000001}"#,
+            r#"{"amount": 1000e-1}"#,
+            r#"{"amount": 9007199254740993.0}"#,
+            r#"{"amount": 1e300}"#,
+        ] {
+            assert_eq!(amount(body), Err(ErrorCode::ValidationFailed), "{body}");
+        }
+    }
 }

@@ -120,6 +120,14 @@ pub enum Message {
     /// texted at the counter, or the applicant's national ID number.
     ClaimProofInvalid,
     AccountHolderNotOwner,
+    /// The request names a payment provider this server does not run (or not for this).
+    ProviderNotEnabled,
+    /// A period whose first day (`from`) is after its last (`to`).
+    PeriodReversed,
+    /// A procedure's processing time given in both units, or in neither.
+    ProcessingTimeInOneUnit,
+    /// Two required documents of a procedure with the same code.
+    DocumentCodesRepeated,
     /// A merchant key other than the newest tried to rotate keys or revoke the others.
     ApiKeyNotNewest,
 }
@@ -249,6 +257,22 @@ impl Message {
             UnitNotOfProcedureLevel => (
                 "Đơn vị không thuộc cấp giải quyết thủ tục này.".into(),
                 "This unit is not of the level that handles the procedure.".into(),
+            ),
+            ProviderNotEnabled => (
+                "Nhà cung cấp thanh toán này không được bật trên máy chủ này.".into(),
+                "This payment provider is not enabled on this server.".into(),
+            ),
+            PeriodReversed => (
+                "Ngày bắt đầu (from) không được sau ngày kết thúc (to).".into(),
+                "The first day (from) must not be after the last (to).".into(),
+            ),
+            DocumentCodesRepeated => (
+                "Mỗi giấy tờ yêu cầu phải có một mã riêng.".into(),
+                "Each required document needs a code of its own.".into(),
+            ),
+            ProcessingTimeInOneUnit => (
+                "Thời hạn giải quyết phải ghi bằng đúng một đơn vị: working_days hoặc working_hours.".into(),
+                "Give the processing time in exactly one unit: working_days or working_hours.".into(),
             ),
             AccountHolderNotOwner => (
                 "Chỉ được rút về tài khoản ngân hàng đứng tên chủ ví.".into(),

@@ -88,7 +88,7 @@ async fn start(
     let provider = providers.get(&request.provider);
     FieldChecks::new()
         .check(amount.is_some(), "amount", Message::AmountNotPayable)
-        .check(provider.is_some(), "provider", Message::FieldInvalidValue)
+        .check(provider.is_some(), "provider", Message::ProviderNotEnabled)
         .finish()?;
     let (amount, provider) = (amount.expect("checked"), provider.expect("checked"));
     if !crate::wallet::ensure(conn, citizen).await?.verified {

@@ -126,7 +126,7 @@ async fn withdraw(
     };
     FieldChecks::new()
         .check(amount.is_some(), "amount", Message::AmountNotPayable)
-        .check(provider.is_some(), "provider", Message::FieldInvalidValue)
+        .check(provider.is_some(), "provider", Message::ProviderNotEnabled)
         .check(
             (2..=20).contains(&request.bank_code.len())
                 && request

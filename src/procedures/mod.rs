@@ -141,10 +141,11 @@ pub struct NewProcedure {
 
 impl NewProcedure {
     fn check(&self) -> ApiResult<()> {
+        let one_time_unit = self.working_days.is_some() != self.working_hours.is_some();
         let times_valid = match (self.working_days, self.working_hours) {
             (Some(days), None) => (1..=365).contains(&days),
             (None, Some(hours)) => (1..=40).contains(&hours),
-            _ => false,
+            _ => true,
         };
         let mut codes: Vec<&str> = self
             .required_documents
@@ -152,8 +153,8 @@ impl NewProcedure {
             .map(|d| d.code.as_str())
             .collect();
         codes.sort_unstable();
-        let documents_valid = codes.windows(2).all(|pair| pair[0] != pair[1])
-            && self.required_documents.len() <= 50
+        let codes_distinct = codes.windows(2).all(|pair| pair[0] != pair[1]);
+        let documents_valid = self.required_documents.len() <= 50
             && self
                 .required_documents
                 .iter()
@@ -179,7 +180,17 @@ impl NewProcedure {
                 "level",
                 Message::FieldInvalidValue,
             )
+            .check(
+                one_time_unit,
+                "working_days",
+                Message::ProcessingTimeInOneUnit,
+            )
             .check(times_valid, "working_days", Message::FieldInvalidValue)
+            .check(
+                codes_distinct,
+                "required_documents",
+                Message::DocumentCodesRepeated,
+            )
             .check(
                 documents_valid,
                 "required_documents",
@@ -427,7 +438,7 @@ fn apply(current: Procedure, update: ProcedureUpdate) -> ApiResult<NewProcedure>
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_field(
                 "working_hours",
-                Message::FieldInvalidValue,
+                Message::ProcessingTimeInOneUnit,
             ));
         }
     };

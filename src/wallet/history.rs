@@ -82,11 +82,11 @@ pub struct HistoryFilter {
     pub kind: Option<TransactionKind>,
     /// First day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(default, deserialize_with = "dates::opt_date")]
-    #[param(value_type = Option<String>, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<NaiveDate>,
     /// Last day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(default, deserialize_with = "dates::opt_date")]
-    #[param(value_type = Option<String>, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<NaiveDate>,
 }
 
@@ -99,7 +99,7 @@ fn period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> ApiResult<Span> {
         _ => true,
     };
     FieldChecks::new()
-        .check(ordered, "to", Message::FieldInvalidValue)
+        .check(ordered, "to", Message::PeriodReversed)
         .finish()?;
     Ok((
         from.map(day_start),
@@ -187,11 +187,11 @@ async fn list_transactions(
 pub struct StatementPeriod {
     /// First day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(deserialize_with = "dates::date")]
-    #[param(value_type = String, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[param(value_type = String, format = Date)]
     pub from: NaiveDate,
     /// Last day included, Vietnam time (YYYY-MM-DD), in the years 2000 to 2100.
     #[serde(deserialize_with = "dates::date")]
-    #[param(value_type = String, format = Date, pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[param(value_type = String, format = Date)]
     pub to: NaiveDate,
 }
 

@@ -305,6 +305,45 @@ async fn a_nul_in_a_merchant_order_is_refused_and_creates_nothing(pool: PgPool) 
     assert_eq!(order["description"], "C:\\u0000");
 }
 
+/// JSON Schema counts `95.0` as the integer 95, and so does every integer field; a number
+/// with a fraction stays refused, and so does one that only rounds to an integer.
+#[sqlx::test]
+async fn an_amount_written_as_an_integral_float_is_that_integer(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = admin(&app, &pool).await;
+    let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
+    let post = |body: &'static str| {
+        let (app, cafe) = (&app, &cafe);
+        async move {
+            app.client
+                .post(app.url("/v1/merchant/orders"))
+                .bearer_auth(&cafe.key)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for refused in [
+        r#"{"order_ref": "o-1", "amount": 95.5}"#,
+        r#"{"order_ref": "o-1", "amount": 95.0000000000000001}"#,
+    ] {
+        assert_eq!(expect_invalid_fields(post(refused).await).await, ["amount"]);
+    }
+    assert_eq!(count(&pool, CAFE_ORDERS).await, 0);
+
+    let response = post(r#"{"order_ref": "o-1", "amount": 95.0, "description": "1.5"}"#).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["amount"], json!(95));
+    let stored: i64 = sqlx::query_scalar("SELECT amount FROM orders WHERE order_ref = 'o-1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 95);
+}
+
 #[sqlx::test]
 async fn a_nul_in_a_guarded_body_is_refused_before_the_key_is_kept(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
