@@ -21,6 +21,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::auth::AuthState;
 use crate::background::BackgroundTasks;
 use crate::config::{Config, Mode};
+use crate::http::error::{ConstraintRule, install_constraint_rules};
 use crate::http::messages::Message;
 use crate::http::{ApiError, problem, request_id};
 use crate::ops::metrics::{self, HttpMetrics};
@@ -47,6 +48,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: PgPool, config: &Config) -> Self {
+        install_constraint_rules(constraint_rules);
         AppState {
             db,
             mode: config.mode,
@@ -63,6 +65,17 @@ impl AppState {
             body_limit_bytes: usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         }
     }
+}
+
+/// Every feature's constraint rules, which turn a violated constraint into its answer.
+pub fn constraint_rules() -> Vec<&'static [ConstraintRule]> {
+    vec![
+        crate::units::CONSTRAINT_RULES,
+        crate::accounts::CONSTRAINT_RULES,
+        crate::wallet::CONSTRAINT_RULES,
+        crate::merchants::CONSTRAINT_RULES,
+        crate::procedures::CONSTRAINT_RULES,
+    ]
 }
 
 /// Every documented route, with its OpenAPI description.

@@ -87,6 +87,9 @@ struct CreateAdminArgs {
 }
 
 pub async fn main() -> anyhow::Result<()> {
+    // Every command may answer a database error (`create-admin` a phone already taken), and
+    // the serve command's background tasks start before its state is built.
+    crate::http::error::install_constraint_rules(crate::app::constraint_rules);
     let matches = Cli::command()
         .after_long_help(settings_summary())
         .get_matches();

@@ -1,5 +1,5 @@
 //! PostgreSQL, the one system of record: the pool, creating the database when it is missing,
-//! the embedded migrations, and what each named constraint means to a client.
+//! the embedded migrations and our advisory locks.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,16 +10,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
 use crate::config::DatabaseConfig;
-use crate::http::error::ConstraintRule;
-
-/// Every module's constraint rules, looked up when a statement violates one.
-pub static CONSTRAINT_RULES: &[&[ConstraintRule]] = &[
-    crate::units::CONSTRAINT_RULES,
-    crate::accounts::CONSTRAINT_RULES,
-    crate::wallet::CONSTRAINT_RULES,
-    crate::merchants::CONSTRAINT_RULES,
-    crate::procedures::CONSTRAINT_RULES,
-];
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::http::ErrorCode;
 use crate::http::error::{Problem, ProblemField};
 use crate::wallet::TransactionKind;
 
@@ -132,41 +133,47 @@ const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// The shared problem responses, `components.responses.{name}`: (status, name, description).
-const SHARED_RESPONSES: &[(&str, &str, &str)] = &[
+/// The shared problem responses, `components.responses.{name}`: (code, name, when), under
+/// the code's status.
+const SHARED_RESPONSES: &[(ErrorCode, &str, &str)] = &[
     (
-        "401",
+        ErrorCode::Unauthenticated,
         "Unauthenticated",
-        "`unauthenticated`: no credentials, or expired or invalid ones.",
+        "no credentials, or expired or invalid ones.",
     ),
     (
-        "403",
+        ErrorCode::Forbidden,
         "Forbidden",
-        "`forbidden`: authenticated, but the caller's role may not use this route or action.",
+        "authenticated, but the caller's role may not use this route or action.",
     ),
     (
-        "404",
+        ErrorCode::NotFound,
         "NotFound",
-        "`not_found`: no such object, or it is outside the caller's scope.",
+        "no such object, or it is outside the caller's scope.",
     ),
     (
-        "413",
+        ErrorCode::BodyTooLarge,
         "PayloadTooLarge",
-        "`body_too_large`: the body is over the server's limit (1 MiB unless configured otherwise).",
+        "the body is over the server's limit (1 MiB unless configured otherwise).",
     ),
     (
-        "422",
+        ErrorCode::ValidationFailed,
         "ValidationFailed",
-        "`validation_failed`: well-formed but invalid values, each named in `errors`. A `cursor` \
-         that is not a `next_cursor` this list gave is one of them.",
+        "well-formed but invalid values, each named in `errors`. A `cursor` that is not a \
+         `next_cursor` this list gave is one of them.",
     ),
     (
-        "503",
+        ErrorCode::ServiceUnavailable,
         "ServiceUnavailable",
-        "`service_unavailable`: a dependency is down (the database; the SMS sender or the \
-         identity verifier where one is used). Try again after `Retry-After` seconds when given.",
+        "a dependency is down (the database; the SMS sender or the identity verifier where one \
+         is used). Try again after `Retry-After` seconds when given.",
     ),
 ];
+
+/// A problem's description: its code, then when it is answered.
+fn said(code: ErrorCode, when: &str) -> String {
+    format!("`{}`: {when}", code.as_str())
+}
 
 /// `bearer` operations every role may call: they never answer 403. Every other `bearer`
 /// operation admits some roles only (`Caller<Citizens>`, `Caller<Officers>`, `Caller<Admins>`...)
@@ -180,33 +187,40 @@ const ANY_ROLE: &[(&str, &str)] = &[
 /// Where a rate limit or the payment-PIN lock-out answers 429 with `Retry-After`: these, and
 /// every operation that takes `X-Payment-Pin` ([`PIN_LOCKED`]). Registration and the password
 /// reset have no limit of their own to list: a one-time code dies after five wrong tries, and
-/// the tries are answered 422 `otp_invalid`.
-const RATE_LIMITED: &[(&str, &str, &str)] = &[
+/// the tries are answered 422 `otp_invalid`. (method, path, code, when).
+const RATE_LIMITED: &[(&str, &str, ErrorCode, &str)] = &[
     (
         "post",
         "/v1/auth/login",
-        "`rate_limited`: too many failed logins for this phone or from this address; see `Retry-After`.",
+        ErrorCode::RateLimited,
+        "too many failed logins for this phone or from this address; see `Retry-After`.",
     ),
     (
         "post",
         "/v1/auth/otp",
-        "`rate_limited`: too many codes asked for this phone, from this address, or in all; see `Retry-After`.",
+        ErrorCode::RateLimited,
+        "too many codes asked for this phone, from this address, or in all; see `Retry-After`.",
     ),
     (
         "get",
         "/v1/public/dossiers/{code}",
-        "`rate_limited`: too many failed lookups from this address; see `Retry-After`.",
+        ErrorCode::RateLimited,
+        "too many failed lookups from this address; see `Retry-After`.",
     ),
     (
         "put",
         "/v1/wallet/pin",
-        "`payment_pin_locked`: five wrong PINs lock payments and PIN changes for 15 minutes; see `Retry-After`.",
+        ErrorCode::PaymentPinLocked,
+        "five wrong PINs lock payments and PIN changes for 15 minutes; see `Retry-After`.",
     ),
 ];
 
 /// The 429 of every operation that takes `X-Payment-Pin`.
-const PIN_LOCKED: &str = "`payment_pin_locked`: five wrong PINs (PIN changes included) lock the \
-                          wallet's payments for 15 minutes; see `Retry-After`.";
+const PIN_LOCKED: (ErrorCode, &str) = (
+    ErrorCode::PaymentPinLocked,
+    "five wrong PINs (PIN changes included) lock the wallet's payments for 15 minutes; see \
+     `Retry-After`.",
+);
 
 /// A link from a create operation's 201 to where the created object is read back.
 struct Link {
@@ -312,10 +326,10 @@ const LINKS: &[Link] = &[
 
 /// Completes every operation of `document` (see above) and adds the shared responses.
 fn complete(document: &mut Value) {
-    for (status, name, description) in SHARED_RESPONSES {
+    for (code, name, when) in SHARED_RESPONSES {
         let slot = &mut document["components"]["responses"][*name];
         if slot.is_null() {
-            *slot = problem(description, headers_for(status));
+            *slot = problem(&said(*code, when), headers_for(code.status().as_str()));
         }
     }
     constrain_properties(document);
@@ -385,25 +399,34 @@ fn complete_responses(method: &str, path: &str, operation: &mut Value) {
     let path_parameters = parameters.iter().any(|(_, place, _)| place == "path");
     let rate_limit = RATE_LIMITED
         .iter()
-        .find(|(m, p, _)| *m == method && *p == path)
-        .map(|(_, _, description)| *description)
+        .find(|(m, p, _, _)| *m == method && *p == path)
+        .map(|(_, _, code, when)| (*code, *when))
         .or(pin.then_some(PIN_LOCKED));
 
     let mut causes: Vec<(&str, &str)> = Vec::new();
     if json_body {
-        causes.push(("malformed_body", "the body is not JSON"));
-        causes.push(("unsupported_media_type", "`Content-Type` is not JSON"));
+        causes.push((ErrorCode::MalformedBody.as_str(), "the body is not JSON"));
+        causes.push((
+            ErrorCode::UnsupportedMediaType.as_str(),
+            "`Content-Type` is not JSON",
+        ));
     } else if takes_body {
-        causes.push(("malformed_body", "the body could not be read"));
+        causes.push((
+            ErrorCode::MalformedBody.as_str(),
+            "the body could not be read",
+        ));
     }
     if idempotent {
         causes.push((
-            "idempotency_key_required",
+            ErrorCode::IdempotencyKeyRequired.as_str(),
             "`Idempotency-Key` missing, empty or over 255 characters",
         ));
     }
     if pin {
-        causes.push(("payment_pin_required", "`X-Payment-Pin` missing"));
+        causes.push((
+            ErrorCode::PaymentPinRequired.as_str(),
+            "`X-Payment-Pin` missing",
+        ));
     }
 
     let Some(responses) = operation
@@ -416,32 +439,34 @@ fn complete_responses(method: &str, path: &str, operation: &mut Value) {
         add_bad_request(responses, &causes);
     }
     if secured {
-        add_shared(responses, "401");
+        add_shared(responses, ErrorCode::Unauthenticated);
     }
     if bearer && !any_role {
-        add_shared(responses, "403");
+        add_shared(responses, ErrorCode::Forbidden);
     }
     if path_parameters {
-        add_shared(responses, "404");
+        add_shared(responses, ErrorCode::NotFound);
     }
     if takes_body {
-        add_shared(responses, "413");
+        add_shared(responses, ErrorCode::BodyTooLarge);
     }
     // Any parameter can be refused: a NUL in it, a year out of range, a value of the wrong type.
     if takes_body || !parameters.is_empty() {
-        add_shared(responses, "422");
+        add_shared(responses, ErrorCode::ValidationFailed);
     }
-    if let Some(description) = rate_limit {
+    if let Some((code, when)) = rate_limit {
+        let description = said(code, when);
+        let status = code.status();
         add(
             responses,
-            "429",
-            problem(description, headers_for("429")),
-            description,
+            status.as_str(),
+            problem(&description, headers_for(status.as_str())),
+            &description,
         );
     }
     // Everything under /v1 reads or writes the database.
     if path.starts_with("/v1/") {
-        add_shared(responses, "503");
+        add_shared(responses, ErrorCode::ServiceUnavailable);
     }
     // A problem a handler documents without saying when (a bare 409) still says something, and
     // every one carries the headers of its status (`/health/ready`'s 503 its `Retry-After`).
@@ -469,15 +494,21 @@ fn is_json(media_type: &str) -> bool {
         || (media_type.starts_with("application/") && media_type.ends_with("+json"))
 }
 
-/// Adds the shared response of `status`, as a `$ref` to `components.responses`.
-fn add_shared(responses: &mut Map<String, Value>, status: &str) {
-    let (name, description) = SHARED_RESPONSES
+/// Adds the shared response of `code`, under its status, as a `$ref` to
+/// `components.responses`.
+fn add_shared(responses: &mut Map<String, Value>, code: ErrorCode) {
+    let (name, when) = SHARED_RESPONSES
         .iter()
-        .find(|(s, _, _)| *s == status)
-        .map(|(_, name, description)| (*name, *description))
-        .expect("a shared response for each status added");
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, name, when)| (*name, *when))
+        .expect("a shared response for each code added");
     let reference = json!({"$ref": format!("#/components/responses/{name}")});
-    add(responses, status, reference, description);
+    add(
+        responses,
+        code.status().as_str(),
+        reference,
+        &said(code, when),
+    );
 }
 
 /// Adds `response` under `status`, unless the operation documents that status itself: that
@@ -860,7 +891,7 @@ mod tests {
                 "{method} {path}"
             );
         }
-        for (method, path, _) in RATE_LIMITED {
+        for (method, path, _, _) in RATE_LIMITED {
             assert!(
                 document["paths"][*path][*method].is_object(),
                 "{method} {path}"

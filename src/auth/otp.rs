@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -50,6 +50,32 @@ pub async fn issue(
     let client = super::client_addr::rate_key(client);
     let mut tx = db.begin().await?;
     crate::db::xact_lock(&mut tx, crate::db::LockSpace::Otp, "issue").await?;
+    check_limits(&mut tx, auth, phone, &client).await?;
+    let texted_code = store_code(&mut tx, auth, phone, purpose, &client).await?;
+    tx.commit().await?;
+
+    let Some(code) = texted_code else {
+        return Ok(());
+    };
+    let text = format!(
+        "civicpay: ma xac thuc cua ban la {code}, hieu luc 5 phut. Khong chia se ma nay voi ai."
+    );
+    if let Err(error) = sms.send(phone, &text).await {
+        // The code is stored; the citizen can ask again. The text is never logged.
+        tracing::error!(%error, "sending a one-time code failed");
+        return Err(ApiError::new(ErrorCode::ServiceUnavailable));
+    }
+    Ok(())
+}
+
+/// 429 `rate_limited` when the phone, the client address or everyone together asked for
+/// too many codes lately.
+async fn check_limits(
+    conn: &mut PgConnection,
+    auth: &AuthState,
+    phone: &Phone,
+    client: &str,
+) -> ApiResult<()> {
     // The global cap counts only codes actually texted (`sent`): requests for phones that are
     // never texted cannot use up what honest users share. It still answers them, like every
     // other limit, so a full cap does not tell which phones have an account.
@@ -69,7 +95,7 @@ pub async fn issue(
         PER_ADDRESS.1 as f64,
         GLOBAL_WINDOW_SECS as f64,
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
     limit_reached(
         usage.phone_count,
@@ -88,14 +114,24 @@ pub async fn issue(
         auth.otp_global_hourly_cap,
         usage.global_oldest,
         GLOBAL_WINDOW_SECS,
-    )?;
+    )
+}
 
+/// Stores a fresh code for `phone`; the code, when it is to be texted. For a password reset
+/// only a citizen account's phone is texted.
+async fn store_code(
+    conn: &mut PgConnection,
+    auth: &AuthState,
+    phone: &Phone,
+    purpose: Purpose,
+    client: &str,
+) -> Result<Option<String>, sqlx::Error> {
     // Only a citizen account may be reset by SMS; a staff phone is answered like an unknown one.
     let registered = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE phone = $1 AND role = 'citizen') AS "exists!""#,
         phone.as_str()
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
     // Whether this code is texted; one that is not is still stored (it counts toward the
     // per-phone and per-address limits, so its answers match a texted one's) but not `sent`.
@@ -114,22 +150,9 @@ pub async fn issue(
         CODE_TTL_SECS as f64,
         sends,
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
-
-    if !sends {
-        return Ok(());
-    }
-    let text = format!(
-        "civicpay: ma xac thuc cua ban la {code}, hieu luc 5 phut. Khong chia se ma nay voi ai."
-    );
-    if let Err(error) = sms.send(phone, &text).await {
-        // The code is stored; the citizen can ask again. The text is never logged.
-        tracing::error!(%error, "sending a one-time code failed");
-        return Err(ApiError::new(ErrorCode::ServiceUnavailable));
-    }
-    Ok(())
+    Ok(sends.then_some(code))
 }
 
 /// Checks `code` against the newest live code of `phone` for `purpose` and uses it up.

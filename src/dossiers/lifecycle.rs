@@ -197,19 +197,7 @@ async fn act(
     Path(id): Path<Uuid>,
     Json(request): Json<ActionRequest>,
 ) -> ApiResult<Json<DossierDetail>> {
-    let action: Option<Action> =
-        serde_json::from_value(serde_json::Value::String(request.action.clone())).ok();
-    let may_act = match action {
-        Some(action) => role_may(rule(action).by, caller.role),
-        None => matches!(caller.role, Role::Officer | Role::Citizen),
-    };
-    if !may_act {
-        return Err(ApiError::new(ErrorCode::Forbidden));
-    }
-    visible_to(&state.db, &caller.scope(), id).await?;
-    let action =
-        action.ok_or_else(|| ApiError::invalid_field("action", Message::FieldInvalidValue))?;
-    check_request(action, &request, &state.dossiers.storage)?;
+    let action = requested_action(&state, &caller, id, &request).await?;
 
     let mut tx = state.db.begin().await?;
     let dossier = lock(&mut tx, id).await?;
@@ -225,22 +213,7 @@ async fn act(
             Message::AppointmentNotAfterDue,
         ));
     }
-    let allowed = allowed_actions(
-        dossier.status,
-        dossier.due_at,
-        dossier.rescheduled,
-        caller.role,
-        now,
-        &calendar,
-    );
-    if !allowed.contains(&action) {
-        return Err(ApiError::new(ErrorCode::InvalidTransition)
-            .with_extra("current_status", dossier.status.as_str())
-            .with_extra(
-                "allowed_actions",
-                serde_json::to_value(&allowed).unwrap_or_default(),
-            ));
-    }
+    check_transition(&dossier, action, caller.role, now, &calendar)?;
     if action == Action::ReturnResult && fee_unpaid(&mut tx, id).await? {
         return Err(ApiError::new(ErrorCode::FeeUnpaid));
     }
@@ -271,6 +244,58 @@ async fn act(
     let moved = detail(&mut tx, id, &caller, &calendar).await?;
     tx.commit().await?;
     Ok(Json(moved))
+}
+
+/// The action asked for, once the caller may take it (403) on this dossier (404) and the
+/// request is valid (422), in the contract's order.
+async fn requested_action(
+    state: &AppState,
+    caller: &Caller<AnyRole>,
+    id: Uuid,
+    request: &ActionRequest,
+) -> ApiResult<Action> {
+    let action: Option<Action> =
+        serde_json::from_value(serde_json::Value::String(request.action.clone())).ok();
+    let may_act = match action {
+        Some(action) => role_may(rule(action).by, caller.role),
+        None => matches!(caller.role, Role::Officer | Role::Citizen),
+    };
+    if !may_act {
+        return Err(ApiError::new(ErrorCode::Forbidden));
+    }
+    visible_to(&state.db, &caller.scope(), id).await?;
+    let action =
+        action.ok_or_else(|| ApiError::invalid_field("action", Message::FieldInvalidValue))?;
+    check_request(action, request, &state.dossiers.storage)?;
+    Ok(action)
+}
+
+/// 409 `invalid_transition`, with what the caller may do instead, unless the dossier's status
+/// allows the action.
+fn check_transition(
+    dossier: &Locked,
+    action: Action,
+    role: Role,
+    now: DateTime<Utc>,
+    calendar: &WorkingCalendar,
+) -> ApiResult<()> {
+    let allowed = allowed_actions(
+        dossier.status,
+        dossier.due_at,
+        dossier.rescheduled,
+        role,
+        now,
+        calendar,
+    );
+    if !allowed.contains(&action) {
+        return Err(ApiError::new(ErrorCode::InvalidTransition)
+            .with_extra("current_status", dossier.status.as_str())
+            .with_extra(
+                "allowed_actions",
+                serde_json::to_value(&allowed).unwrap_or_default(),
+            ));
+    }
+    Ok(())
 }
 
 fn action_name(action: Action) -> &'static str {

@@ -194,31 +194,7 @@ async fn receive_at_counter(
     )
     .await?;
     let applicant = &submission.applicant;
-    let applicant_name = applicant
-        .full_name
-        .as_deref()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    let national_id = applicant.national_id.as_deref().map(NationalId::parse);
-    FieldChecks::new()
-        .check(
-            length_within(&applicant_name, 1, 200),
-            "applicant.full_name",
-            Message::TextLength { min: 1, max: 200 },
-        )
-        .check(
-            national_id.is_some(),
-            "applicant.national_id",
-            Message::FieldRequired,
-        )
-        .check(
-            !matches!(national_id, Some(None)),
-            "applicant.national_id",
-            Message::NationalIdMalformed,
-        )
-        .finish()?;
-    let national_id = national_id.flatten().expect("checked above");
+    let (applicant_name, national_id) = check_applicant(applicant)?;
     // Attached at once only to the account verified with this very ID, never by the phone
     // (a typo is a stranger's). Under the lock a verification of this ID takes too, so a
     // verification committing just before is seen here, and one just after sees this dossier.
@@ -255,6 +231,37 @@ async fn receive_at_counter(
         claims::send_code(&state.auth, &applicant.phone, &code).await;
     }
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The applicant's name, trimmed, and national ID, or 422 naming every one missing or
+/// malformed.
+fn check_applicant(applicant: &Applicant) -> ApiResult<(String, NationalId)> {
+    let applicant_name = applicant
+        .full_name
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let national_id = applicant.national_id.as_deref().map(NationalId::parse);
+    FieldChecks::new()
+        .check(
+            length_within(&applicant_name, 1, 200),
+            "applicant.full_name",
+            Message::TextLength { min: 1, max: 200 },
+        )
+        .check(
+            national_id.is_some(),
+            "applicant.national_id",
+            Message::FieldRequired,
+        )
+        .check(
+            !matches!(national_id, Some(None)),
+            "applicant.national_id",
+            Message::NationalIdMalformed,
+        )
+        .finish()?;
+    let national_id = national_id.flatten().expect("checked above");
+    Ok((applicant_name, national_id))
 }
 
 /// What every filing must satisfy, wherever it is made.

@@ -6,154 +6,17 @@
 //! the request id. Internal causes are logged here, where they are answered, and never leave
 //! the process.
 
+use std::sync::OnceLock;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::messages::{Lang, Message, title};
+pub use super::error_codes::ErrorCode;
+use super::messages::{Lang, Message};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// Stable machine-readable error codes (DESIGN.md, "API contract").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    MalformedBody,
-    UnsupportedMediaType,
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    AlreadyExists,
-    PhoneTaken,
-    BodyTooLarge,
-    ValidationFailed,
-    OtpInvalid,
-    RateLimited,
-    IdempotencyKeyRequired,
-    PaymentPinRequired,
-    IdempotencyInProgress,
-    InsufficientFunds,
-    LimitExceeded,
-    NationalIdTaken,
-    WalletNotVerified,
-    PaymentPinNotSet,
-    IdempotencyKeyReused,
-    PaymentPinInvalid,
-    PaymentPinLocked,
-    OrderRefConflict,
-    AlreadyPaid,
-    OrderCancelled,
-    OrderExpired,
-    OrderNotPaid,
-    InsufficientMerchantBalance,
-    RefundExceedsRefundable,
-    CallbackUrlNotSet,
-    InvalidTransition,
-    FeeUnpaid,
-    Internal,
-    ServiceUnavailable,
-}
-
-impl ErrorCode {
-    pub fn status(self) -> StatusCode {
-        use ErrorCode::*;
-        match self {
-            MalformedBody | UnsupportedMediaType => StatusCode::BAD_REQUEST,
-            Unauthenticated => StatusCode::UNAUTHORIZED,
-            Forbidden => StatusCode::FORBIDDEN,
-            NotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AlreadyExists | PhoneTaken => StatusCode::CONFLICT,
-            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ValidationFailed | OtpInvalid => StatusCode::UNPROCESSABLE_ENTITY,
-            RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
-            PaymentPinRequired => StatusCode::BAD_REQUEST,
-            IdempotencyInProgress => StatusCode::CONFLICT,
-            InsufficientFunds => StatusCode::CONFLICT,
-            LimitExceeded => StatusCode::CONFLICT,
-            NationalIdTaken => StatusCode::CONFLICT,
-            WalletNotVerified => StatusCode::CONFLICT,
-            PaymentPinNotSet => StatusCode::CONFLICT,
-            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            PaymentPinInvalid => StatusCode::UNPROCESSABLE_ENTITY,
-            PaymentPinLocked => StatusCode::TOO_MANY_REQUESTS,
-            OrderRefConflict => StatusCode::CONFLICT,
-            AlreadyPaid => StatusCode::CONFLICT,
-            OrderCancelled => StatusCode::CONFLICT,
-            OrderExpired => StatusCode::CONFLICT,
-            OrderNotPaid => StatusCode::CONFLICT,
-            InsufficientMerchantBalance => StatusCode::CONFLICT,
-            RefundExceedsRefundable => StatusCode::CONFLICT,
-            CallbackUrlNotSet => StatusCode::CONFLICT,
-            InvalidTransition | FeeUnpaid => StatusCode::CONFLICT,
-            Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            MalformedBody => "malformed_body",
-            UnsupportedMediaType => "unsupported_media_type",
-            Unauthenticated => "unauthenticated",
-            Forbidden => "forbidden",
-            NotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
-            AlreadyExists => "already_exists",
-            PhoneTaken => "phone_taken",
-            BodyTooLarge => "body_too_large",
-            ValidationFailed => "validation_failed",
-            OtpInvalid => "otp_invalid",
-            RateLimited => "rate_limited",
-            IdempotencyKeyRequired => "idempotency_key_required",
-            PaymentPinRequired => "payment_pin_required",
-            IdempotencyInProgress => "idempotency_in_progress",
-            InsufficientFunds => "insufficient_funds",
-            LimitExceeded => "limit_exceeded",
-            NationalIdTaken => "national_id_taken",
-            WalletNotVerified => "wallet_not_verified",
-            PaymentPinNotSet => "payment_pin_not_set",
-            IdempotencyKeyReused => "idempotency_key_reused",
-            PaymentPinInvalid => "payment_pin_invalid",
-            PaymentPinLocked => "payment_pin_locked",
-            OrderRefConflict => "order_ref_conflict",
-            AlreadyPaid => "already_paid",
-            OrderCancelled => "order_cancelled",
-            OrderExpired => "order_expired",
-            OrderNotPaid => "order_not_paid",
-            InsufficientMerchantBalance => "insufficient_merchant_balance",
-            RefundExceedsRefundable => "refund_exceeds_refundable",
-            CallbackUrlNotSet => "callback_url_not_set",
-            InvalidTransition => "invalid_transition",
-            FeeUnpaid => "fee_unpaid",
-            Internal => "internal",
-            ServiceUnavailable => "service_unavailable",
-        }
-    }
-
-    /// The code for an error response the framework made without us (an unknown route, a
-    /// wrong method, a timeout): every such answer still leaves as problem+json.
-    pub fn for_status(status: StatusCode) -> ErrorCode {
-        use ErrorCode::*;
-        match status {
-            StatusCode::UNAUTHORIZED => Unauthenticated,
-            StatusCode::FORBIDDEN => Forbidden,
-            StatusCode::NOT_FOUND => NotFound,
-            StatusCode::METHOD_NOT_ALLOWED => MethodNotAllowed,
-            StatusCode::CONFLICT => AlreadyExists,
-            StatusCode::PAYLOAD_TOO_LARGE => BodyTooLarge,
-            StatusCode::UNPROCESSABLE_ENTITY => ValidationFailed,
-            StatusCode::TOO_MANY_REQUESTS => RateLimited,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => UnsupportedMediaType,
-            StatusCode::SERVICE_UNAVAILABLE => ServiceUnavailable,
-            s if s.is_client_error() => MalformedBody,
-            _ => Internal,
-        }
-    }
-}
 
 /// One invalid field of a request: its name (dotted path for nested fields) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,10 +86,11 @@ impl ApiError {
         }])
     }
 
-    /// A failure that is our fault. The cause is logged (with the request id of the current
-    /// span) and replaced by a generic 500 for the client.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+    /// A failure that is our fault. The cause is logged with every cause under it (and the
+    /// request id of the current span) and replaced by a generic 500 for the client.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let cause = cause.into();
+        tracing::error!(error = %cause_chain(&*cause), "internal error");
         ApiError::new(ErrorCode::Internal)
     }
 
@@ -258,7 +122,7 @@ impl ApiError {
         let code = self.code.as_str();
         Problem {
             problem_type: format!("urn:civicpay:problem:{code}"),
-            title: title(self.code, lang).to_owned(),
+            title: self.code.title(lang).to_owned(),
             status: self.status().as_u16(),
             detail: self.detail.text(lang),
             code: code.to_owned(),
@@ -345,12 +209,46 @@ pub struct ProblemField {
     pub message: String,
 }
 
-/// What a violated database constraint means for the client. Modules list theirs in
-/// [`crate::db::CONSTRAINT_RULES`]; an unlisted constraint gets the default for its kind.
+/// `error: its cause: the cause's cause…`, as anyhow's `{:#}` prints a chain. A cause the text
+/// already ends with (an error whose message quotes its source) is not said twice.
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = cause.source();
+    }
+    chain
+}
+
+/// What a violated database constraint means for the client. Each feature lists its own; the
+/// top of the crate installs them all ([`install_constraint_rules`]), so this layer knows no
+/// feature. An unlisted constraint gets the default for its kind.
 pub struct ConstraintRule {
     pub constraint: &'static str,
     pub code: ErrorCode,
     pub field: &'static str,
+}
+
+static CONSTRAINT_RULES: OnceLock<Vec<&'static [ConstraintRule]>> = OnceLock::new();
+
+/// Installs every feature's constraint rules, before the first request. Only the first call
+/// installs: each test builds its own state in one process, always with the same rules.
+pub fn install_constraint_rules(rules: impl FnOnce() -> Vec<&'static [ConstraintRule]>) {
+    CONSTRAINT_RULES.get_or_init(rules);
+}
+
+fn constraint_rule(constraint: &str) -> Option<&'static ConstraintRule> {
+    CONSTRAINT_RULES
+        .get()?
+        .iter()
+        .copied()
+        .flatten()
+        .find(|rule| rule.constraint == constraint)
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -386,10 +284,7 @@ impl From<sqlx::Error> for ApiError {
             }
             _ => return ApiError::internal(error),
         };
-        let rule = crate::db::CONSTRAINT_RULES
-            .iter()
-            .flat_map(|rules| rules.iter())
-            .find(|r| r.constraint == constraint);
+        let rule = constraint_rule(constraint);
         let code = rule.map_or(default_code, |r| r.code);
         tracing::info!(
             constraint,

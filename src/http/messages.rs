@@ -1,5 +1,6 @@
-//! The message catalogue: every title and detail a client can read, in Vietnamese (the
-//! default) and English. Errors carry a [`Message`] value, not text, and are rendered in the
+//! The message catalogue: every detail a client can read, in Vietnamese (the default) and
+//! English; each error code's title and default detail are its row of the error-code table
+//! (`error_codes.rs`). Errors carry a [`Message`] value, not text, and are rendered in the
 //! caller's language at the edge, so one error can be read in either language.
 
 use axum::http::HeaderMap;
@@ -136,10 +137,10 @@ impl Message {
     pub fn text(&self, lang: Lang) -> String {
         use Message::*;
         let (vi, en): (String, String) = match self {
-            DefaultDetail(code) => {
-                let (vi, en) = default_detail(*code);
-                (vi.into(), en.into())
-            }
+            DefaultDetail(code) => (
+                code.default_detail(Lang::Vi).into(),
+                code.default_detail(Lang::En).into(),
+            ),
             BodyNotJson => (
                 "Nội dung yêu cầu không phải JSON hợp lệ.".into(),
                 "The request body is not valid JSON.".into(),
@@ -303,200 +304,6 @@ impl Message {
             Lang::Vi => vi,
             Lang::En => en,
         }
-    }
-}
-
-/// The problem `title`: short, the same for every occurrence of a code.
-pub fn title(code: ErrorCode, lang: Lang) -> &'static str {
-    use ErrorCode::*;
-    let (vi, en) = match code {
-        MalformedBody => ("Nội dung yêu cầu sai định dạng", "Malformed request body"),
-        UnsupportedMediaType => ("Kiểu nội dung không được hỗ trợ", "Unsupported media type"),
-        Unauthenticated => ("Chưa xác thực", "Not authenticated"),
-        Forbidden => ("Không có quyền", "Forbidden"),
-        NotFound => ("Không tìm thấy", "Not found"),
-        MethodNotAllowed => ("Phương thức không được phép", "Method not allowed"),
-        AlreadyExists => ("Đã tồn tại", "Already exists"),
-        PhoneTaken => ("Số điện thoại đã được đăng ký", "Phone already registered"),
-        OtpInvalid => ("Mã xác thực không hợp lệ", "Invalid one-time code"),
-        BodyTooLarge => ("Nội dung quá lớn", "Request body too large"),
-        ValidationFailed => ("Dữ liệu không hợp lệ", "Validation failed"),
-        RateLimited => ("Quá nhiều yêu cầu", "Too many requests"),
-        OrderRefConflict => ("Trùng mã đơn của cửa hàng", "order_ref already used"),
-        AlreadyPaid => ("Đơn đã được thanh toán", "Already paid"),
-        OrderCancelled => ("Đơn đã bị hủy", "Order cancelled"),
-        OrderExpired => ("Đơn đã hết hạn", "Order expired"),
-        OrderNotPaid => ("Đơn chưa được thanh toán", "Order not paid"),
-        InsufficientMerchantBalance => ("Số dư cửa hàng không đủ", "Insufficient merchant balance"),
-        RefundExceedsRefundable => ("Vượt số tiền có thể hoàn", "Refund too large"),
-        CallbackUrlNotSet => ("Chưa có địa chỉ nhận callback", "No callback URL"),
-        InvalidTransition => (
-            "Trạng thái hồ sơ không cho phép thao tác này",
-            "Action not allowed in this status",
-        ),
-        FeeUnpaid => ("Phí, lệ phí chưa được thanh toán", "Fee unpaid"),
-
-        IdempotencyKeyRequired => ("Thiếu khóa Idempotency-Key", "Idempotency-Key required"),
-        PaymentPinRequired => ("Thiếu mã PIN thanh toán", "Payment PIN required"),
-        IdempotencyInProgress => ("Yêu cầu đang được xử lý", "Request in progress"),
-        InsufficientFunds => ("Không đủ số dư", "Insufficient funds"),
-        LimitExceeded => ("Vượt hạn mức", "Limit exceeded"),
-        NationalIdTaken => ("Số định danh đã được dùng", "National ID already used"),
-        WalletNotVerified => ("Ví chưa xác thực", "Wallet not verified"),
-        PaymentPinNotSet => ("Chưa đặt mã PIN", "Payment PIN not set"),
-        IdempotencyKeyReused => (
-            "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
-            "Idempotency key reused",
-        ),
-        PaymentPinInvalid => ("Sai mã PIN", "Wrong payment PIN"),
-        PaymentPinLocked => ("Tạm khóa thanh toán", "Payments locked"),
-
-        Internal => ("Lỗi hệ thống", "Internal error"),
-        ServiceUnavailable => ("Dịch vụ tạm thời không sẵn sàng", "Service unavailable"),
-    };
-    match lang {
-        Lang::Vi => vi,
-        Lang::En => en,
-    }
-}
-
-fn default_detail(code: ErrorCode) -> (&'static str, &'static str) {
-    use ErrorCode::*;
-    match code {
-        MalformedBody => (
-            "Không đọc được nội dung yêu cầu.",
-            "The request body could not be read.",
-        ),
-        UnsupportedMediaType => (
-            "Kiểu nội dung của yêu cầu không được hỗ trợ.",
-            "The request's content type is not supported.",
-        ),
-        Unauthenticated => (
-            "Thiếu thông tin xác thực, hoặc thông tin đã hết hạn hay không hợp lệ.",
-            "Credentials are missing, expired or invalid.",
-        ),
-        Forbidden => (
-            "Vai trò của bạn không được thực hiện thao tác này.",
-            "Your role may not perform this action.",
-        ),
-        NotFound => (
-            "Không tìm thấy đối tượng yêu cầu.",
-            "The requested object was not found.",
-        ),
-        MethodNotAllowed => (
-            "Địa chỉ này không hỗ trợ phương thức HTTP đã dùng.",
-            "This path does not support the HTTP method used.",
-        ),
-        AlreadyExists => (
-            "Một đối tượng có cùng giá trị định danh đã tồn tại.",
-            "An object with the same identifying value already exists.",
-        ),
-        PhoneTaken => (
-            "Số điện thoại này đã có tài khoản.",
-            "This phone number already has an account.",
-        ),
-        OtpInvalid => (
-            "Mã xác thực sai, đã hết hạn hoặc đã được dùng.",
-            "The one-time code is wrong, expired or already used.",
-        ),
-        BodyTooLarge => (
-            "Nội dung yêu cầu quá lớn.",
-            "The request body is too large.",
-        ),
-        ValidationFailed => (
-            "Dữ liệu gửi lên không hợp lệ.",
-            "The submitted data is not valid.",
-        ),
-        RateLimited => (
-            "Bạn đã gửi quá nhiều yêu cầu; hãy thử lại sau.",
-            "Too many requests; try again later.",
-        ),
-        IdempotencyKeyRequired => (
-            "Yêu cầu chuyển tiền phải có header Idempotency-Key (1–255 ký tự).",
-            "Money-moving requests need an Idempotency-Key header (1-255 characters).",
-        ),
-        PaymentPinRequired => (
-            "Yêu cầu thanh toán phải có header X-Payment-Pin.",
-            "Payments need the X-Payment-Pin header.",
-        ),
-        IdempotencyInProgress => (
-            "Một yêu cầu với cùng Idempotency-Key đang được xử lý; hãy thử lại sau giây lát.",
-            "A request with the same Idempotency-Key is still being processed; retry shortly.",
-        ),
-        InsufficientFunds => (
-            "Số dư ví không đủ cho giao dịch này.",
-            "The wallet balance does not cover this payment.",
-        ),
-        LimitExceeded => (
-            "Giao dịch vượt hạn mức tháng của ví.",
-            "The payment exceeds the wallet's monthly limit.",
-        ),
-        NationalIdTaken => (
-            "Số định danh này đã xác thực cho một ví khác.",
-            "This national ID number already verifies another wallet.",
-        ),
-        WalletNotVerified => (
-            "Ví phải được xác thực danh tính trước khi giữ tiền.",
-            "The wallet must be identity-verified before it holds money.",
-        ),
-        PaymentPinNotSet => (
-            "Hãy đặt mã PIN thanh toán trước.",
-            "Set a payment PIN first.",
-        ),
-        IdempotencyKeyReused => (
-            "Khóa này đã được dùng cho một yêu cầu có nội dung khác.",
-            "This key was already used for a different request.",
-        ),
-        PaymentPinInvalid => ("Mã PIN thanh toán không đúng.", "The payment PIN is wrong."),
-        PaymentPinLocked => (
-            "Nhập sai mã PIN quá nhiều lần; thanh toán tạm khóa 15 phút.",
-            "Too many wrong PINs; wallet payments are locked for 15 minutes.",
-        ),
-        OrderRefConflict => (
-            "Mã đơn (order_ref) này đã dùng cho một đơn có nội dung khác.",
-            "This order_ref already names an order with other details.",
-        ),
-        AlreadyPaid => (
-            "Đơn hàng này đã được thanh toán.",
-            "This order is already paid.",
-        ),
-        OrderCancelled => ("Đơn hàng này đã bị hủy.", "This order was cancelled."),
-        OrderExpired => (
-            "Đơn hàng này đã hết hạn thanh toán.",
-            "This order has expired.",
-        ),
-        OrderNotPaid => (
-            "Chỉ hoàn tiền được cho đơn đã thanh toán.",
-            "Only a paid order can be refunded.",
-        ),
-        InsufficientMerchantBalance => (
-            "Số dư khả dụng của cửa hàng không đủ để hoàn tiền.",
-            "The merchant's available balance does not cover this refund.",
-        ),
-        RefundExceedsRefundable => (
-            "Tổng tiền hoàn vượt quá số tiền đã thanh toán.",
-            "Refunds would exceed the amount paid.",
-        ),
-        CallbackUrlNotSet => (
-            "Cửa hàng chưa đặt địa chỉ nhận callback (callback_url) trong hồ sơ.",
-            "Set a callback_url in the merchant profile first.",
-        ),
-        InvalidTransition => (
-            "Hồ sơ đang ở trạng thái không cho phép thao tác này; xem current_status và allowed_actions.",
-            "The dossier's status does not allow this action; see current_status and allowed_actions.",
-        ),
-        FeeUnpaid => (
-            "Chưa thể trả kết quả khi phí, lệ phí của hồ sơ chưa được thanh toán.",
-            "The result cannot be returned while the dossier's fee is unpaid.",
-        ),
-        Internal => (
-            "Đã có lỗi phía hệ thống; hãy thử lại sau và báo mã yêu cầu nếu lỗi lặp lại.",
-            "Something went wrong on our side; try again later and quote the request id if it persists.",
-        ),
-        ServiceUnavailable => (
-            "Dịch vụ tạm thời không sẵn sàng; hãy thử lại sau.",
-            "The service is temporarily unavailable; try again later.",
-        ),
     }
 }
 

@@ -1,9 +1,10 @@
 //! HTTP plumbing shared by every feature: the error type and its problem+json rendering, the
-//! message catalogue, request ids, our extractors and pagination.
+//! table of error codes, the message catalogue, request ids, our extractors and pagination.
 
 pub mod csv;
 pub mod dates;
 pub mod error;
+mod error_codes;
 pub mod extract;
 pub mod messages;
 pub mod pagination;

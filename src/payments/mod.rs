@@ -270,6 +270,17 @@ pub enum Settlement {
     Expired,
 }
 
+impl Settlement {
+    /// The amount the provider says was paid, when it says one.
+    fn claimed_amount(&self) -> Option<i64> {
+        match self {
+            Settlement::Succeeded { amount, .. } => Some(*amount),
+            Settlement::Failed { amount, .. } => *amount,
+            Settlement::Expired => None,
+        }
+    }
+}
+
 /// Moves a pending top-up to its final state, once: the notification path and the reconciler
 /// both come here. Checks in the providers' order: the order exists, the amount matches, it is
 /// still pending.
@@ -290,11 +301,7 @@ pub async fn settle(
     else {
         return Ok(Outcome::OrderNotFound);
     };
-    let claimed_amount = match &settlement {
-        Settlement::Succeeded { amount, .. } => Some(*amount),
-        Settlement::Failed { amount, .. } => *amount,
-        Settlement::Expired => None,
-    };
+    let claimed_amount = settlement.claimed_amount();
     if claimed_amount.is_some_and(|amount| amount != topup.amount) {
         return Ok(Outcome::InvalidAmount);
     }
@@ -315,51 +322,12 @@ pub async fn settle(
     }
     match settlement {
         Settlement::Succeeded { transaction_id, .. } => {
-            let transaction_id = real_transaction_id(&transaction_id);
-            let wallet = crate::wallet::ensure(&mut tx, topup.account_id).await?;
-            let clearing = clearing_account(&mut tx, provider).await?;
-            let posted = ledger::post(
-                &mut tx,
-                NewEntry {
-                    kind: EntryKind::Topup,
-                    reference: topup.id.to_string(),
-                    note: Some(format!("{provider} {}", transaction_id.unwrap_or("-"))),
-                    created_by: None,
-                    postings: vec![
-                        Posting {
-                            account_id: clearing,
-                            amount: -topup.amount,
-                            counterparty: None,
-                        },
-                        Posting {
-                            account_id: wallet.ledger_account_id,
-                            amount: topup.amount,
-                            counterparty: Some(provider.to_owned()),
-                        },
-                    ],
-                },
-            )
-            .await
-            .map_err(|e| ApiError::internal(format!("posting a top-up: {e:?}")))?;
-            sqlx::query!(
-                "UPDATE topups SET status = 'succeeded', provider_txn_id = $2, entry_id = $3, settled_at = now(),
-                        credited_after_expiry = $4
-                 WHERE id = $1",
-                topup.id,
-                transaction_id,
-                posted.entry_id,
-                late_success,
-            )
-            .execute(&mut *tx)
-            .await?;
-            let data = serde_json::json!({"topup_id": topup.id, "amount": topup.amount, "provider": provider});
-            outbox::record(
-                &mut tx,
-                "wallet.topup_succeeded",
-                &data,
-                Audience::Citizen(topup.account_id),
-            )
-            .await?;
+            let topup = LockedTopup {
+                id: topup.id,
+                account_id: topup.account_id,
+                amount: topup.amount,
+            };
+            credit(&mut tx, provider, &topup, &transaction_id, late_success).await?;
         }
         Settlement::Failed { transaction_id, .. } => {
             sqlx::query!(
@@ -381,6 +349,70 @@ pub async fn settle(
     }
     tx.commit().await?;
     Ok(Outcome::Confirmed)
+}
+
+/// The top-up row [`settle`] holds locked.
+struct LockedTopup {
+    id: Uuid,
+    account_id: Uuid,
+    amount: i64,
+}
+
+/// Credits a succeeded top-up in the caller's transaction: the wallet from the provider's
+/// clearing account, the top-up marked succeeded with its entry, and the citizen's event.
+async fn credit(
+    conn: &mut PgConnection,
+    provider: &str,
+    topup: &LockedTopup,
+    transaction_id: &str,
+    late_success: bool,
+) -> ApiResult<()> {
+    let transaction_id = real_transaction_id(transaction_id);
+    let wallet = crate::wallet::ensure(conn, topup.account_id).await?;
+    let clearing = clearing_account(conn, provider).await?;
+    let posted = ledger::post(
+        conn,
+        NewEntry {
+            kind: EntryKind::Topup,
+            reference: topup.id.to_string(),
+            note: Some(format!("{provider} {}", transaction_id.unwrap_or("-"))),
+            created_by: None,
+            postings: vec![
+                Posting {
+                    account_id: clearing,
+                    amount: -topup.amount,
+                    counterparty: None,
+                },
+                Posting {
+                    account_id: wallet.ledger_account_id,
+                    amount: topup.amount,
+                    counterparty: Some(provider.to_owned()),
+                },
+            ],
+        },
+    )
+    .await
+    .map_err(|e| ApiError::internal(format!("posting a top-up: {e:?}")))?;
+    sqlx::query!(
+        "UPDATE topups SET status = 'succeeded', provider_txn_id = $2, entry_id = $3, settled_at = now(),
+                        credited_after_expiry = $4
+                 WHERE id = $1",
+        topup.id,
+        transaction_id,
+        posted.entry_id,
+        late_success,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let data = serde_json::json!({"topup_id": topup.id, "amount": topup.amount, "provider": provider});
+    outbox::record(
+        conn,
+        "wallet.topup_succeeded",
+        &data,
+        Audience::Citizen(topup.account_id),
+    )
+    .await?;
+    Ok(())
 }
 
 /// A notification, start to end: verified against the raw request, settled, stored raw with
