@@ -3,40 +3,21 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use civicpay::accounts::staff::{NewStaff, insert_staff};
 use civicpay::app::AppState;
 use civicpay::auth::access::Staff;
-use civicpay::auth::{Caller, Phone, Role, Scope};
+use civicpay::auth::{Caller, Role, Scope};
 use civicpay::http::{ApiResult, Json, Path};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{PASSWORD, login, me_after_login, register, request_otp};
-use crate::helpers::{
-    TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
-};
-
-/// A staff member straight in the database, logged in over HTTP.
-async fn staff_session(
-    app: &TestApp,
-    pool: &PgPool,
-    phone: &str,
-    role: Role,
-    unit: Option<&str>,
-) -> (Uuid, String) {
-    let staff = NewStaff {
-        phone: Phone::parse(phone).unwrap(),
-        password: PASSWORD.into(),
-        full_name: "Cán bộ".into(),
-        role,
-        unit_code: unit.map(str::to_owned),
-    };
-    let id = insert_staff(pool, &staff).await.unwrap();
-    let tokens: Value = login(app, phone, PASSWORD).await.json().await.unwrap();
-    (id, tokens["access_token"].as_str().unwrap().to_owned())
-}
+use crate::support::actors::{PASSWORD, register, staff_session};
+use crate::support::app::{TestApp, test_config};
+use crate::support::database::database_named;
+use crate::support::demo::load_demo;
+use crate::support::problems::{expect_conflict, expect_invalid_fields, expect_problem};
+use crate::support::requests::{login, me_after_login, request_otp};
 
 async fn covers(
     State(state): State<AppState>,
@@ -48,7 +29,7 @@ async fn covers(
 
 /// Huế's demo units, with an older district tier added: 46 > 474 > 19918, and 46 > 19753.
 async fn app_with_units(pool: &PgPool) -> TestApp {
-    crate::helpers::load_demo(pool).await;
+    load_demo(pool).await;
     sqlx::query("INSERT INTO units (code, name, level, parent_code) VALUES ('474', 'Huyện Phú Vang', 'district', '46'), ('19918', 'Xã Phú Thuận', 'commune', '474')")
         .execute(pool)
         .await
@@ -70,7 +51,7 @@ async fn patch_with(app: &TestApp, path: &str, token: &str, body: Value) -> reqw
 #[sqlx::test]
 async fn an_admin_creates_an_officer_who_can_log_in(pool: PgPool) {
     let app = app_with_units(&pool).await;
-    let (_, admin) = staff_session(&app, &pool, "0905000001", Role::Admin, None).await;
+    let (_, admin) = staff_session(&app, "0905000001", Role::Admin, None).await;
     let body = json!({"phone": "0905000002", "password": PASSWORD, "full_name": "Trần Thị Bích", "role": "officer", "unit_code": "19753"});
     let response = post_with(&app, "/v1/admin/staff", &admin, body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -88,7 +69,7 @@ async fn an_admin_creates_an_officer_who_can_log_in(pool: PgPool) {
 #[sqlx::test]
 async fn staff_creation_checks_role_unit_and_phone(pool: PgPool) {
     let app = app_with_units(&pool).await;
-    let (_, admin) = staff_session(&app, &pool, "0905000001", Role::Admin, None).await;
+    let (_, admin) = staff_session(&app, "0905000001", Role::Admin, None).await;
     let without_unit =
         json!({"phone": "0905000002", "password": PASSWORD, "full_name": "B", "role": "officer"});
     assert_eq!(
@@ -120,7 +101,7 @@ async fn roles_that_may_not_use_a_route_get_403_and_strangers_401(pool: PgPool) 
     let app = app_with_units(&pool).await;
     let citizen = register(&app, "0911111111", PASSWORD).await;
     let citizen = citizen["access_token"].as_str().unwrap();
-    let (_, officer) = staff_session(&app, &pool, "0905000002", Role::Officer, Some("19753")).await;
+    let (_, officer) = staff_session(&app, "0905000002", Role::Officer, Some("19753")).await;
     let body =
         json!({"phone": "0905000009", "password": PASSWORD, "full_name": "B", "role": "admin"});
     for token in [citizen, officer.as_str()] {
@@ -150,9 +131,8 @@ async fn roles_that_may_not_use_a_route_get_403_and_strangers_401(pool: PgPool) 
 #[sqlx::test]
 async fn a_disabled_officer_loses_access_at_once(pool: PgPool) {
     let app = app_with_units(&pool).await;
-    let (_, admin) = staff_session(&app, &pool, "0905000001", Role::Admin, None).await;
-    let (officer_id, _) =
-        staff_session(&app, &pool, "0905000002", Role::Officer, Some("19753")).await;
+    let (_, admin) = staff_session(&app, "0905000001", Role::Admin, None).await;
+    let (officer_id, _) = staff_session(&app, "0905000002", Role::Officer, Some("19753")).await;
     let session: Value = login(&app, "0905000002", PASSWORD)
         .await
         .json()
@@ -211,9 +191,9 @@ async fn a_disabled_officer_loses_access_at_once(pool: PgPool) {
 #[sqlx::test]
 async fn a_moved_officer_acts_in_the_new_unit_with_the_same_token(pool: PgPool) {
     let app = app_with_units(&pool).await;
-    let (_, admin) = staff_session(&app, &pool, "0905000001", Role::Admin, None).await;
+    let (_, admin) = staff_session(&app, "0905000001", Role::Admin, None).await;
     let (officer_id, officer) =
-        staff_session(&app, &pool, "0905000002", Role::Officer, Some("19753")).await;
+        staff_session(&app, "0905000002", Role::Officer, Some("19753")).await;
     assert_eq!(
         app.get_json_with(&officer, "/probe/covers/19753").await,
         json!(true)
@@ -251,7 +231,7 @@ async fn a_moved_officer_acts_in_the_new_unit_with_the_same_token(pool: PgPool) 
 #[sqlx::test]
 async fn patching_a_citizen_or_an_unknown_id_as_staff_is_404(pool: PgPool) {
     let app = app_with_units(&pool).await;
-    let (_, admin) = staff_session(&app, &pool, "0905000001", Role::Admin, None).await;
+    let (_, admin) = staff_session(&app, "0905000001", Role::Admin, None).await;
     register(&app, "0911111111", PASSWORD).await;
     let citizen_id: Uuid =
         sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84911111111'")
@@ -272,7 +252,7 @@ async fn patching_a_citizen_or_an_unknown_id_as_staff_is_404(pool: PgPool) {
 
 #[sqlx::test]
 async fn scope_follows_the_unit_tree(pool: PgPool) {
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     sqlx::query("INSERT INTO units (code, name, level, parent_code) VALUES ('474', 'Huyện Phú Vang', 'district', '46'), ('19918', 'Xã Phú Thuận', 'commune', '474')")
         .execute(&pool)
         .await
@@ -416,7 +396,7 @@ fn production_refuses_to_start_without_its_key_or_with_the_sandbox() {
 #[sqlx::test]
 async fn create_admin_makes_an_admin_who_can_log_in(pool: PgPool) {
     let database = pool.connect_options().get_database().unwrap().to_owned();
-    let url = crate::database::database_named(&database).database_url;
+    let url = database_named(&database).database_url;
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_civicpay"))
         .args([
             "create-admin",

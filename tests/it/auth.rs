@@ -7,76 +7,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{
-    TEST_JWT_SECRET, TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
+use crate::support::actors::{PASSWORD, PHONE, register};
+use crate::support::app::{TEST_JWT_SECRET, TestApp, test_config};
+use crate::support::problems::{
+    expect_conflict, expect_invalid_fields, expect_problem, without_request_id,
 };
-
-pub const PHONE: &str = "0912345678";
-pub const PASSWORD: &str = "mat-khau-an-toan";
-
-pub async fn request_otp(app: &TestApp, phone: &str, purpose: &str) -> reqwest::Response {
-    app.post_json("/v1/auth/otp", &json!({"phone": phone, "purpose": purpose}))
-        .await
-}
-
-/// The newest code the sandbox "sent" to `phone`.
-pub async fn last_code(app: &TestApp, phone: &str) -> Option<String> {
-    let messages = app.get_json(&format!("/sandbox/sms/{phone}")).await;
-    let text = messages["data"].get(0)?["text"].as_str()?.to_owned();
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|part| part.len() == 6)
-        .map(str::to_owned)
-}
-
-pub async fn register(app: &TestApp, phone: &str, password: &str) -> Value {
-    assert_eq!(
-        request_otp(app, phone, "register").await.status(),
-        StatusCode::ACCEPTED
-    );
-    let code = last_code(app, phone).await.expect("a code was sent");
-    let response = app
-        .post_json("/v1/auth/register", &json!({"phone": phone, "otp": code, "full_name": "Nguyễn Văn An", "password": password}))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
-}
-
-pub async fn login(app: &TestApp, phone: &str, password: &str) -> reqwest::Response {
-    app.post_json(
-        "/v1/auth/login",
-        &json!({"phone": phone, "password": password}),
-    )
-    .await
-}
-
-/// The access token of a successful login.
-pub async fn access_token(app: &TestApp, phone: &str, password: &str) -> String {
-    let tokens: Value = login(app, phone, password).await.json().await.unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn refresh(app: &TestApp, refresh_token: &Value) -> reqwest::Response {
-    app.post_json("/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
-        .await
-}
+use crate::support::requests::{last_code, login, refresh, request_otp};
 
 async fn expect_otp_invalid(response: reqwest::Response) {
     expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "otp_invalid").await;
-}
-
-/// Logs in and reads the account back.
-pub async fn me_after_login(app: &TestApp, phone: &str, password: &str) -> Value {
-    let tokens: Value = login(app, phone, password).await.json().await.unwrap();
-    let response = app
-        .get_with_token("/v1/me", tokens["access_token"].as_str().unwrap())
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-fn without_request_id(mut body: Value) -> Value {
-    body.as_object_mut().unwrap().remove("request_id");
-    body
 }
 
 #[sqlx::test]

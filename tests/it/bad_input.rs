@@ -6,10 +6,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::auth::access_token;
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem};
-use crate::merchants::{Merchant, admin, new_order, onboard, pay, refund};
-use crate::wallet::{PIN, assert_ledger_verifies, citizen};
+use crate::support::actors::{Merchant, PIN, access_token, admin, citizen, onboard};
+use crate::support::app::TestApp;
+use crate::support::database::count;
+use crate::support::ledger::assert_ledger_verifies;
+use crate::support::problems::{expect_invalid_fields, expect_problem};
+use crate::support::requests::{new_order, pay, refund};
 
 const PAYER: &str = "0912000011";
 const PAYEE: &str = "0912000012";
@@ -57,10 +59,6 @@ async fn transfer_with_note(
         .unwrap()
 }
 
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-}
-
 /// An RFC 4180 reader, independent of the code under test.
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
@@ -95,9 +93,9 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 #[sqlx::test]
 async fn dates_at_chronos_limits_are_422_not_500(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
-    let token = citizen(&app, &pool, PAYER, 0).await;
+    let token = citizen(&app, PAYER, 0).await;
     for (path, field) in [
         ("/v1/wallet/transactions?from=-262143-01-01", "from"),
         (
@@ -151,9 +149,9 @@ async fn dates_at_chronos_limits_are_422_not_500(pool: PgPool) {
 #[sqlx::test]
 async fn years_2000_to_2100_are_accepted_everywhere_and_others_refused(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
-    let token = citizen(&app, &pool, PAYER, 0).await;
+    let token = citizen(&app, PAYER, 0).await;
 
     for (path, field) in [
         ("/v1/wallet/transactions?from=1999-12-31", "from"),
@@ -263,7 +261,7 @@ async fn years_2000_to_2100_are_accepted_everywhere_and_others_refused(pool: PgP
 #[sqlx::test]
 async fn a_nul_in_a_merchant_order_is_refused_and_creates_nothing(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let post = |body: Value| {
         let (app, cafe) = (&app, &cafe);
@@ -310,7 +308,7 @@ async fn a_nul_in_a_merchant_order_is_refused_and_creates_nothing(pool: PgPool) 
 #[sqlx::test]
 async fn an_amount_written_as_an_integral_float_is_that_integer(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let post = |body: &'static str| {
         let (app, cafe) = (&app, &cafe);
@@ -347,8 +345,8 @@ async fn an_amount_written_as_an_integral_float_is_that_integer(pool: PgPool) {
 #[sqlx::test]
 async fn a_nul_in_a_guarded_body_is_refused_before_the_key_is_kept(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     let response = transfer_with_note(&app, &payer, "t-1", PAYEE, 1_000, "tiền\u{0}ăn").await;
     assert_eq!(expect_invalid_fields(response).await, ["note"]);
     assert_eq!(count(&pool, "SELECT count(*) FROM transfers").await, 0);
@@ -369,11 +367,11 @@ async fn a_nul_in_a_query_parameter_or_a_path_segment_is_refused(pool: PgPool) {
     let response = app.get("/v1/procedures/1.001193%00").await;
     assert_eq!(expect_invalid_fields(response).await, ["code"]);
 
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let response = merchant_get(&app, &cafe, "/v1/merchant/orders/o%001").await;
     assert_eq!(expect_invalid_fields(response).await, ["order_ref"]);
-    let token = citizen(&app, &pool, PAYER, 0).await;
+    let token = citizen(&app, PAYER, 0).await;
     let response = app
         .get_with_token("/v1/wallet/transactions?kind=%00", &token)
         .await;
@@ -383,8 +381,8 @@ async fn a_nul_in_a_query_parameter_or_a_path_segment_is_refused(pool: PgPool) {
 #[sqlx::test]
 async fn a_statement_cell_another_user_wrote_cannot_start_a_formula(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 100_000).await;
-    let payee = citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 100_000).await;
+    let payee = citizen(&app, PAYEE, 0).await;
     let evil_name = r#"=HYPERLINK("http://evil.example","x")"#;
     sqlx::query("UPDATE accounts SET full_name = $1 WHERE phone = '+84912000011'")
         .bind(evil_name)
@@ -444,9 +442,9 @@ async fn a_statement_cell_another_user_wrote_cannot_start_a_formula(pool: PgPool
 #[sqlx::test]
 async fn the_settlement_is_exact_and_its_csv_safe(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0.005", "general").await;
-    let token = citizen(&app, &pool, PAYER, 1_000_000).await;
+    let token = citizen(&app, PAYER, 1_000_000).await;
     let orders = [
         ("=SUM(A1)", 35_100),
         ("-1", 20_000),
@@ -536,7 +534,7 @@ async fn the_settlement_is_exact_and_its_csv_safe(pool: PgPool) {
 async fn a_settlement_covers_every_movement_of_a_busy_day(pool: PgPool) {
     const MOVEMENTS: i64 = 100_001;
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0.005", "general").await;
     sqlx::query(
         "INSERT INTO orders (id, merchant_id, order_ref, code, amount, request_hash, expires_at, status, paid_at, fee)
@@ -602,7 +600,7 @@ async fn a_forged_cursor_with_a_nul_or_an_extreme_date_is_422(pool: PgPool) {
     let encode =
         |key: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.to_string());
     let app = TestApp::spawn(pool.clone()).await;
-    let token = citizen(&app, &pool, PAYER, 0).await;
+    let token = citizen(&app, PAYER, 0).await;
     let extreme = encode(json!([
         "-262143-01-01T00:00:00Z",
         "00000000-0000-0000-0000-000000000000"

@@ -22,10 +22,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
-use crate::merchants::{Merchant, admin, new_order, pay};
-use crate::receiver::{Received, Receiver};
-use crate::wallet::{assert_ledger_verifies, citizen};
+use crate::support::actors::{Merchant, admin, citizen};
+use crate::support::app::{TestApp, test_config};
+use crate::support::ledger::assert_ledger_verifies;
+use crate::support::metrics::{metrics_config, scrape};
+use crate::support::problems::{expect_invalid_fields, expect_problem};
+use crate::support::receiver::{Received, Receiver};
+use crate::support::requests::{new_order, pay};
 
 const SOON: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(1500);
@@ -140,8 +143,8 @@ async fn event_when(app: &TestApp, key: &str, id: &str, done: impl Fn(&Value) ->
 
 async fn set_up(pool: &PgPool) -> (TestApp, String, String) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, pool).await;
-    let citizen = citizen(&app, pool, "0912000101", 1_000_000).await;
+    let admin = admin(&app).await;
+    let citizen = citizen(&app, "0912000101", 1_000_000).await;
     (app, admin, citizen)
 }
 
@@ -360,7 +363,7 @@ async fn record_events(pool: &PgPool, merchant_id: &str, count: usize) -> Vec<Uu
 #[sqlx::test]
 async fn two_worker_pools_on_one_database_send_each_event_once(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let mut receiver = Receiver::start().await;
     let shop = subscriber(&app, &admin, "SHOPW", &receiver.url).await;
     // Two processes: separate pools, separate listeners, one database.
@@ -463,7 +466,7 @@ async fn an_event_of_a_rolled_back_change_is_never_sent(pool: PgPool) {
     .unwrap();
     tx.rollback().await.unwrap();
     // A payment refused for want of funds announces nothing either.
-    let poor = crate::wallet::citizen(&app, &pool, "0912000102", 0).await;
+    let poor = crate::support::actors::citizen(&app, "0912000102", 0).await;
     let order = new_order(&app, &shop.merchant, "HD-POOR", 25_000).await;
     let refused = pay(&app, &poor, order["code"].as_str().unwrap(), "k-poor").await;
     expect_problem(refused, StatusCode::CONFLICT, "insufficient_funds").await;
@@ -568,7 +571,7 @@ async fn during_a_secret_rotation_callbacks_carry_both_signatures(pool: PgPool) 
 #[sqlx::test]
 async fn the_event_list_filters_by_type_and_state_and_pages(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let shop = subscriber(&app, &admin, "SHOPL", "http://127.0.0.1:9/callbacks").await;
     let ids = record_events(&pool, &shop.merchant.id, 25).await;
     let merchant = Audience::Merchant(shop.merchant.id.parse().unwrap());
@@ -630,7 +633,7 @@ async fn production_refuses_callbacks_to_private_addresses_at_registration_and_a
     let mut config = test_config();
     config.mode = Mode::Production;
     let app = TestApp::spawn_with(pool.clone(), config, axum::Router::new()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     for url in [
         "http://shop.example.vn/callbacks",
         "https://127.0.0.1/callbacks",
@@ -688,16 +691,11 @@ async fn production_refuses_callbacks_to_private_addresses_at_registration_and_a
 
 #[sqlx::test]
 async fn metrics_show_the_callbacks_waiting(pool: PgPool) {
-    let app = TestApp::spawn_with(
-        pool.clone(),
-        crate::operations::metrics_config(),
-        axum::Router::new(),
-    )
-    .await;
-    let admin = admin(&app, &pool).await;
+    let app = TestApp::spawn_with(pool.clone(), metrics_config(), axum::Router::new()).await;
+    let admin = admin(&app).await;
     let shop = subscriber(&app, &admin, "SHOPM", "http://127.0.0.1:9/callbacks").await;
     record_events(&pool, &shop.merchant.id, 3).await;
-    let metrics = crate::operations::scrape(&app).await;
+    let metrics = scrape(&app).await;
     assert!(
         metrics.contains(r#"civicpay_queue_items{queue="callbacks",state="due"} 3"#),
         "{metrics}"

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::helpers::{TEST_JWT_SECRET, TEST_PIN_PEPPER};
+use crate::support::app::{TEST_JWT_SECRET, TEST_PIN_PEPPER};
+use crate::support::database::database_named;
+use crate::support::demo::load_demo;
 
 fn civicpay(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_civicpay"));
@@ -263,9 +265,9 @@ fn development_refuses_a_public_address_or_a_proxy_unless_allowed() {
 /// database the demo was loaded into, naming what it found.
 #[sqlx::test]
 async fn production_refuses_to_start_on_a_database_holding_demo_data(pool: PgPool) {
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     let database = pool.connect_options().get_database().unwrap().to_owned();
-    let url = crate::database::database_named(&database).database_url;
+    let url = database_named(&database).database_url;
     let output = civicpay_refusing(
         &["serve"],
         &[

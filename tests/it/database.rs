@@ -1,29 +1,7 @@
 //! Start-up against PostgreSQL: creating a missing database, migrating, failing clearly.
 
-use civicpay::config::DatabaseConfig;
-use sqlx::Connection;
-
-use crate::helpers::test_config;
-
-/// The configured server with another database name.
-pub fn database_named(name: &str) -> DatabaseConfig {
-    let mut database = test_config().database;
-    let mut url = url::Url::parse(&database.database_url).unwrap();
-    url.set_path(name);
-    database.database_url = url.to_string();
-    database
-}
-
-pub async fn drop_database(name: &str) {
-    let admin = database_named("postgres");
-    let mut conn = sqlx::PgConnection::connect(&admin.database_url)
-        .await
-        .unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-}
+use crate::support::app::test_config;
+use crate::support::database::{database_named, drop_database};
 
 #[tokio::test]
 async fn a_missing_database_is_created_and_migrated() {

@@ -2,6 +2,8 @@
 
 use sqlx::PgPool;
 
+use crate::support::demo::load_demo;
+
 async fn snapshot(
     pool: &PgPool,
 ) -> Vec<(
@@ -19,21 +21,21 @@ async fn snapshot(
 
 #[sqlx::test]
 async fn loading_the_demo_twice_changes_nothing(pool: PgPool) {
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     let first = snapshot(&pool).await;
     assert!(first.len() >= 7, "Huế and at least six communes");
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     assert_eq!(snapshot(&pool).await, first);
 }
 
 #[sqlx::test]
 async fn loading_the_demo_keeps_what_someone_edited(pool: PgPool) {
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     sqlx::query("UPDATE units SET name = 'Huế (edited)' WHERE code = '46'")
         .execute(&pool)
         .await
         .unwrap();
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     let name: String = sqlx::query_scalar("SELECT name FROM units WHERE code = '46'")
         .fetch_one(&pool)
         .await

@@ -9,14 +9,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::auth::access_token;
-use crate::helpers::{TestApp, expect_invalid_fields, load_demo};
+use crate::support::actors::access_token;
+use crate::support::app::TestApp;
+use crate::support::demo::{CITIZEN, OFFICER, load_demo};
+use crate::support::problems::expect_invalid_fields;
 
-/// The demo citizen (verified, PIN set, funded with 5,000,000 đ by the demo data) and the
-/// Phú Xuân officer, as the README lists them.
-const CITIZEN: (&str, &str) = ("0912345678", "citizen-demo-2026");
+/// The PIN of the demo citizen (verified and funded with 5,000,000 đ by the demo data), as the
+/// README lists it.
 const CITIZEN_PIN: &str = "246810";
-const OFFICER: (&str, &str) = ("0900000002", "officer-demo-2026");
 /// Birth registration, commune level: free, so no bill stands between it and its result.
 const BIRTH: &str = "1.001193";
 const PHU_XUAN: &str = "19753";

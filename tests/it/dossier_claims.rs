@@ -5,58 +5,35 @@
 //! only to the owner and the handling unit's officers.
 
 use std::collections::HashSet;
+use std::ops::Deref;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{PASSWORD, access_token, register};
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, load_demo};
+use crate::support::actors::{PASSWORD, access_token, citizen, register};
+use crate::support::app::TestApp;
+use crate::support::desk::{BIRTH, DemoDesk, birth_documents};
+use crate::support::problems::{expect_invalid_fields, expect_problem};
+use crate::support::requests::verify_wallet;
 
-/// Birth registration: commune level, free.
-const BIRTH: &str = "1.001193";
 /// The demo citizen 0912345678 (Nguyễn Văn An), whose wallet is verified with this ID.
 const AN_ID: &str = "046095012345";
 
-struct Desk {
-    app: TestApp,
-    /// Phú Xuân (19753), where every dossier here is filed.
-    officer: String,
-    /// The province (46).
-    supervisor: String,
-    admin: String,
-    /// The demo citizens: An (verified with `AN_ID`) and Mai.
-    an: String,
-    mai: String,
-}
+/// The demo desk, with this file's requests; every dossier here is filed at Phú Xuân.
+struct Desk(DemoDesk);
 
-async fn desk(pool: &PgPool) -> Desk {
-    load_demo(pool).await;
-    let app = TestApp::spawn(pool.clone()).await;
-    Desk {
-        officer: access_token(&app, "0900000002", "officer-demo-2026").await,
-        supervisor: access_token(&app, "0900000004", "supervisor-demo-2026").await,
-        admin: access_token(&app, "0900000001", "admin-demo-2026").await,
-        an: access_token(&app, "0912345678", "citizen-demo-2026").await,
-        mai: access_token(&app, "0987654321", "citizen-demo-2026").await,
-        app,
+impl Deref for Desk {
+    type Target = DemoDesk;
+
+    fn deref(&self) -> &DemoDesk {
+        &self.0
     }
 }
 
-fn birth_documents() -> Value {
-    let document = |code: &str| {
-        json!({
-            "code": code, "name": format!("{code}.pdf"),
-            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-            "size": 48213, "uri": format!("s3://civicpay-documents/{code}.pdf")
-        })
-    };
-    json!([
-        document("to_khai"),
-        document("giay_chung_sinh"),
-        document("giay_to_tuy_than")
-    ])
+async fn desk(pool: &PgPool) -> Desk {
+    Desk(DemoDesk::open(pool).await)
 }
 
 impl Desk {
@@ -134,14 +111,7 @@ fn other_than(code: &str) -> &'static str {
 }
 
 async fn verify(app: &TestApp, token: &str, national_id: &str) -> StatusCode {
-    app.send_json_with(
-        Method::POST,
-        "/v1/wallet/verification",
-        token,
-        &json!({"national_id": national_id}),
-    )
-    .await
-    .status()
+    verify_wallet(app, token, national_id).await.status()
 }
 
 async fn owner_of(pool: &PgPool, id: &str) -> Option<Uuid> {
@@ -174,7 +144,7 @@ async fn a_mistyped_phone_gives_its_owner_nothing(pool: PgPool) {
     // A registered, verified citizen (national ID 046095111222) whose number the officer types
     // by mistake.
     const STRANGER: &str = "0933111222";
-    let stranger = crate::wallet::citizen(&desk.app, &pool, STRANGER, 0).await;
+    let stranger = citizen(&desk.app, STRANGER, 0).await;
 
     // An is at the counter; his ID is recorded right, the phone wrong.
     let filed = desk.file(STRANGER, "Nguyễn Văn An", AN_ID).await;
@@ -190,7 +160,7 @@ async fn a_mistyped_phone_gives_its_owner_nothing(pool: PgPool) {
         .await;
     expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
     // It is An's: his verified identity is the recorded ID. Nothing was texted to the stranger.
-    assert!(desk.mine(&desk.an).await.contains(&id));
+    assert!(desk.mine(&desk.citizen).await.contains(&id));
     assert!(claim_codes(&desk.app, STRANGER).await.is_empty());
 
     // An applicant without a verified wallet: the code goes to the mistyped phone, and is of
@@ -251,7 +221,7 @@ async fn a_recycled_phone_inherits_nothing_and_the_id_holder_gets_only_recent_do
     let (open_code, old_code) = (&codes[0], &codes[2]);
 
     // The number's new owner registers and verifies with their own ID (046095123456).
-    let new_owner = crate::wallet::citizen(&desk.app, &pool, PHONE, 0).await;
+    let new_owner = citizen(&desk.app, PHONE, 0).await;
     assert_eq!(
         desk.mine(&new_owner).await,
         Vec::<String>::new(),
@@ -364,7 +334,9 @@ async fn the_code_texted_at_the_counter_claims_the_dossier_for_that_phone_only(p
         .claim(&desk.officer, &filed["code"], &code, HOA_ID)
         .await;
     expect_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
-    let response = desk.claim(&desk.mai, &filed["code"], &code, HOA_ID).await;
+    let response = desk
+        .claim(&desk.other_citizen, &filed["code"], &code, HOA_ID)
+        .await;
     expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
     let response = desk
         .claim(hoa, &json!("19753-000000-0000"), &code, HOA_ID)
@@ -437,7 +409,7 @@ async fn national_ids_show_in_full_only_to_the_owner_and_the_handling_units_offi
     let id = id_of(&filed);
     let path = format!("/v1/dossiers/{id}");
     for (who, token, shown) in [
-        ("the owner", &desk.an, AN_ID),
+        ("the owner", &desk.citizen, AN_ID),
         ("an officer of the handling unit", &desk.officer, AN_ID),
         (
             "an officer of the province",

@@ -3,46 +3,41 @@
 //! and document links name objects in our own storage only (issue 13, items 2 and 6).
 
 use std::collections::HashSet;
+use std::ops::Deref;
 
-use axum::Router;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{access_token, login};
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, load_demo, test_config};
+use crate::support::app::{TestApp, test_config};
+use crate::support::demo::CITIZEN;
+use crate::support::desk::{BIRTH, DemoDesk, PHU_XUAN};
+use crate::support::problems::{expect_invalid_fields, expect_problem, without_request_id};
+use crate::support::requests::login;
 
-/// Birth registration: commune level, 8 office hours, free.
-const BIRTH: &str = "1.001193";
-const PHU_XUAN: &str = "19753";
 const ALPHABET: &str = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-const CITIZEN: (&str, &str) = ("0912345678", "citizen-demo-2026");
 
-struct Desk {
-    app: TestApp,
-    officer: String,
-    supervisor: String,
-    citizen: String,
-    other_citizen: String,
+/// The demo desk, with this file's requests.
+struct Desk(DemoDesk);
+
+impl Deref for Desk {
+    type Target = DemoDesk;
+
+    fn deref(&self) -> &DemoDesk {
+        &self.0
+    }
 }
 
 async fn desk_with(pool: &PgPool, config: civicpay::config::Config) -> Desk {
-    load_demo(pool).await;
-    let app = TestApp::spawn_with(pool.clone(), config, Router::new()).await;
-    Desk {
-        officer: access_token(&app, "0900000002", "officer-demo-2026").await,
-        supervisor: access_token(&app, "0900000004", "supervisor-demo-2026").await,
-        citizen: access_token(&app, CITIZEN.0, CITIZEN.1).await,
-        other_citizen: access_token(&app, "0987654321", "citizen-demo-2026").await,
-        app,
-    }
+    Desk(DemoDesk::open_with(pool, config).await)
 }
 
 async fn desk(pool: &PgPool) -> Desk {
     desk_with(pool, test_config()).await
 }
 
+/// A document as a filing lists it, at `uri`.
 fn document(code: &str, uri: &str) -> Value {
     json!({
         "code": code, "name": format!("{code}.pdf"),
@@ -51,6 +46,7 @@ fn document(code: &str, uri: &str) -> Value {
     })
 }
 
+/// What a birth registration needs, stored in a folder of our bucket.
 fn birth_documents() -> Value {
     json!(
         ["to_khai", "giay_chung_sinh", "giay_to_tuy_than"]
@@ -126,11 +122,8 @@ fn is_tracking_key(key: &Value) -> bool {
 
 /// A 404 problem's body without its request id, which differs per request anyway.
 async fn not_found_body(response: reqwest::Response) -> Value {
-    let mut body = expect_problem(response, StatusCode::NOT_FOUND, "not_found")
-        .await
-        .body;
-    body.as_object_mut().unwrap().remove("request_id");
-    body
+    let problem = expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    without_request_id(problem.body)
 }
 
 /// Some other key of the alphabet: the right one with its first character moved on by one.

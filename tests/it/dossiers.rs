@@ -2,59 +2,33 @@
 //! officers, the province supervisor, the admin and two citizens.
 
 use std::collections::HashSet;
+use std::ops::Deref;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{PASSWORD, access_token, register};
-use crate::helpers::{TestApp, expect_conflict, expect_invalid_fields, expect_problem, load_demo};
+use crate::support::actors::{PASSWORD, access_token, register};
+use crate::support::desk::{BIRTH, DemoDesk, PHU_XUAN, birth_documents, document};
+use crate::support::problems::{expect_conflict, expect_invalid_fields, expect_problem};
 
-/// Birth registration: commune level, 8 office hours, free.
-const BIRTH: &str = "1.001193";
 /// House construction permit: commune level, 15 working days, fee before the result.
 const PERMIT: &str = "1.009994";
-const PHU_XUAN: &str = "19753";
 
-struct Desk {
-    app: TestApp,
-    officer: String,
-    other_unit_officer: String,
-    supervisor: String,
-    admin: String,
-    citizen: String,
-    other_citizen: String,
-}
+/// The demo desk, with this file's requests.
+struct Desk(DemoDesk);
 
-async fn desk(pool: &PgPool) -> Desk {
-    load_demo(pool).await;
-    let app = TestApp::spawn(pool.clone()).await;
-    Desk {
-        officer: access_token(&app, "0900000002", "officer-demo-2026").await,
-        other_unit_officer: access_token(&app, "0900000003", "officer-demo-2026").await,
-        supervisor: access_token(&app, "0900000004", "supervisor-demo-2026").await,
-        admin: access_token(&app, "0900000001", "admin-demo-2026").await,
-        citizen: access_token(&app, "0912345678", "citizen-demo-2026").await,
-        other_citizen: access_token(&app, "0987654321", "citizen-demo-2026").await,
-        app,
+impl Deref for Desk {
+    type Target = DemoDesk;
+
+    fn deref(&self) -> &DemoDesk {
+        &self.0
     }
 }
 
-fn document(code: &str) -> Value {
-    json!({
-        "code": code, "name": format!("{code}.pdf"),
-        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        "size": 48213, "uri": format!("s3://civicpay-documents/{code}.pdf")
-    })
-}
-
-fn birth_documents() -> Value {
-    json!([
-        document("to_khai"),
-        document("giay_chung_sinh"),
-        document("giay_to_tuy_than")
-    ])
+async fn desk(pool: &PgPool) -> Desk {
+    Desk(DemoDesk::open(pool).await)
 }
 
 fn permit_documents() -> Value {

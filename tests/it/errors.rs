@@ -9,9 +9,8 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::helpers::{
-    TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
-};
+use crate::support::app::{TestApp, test_config};
+use crate::support::problems::{expect_conflict, expect_invalid_fields, expect_problem};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Probe {

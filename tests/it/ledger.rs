@@ -5,7 +5,7 @@ use civicpay::ledger::{self, AccountKind, EntryKind, NewEntry, PostError, Postin
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::wallet::assert_ledger_verifies;
+use crate::support::ledger::assert_ledger_verifies;
 
 async fn account(pool: &PgPool, kind: AccountKind) -> Uuid {
     let mut conn = pool.acquire().await.unwrap();

@@ -6,9 +6,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::TestApp;
-use crate::merchants::{admin, new_order, onboard, pay, refund};
-use crate::wallet::{assert_ledger_verifies, balance, citizen};
+use crate::support::actors::{admin, citizen, onboard};
+use crate::support::app::TestApp;
+use crate::support::ledger::assert_ledger_verifies;
+use crate::support::requests::{balance, new_order, pay, refund};
 
 const PAYERS: usize = 4;
 const PAID_BEFORE: usize = 5;
@@ -21,11 +22,11 @@ async fn refunds_racing_a_stream_of_payments_into_one_merchant_never_fail_or_mis
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let shop = onboard(&app, &admin, "HOTSHOP", "0", "general").await;
     let mut payers = Vec::new();
     for n in 0..PAYERS {
-        payers.push(citizen(&app, &pool, &format!("091200070{n}"), FUNDS).await);
+        payers.push(citizen(&app, &format!("091200070{n}"), FUNDS).await);
     }
     // Orders paid before the race, to be refunded during it.
     let mut to_refund = Vec::new();
@@ -147,13 +148,13 @@ async fn post(
 #[sqlx::test]
 async fn a_refund_does_not_wait_for_a_payment_into_the_same_merchant(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let shop = onboard(&app, &admin, "HOTSHOP2", "0", "general").await;
-    let payer = citizen(&app, &pool, "0912000711", FUNDS).await;
+    let payer = citizen(&app, "0912000711", FUNDS).await;
     let order = new_order(&app, &shop, "funds-the-shop", 50_000).await;
     let paid = pay(&app, &payer, order["code"].as_str().unwrap(), "funds").await;
     assert_eq!(paid.status(), StatusCode::OK);
-    citizen(&app, &pool, "0912000712", FUNDS).await;
+    citizen(&app, "0912000712", FUNDS).await;
     let (payer_account, other_account) = (
         ledger_account_of_phone(&pool, "+84912000711").await,
         ledger_account_of_phone(&pool, "+84912000712").await,

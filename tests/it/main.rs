@@ -1,5 +1,6 @@
 //! One integration-test binary (faster to link than one per file). Every test that needs a
-//! database gets a fresh one from `#[sqlx::test]`, migrated, so tests run in parallel.
+//! database gets a fresh one from `#[sqlx::test]`, migrated, so tests run in parallel. What the
+//! feature files share lives in `support`; they never import each other.
 
 mod accounts;
 mod auth;
@@ -13,7 +14,6 @@ mod dossier_claims;
 mod dossier_tracking;
 mod dossiers;
 mod errors;
-mod helpers;
 mod ledger;
 mod ledger_races;
 mod merchant_keys;
@@ -25,8 +25,8 @@ mod password_bound;
 mod payments;
 mod pin_writes;
 mod procedures;
-mod receiver;
 mod shutdown;
 mod staff_reset;
+mod support;
 mod units;
 mod wallet;

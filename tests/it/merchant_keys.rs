@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, expect_problem, test_config};
-use crate::merchants::admin;
-use crate::wallet::citizen;
+use crate::support::actors::{admin, citizen};
+use crate::support::app::{TestApp, test_config};
+use crate::support::problems::expect_problem;
 
 const ROTATE: &str = "/v1/merchant/api-keys/rotate";
 const REVOKE_OTHERS: &str = "/v1/merchant/api-keys/revoke-others";
@@ -111,7 +111,7 @@ async fn set_expiry(pool: &PgPool, merchant: &Merchant, nth: i64, interval: &str
 #[sqlx::test]
 async fn an_old_key_inside_its_grace_period_cannot_rotate_nor_cut_the_new_key_short(pool: PgPool) {
     let app = spawn(&pool).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01").await;
     let (newest, _) = rotate(&app, &cafe.key).await;
 
@@ -151,7 +151,7 @@ async fn an_old_key_inside_its_grace_period_cannot_rotate_nor_cut_the_new_key_sh
 #[sqlx::test]
 async fn rotation_only_ever_shortens_the_older_keys_expiry(pool: PgPool) {
     let app = spawn(&pool).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01").await;
     let key1 = cafe.key.clone();
     let (key2, first_grace_end) = rotate(&app, &key1).await;
@@ -191,7 +191,7 @@ async fn rotation_only_ever_shortens_the_older_keys_expiry(pool: PgPool) {
 #[sqlx::test]
 async fn the_newest_key_revokes_the_others_at_once(pool: PgPool) {
     let app = spawn(&pool).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01").await;
     let other = onboard(&app, &admin, "OTHER1").await;
     let key1 = cafe.key.clone();
@@ -241,14 +241,14 @@ async fn the_newest_key_revokes_the_others_at_once(pool: PgPool) {
 #[sqlx::test]
 async fn an_admin_reset_revokes_every_key_and_issues_one_new_key(pool: PgPool) {
     let app = spawn(&pool).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01").await;
     let other = onboard(&app, &admin, "OTHER1").await;
     let key1 = cafe.key.clone();
     let (key2, _) = rotate(&app, &key1).await;
     let reset = format!("/v1/admin/merchants/{}/api-keys/reset", cafe.id);
 
-    let citizen_token = citizen(&app, &pool, "0912000001", 0).await;
+    let citizen_token = citizen(&app, "0912000001", 0).await;
     expect_problem(
         post(&app, &citizen_token, &reset).await,
         StatusCode::FORBIDDEN,
@@ -307,7 +307,7 @@ async fn an_admin_reset_revokes_every_key_and_issues_one_new_key(pool: PgPool) {
 #[sqlx::test]
 async fn of_five_concurrent_rotations_by_one_key_exactly_one_wins(pool: PgPool) {
     let app = spawn(&pool).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01").await;
     let attempts = (0..5).map(|_| {
         let (app, key) = (&app, &cafe.key);
@@ -357,7 +357,7 @@ async fn of_five_concurrent_rotations_by_one_key_exactly_one_wins(pool: PgPool) 
 #[sqlx::test]
 async fn an_old_key_cannot_redirect_callbacks_or_take_the_webhook_secret(pool: PgPool) {
     let app = spawn(&pool).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE02").await;
     let (newest, _) = rotate(&app, &cafe.key).await;
     let redirect = json!({"callback_url": "http://127.0.0.1:9/attacker"});

@@ -7,102 +7,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::auth::access_token;
-use crate::helpers::{TestApp, expect_conflict, expect_invalid_fields, expect_problem, load_demo};
-use crate::wallet::{PIN, assert_ledger_verifies, balance, citizen};
+use crate::support::actors::{PIN, admin, citizen, onboard};
+use crate::support::app::TestApp;
+use crate::support::ledger::assert_ledger_verifies;
+use crate::support::problems::{expect_conflict, expect_invalid_fields, expect_problem};
+use crate::support::requests::{balance, merchant_post, new_order, pay, refund};
 
 const CITIZEN: &str = "0912000001";
-
-pub struct Merchant {
-    pub key: String,
-    pub id: String,
-}
-
-pub async fn admin(app: &TestApp, pool: &PgPool) -> String {
-    load_demo(pool).await;
-    access_token(app, "0900000001", "admin-demo-2026").await
-}
-
-pub async fn onboard(
-    app: &TestApp,
-    admin: &str,
-    code: &str,
-    fee_rate: &str,
-    limit_category: &str,
-) -> Merchant {
-    let body = json!({
-        "name": format!("Quán {code}"), "code": code, "category_code": "5814",
-        "limit_category": limit_category, "fee_rate": fee_rate,
-        "callback_url": "http://127.0.0.1:9/callbacks", "events": ["payment.succeeded", "refund.succeeded"]
-    });
-    let response = app
-        .send_json_with(reqwest::Method::POST, "/v1/admin/merchants", admin, &body)
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
-    assert!(created["api_key"].as_str().unwrap().starts_with("mk_"));
-    assert!(
-        created["webhook_secret"]
-            .as_str()
-            .unwrap()
-            .starts_with("whsec_")
-    );
-    assert_eq!(created["fee_rate"], fee_rate);
-    Merchant {
-        key: created["api_key"].as_str().unwrap().to_owned(),
-        id: created["id"].as_str().unwrap().to_owned(),
-    }
-}
-
-async fn merchant_post(
-    app: &TestApp,
-    key: &str,
-    path: &str,
-    body: Value,
-    idempotency_key: Option<&str>,
-) -> reqwest::Response {
-    let mut request = app.client.post(app.url(path)).bearer_auth(key).json(&body);
-    if let Some(idempotency_key) = idempotency_key {
-        request = request.header("idempotency-key", idempotency_key);
-    }
-    request.send().await.unwrap()
-}
-
-pub async fn new_order(app: &TestApp, merchant: &Merchant, order_ref: &str, amount: i64) -> Value {
-    let body = json!({"order_ref": order_ref, "amount": amount, "description": "Bún bò Huế"});
-    let response = merchant_post(app, &merchant.key, "/v1/merchant/orders", body, None).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
-}
-
-pub async fn pay(app: &TestApp, token: &str, code: &str, key: &str) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/v1/orders/{code}/pay")))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .header("x-payment-pin", PIN)
-        .send()
-        .await
-        .unwrap()
-}
-
-pub async fn refund(
-    app: &TestApp,
-    merchant: &Merchant,
-    order_ref: &str,
-    amount: i64,
-    key: &str,
-) -> reqwest::Response {
-    let path = format!("/v1/merchant/orders/{order_ref}/refunds");
-    merchant_post(
-        app,
-        &merchant.key,
-        &path,
-        json!({"amount": amount, "reason": "trả lại"}),
-        Some(key),
-    )
-    .await
-}
 
 /// An EMVCo TLV reader written from the specification, independent of the code under test.
 fn parse_tlv(payload: &str) -> BTreeMap<String, String> {
@@ -155,9 +66,9 @@ fn check_qr(payload: &str, code: &str, amount: Option<i64>) {
 #[sqlx::test]
 async fn a_scanned_order_is_paid_from_the_wallet_less_the_merchants_fee(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0.005", "general").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 100_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 100_000).await;
     let order = new_order(&app, &cafe, "bill-1", 35_100).await;
     assert_eq!(
         (order["status"].as_str(), order["merchant"].as_str()),
@@ -224,7 +135,7 @@ async fn a_scanned_order_is_paid_from_the_wallet_less_the_merchants_fee(pool: Pg
 #[sqlx::test]
 async fn an_order_ref_repeat_returns_the_order_and_a_different_body_conflicts(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let first = new_order(&app, &cafe, "r-1", 20_000).await;
     let body = json!({"order_ref": "r-1", "amount": 20_000, "description": "Bún bò Huế"});
@@ -249,9 +160,9 @@ async fn an_order_ref_repeat_returns_the_order_and_a_different_body_conflicts(po
 #[sqlx::test]
 async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 100_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 100_000).await;
 
     let cancelled = new_order(&app, &cafe, "c-1", 10_000).await;
     let response = merchant_post(
@@ -331,10 +242,10 @@ async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
 #[sqlx::test]
 async fn paying_is_refused_without_funds_or_over_the_limit(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let water = onboard(&app, &admin, "HUEWACO", "0", "utility").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 50_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 50_000).await;
     let big = new_order(&app, &cafe, "big", 60_000).await;
     expect_conflict(
         pay(&app, &citizen_token, big["code"].as_str().unwrap(), "p1").await,
@@ -369,9 +280,9 @@ async fn paying_is_refused_without_funds_or_over_the_limit(pool: PgPool) {
 #[sqlx::test]
 async fn a_static_payment_creates_an_order_the_merchant_can_refund(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let stall = onboard(&app, &admin, "STALL01", "0.01", "general").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 100_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 100_000).await;
     let scanned = app
         .get_json_with(&citizen_token, "/v1/merchants/STALL01")
         .await;
@@ -430,9 +341,9 @@ async fn a_static_payment_creates_an_order_the_merchant_can_refund(pool: PgPool)
 #[sqlx::test]
 async fn racing_refunds_never_exceed_the_amount_paid(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 100_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 100_000).await;
     let order = new_order(&app, &cafe, "race", 10_000).await;
     pay(&app, &citizen_token, order["code"].as_str().unwrap(), "p").await;
     let attempts = (0..5).map(|n| {
@@ -487,9 +398,9 @@ async fn racing_refunds_never_exceed_the_amount_paid(pool: PgPool) {
 async fn a_refund_beyond_the_merchants_available_balance_is_refused(pool: PgPool) {
     use civicpay::ledger::{EntryKind, NewEntry, Posting};
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 100_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 100_000).await;
     let order = new_order(&app, &cafe, "o", 10_000).await;
     pay(&app, &citizen_token, order["code"].as_str().unwrap(), "p").await;
     // The merchant's money is paid out (a settlement to its bank, say), all but 4,000.
@@ -537,7 +448,7 @@ async fn a_refund_beyond_the_merchants_available_balance_is_refused(pool: PgPool
 #[sqlx::test]
 async fn a_merchant_cannot_see_another_merchants_order(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let other = onboard(&app, &admin, "OTHER1", "0", "general").await;
     new_order(&app, &cafe, "mine", 10_000).await;
@@ -567,7 +478,7 @@ async fn a_merchant_cannot_see_another_merchants_order(pool: PgPool) {
 #[sqlx::test]
 async fn a_rotated_key_keeps_working_through_its_grace_period_only(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let rotated = merchant_post(
         &app,
@@ -608,9 +519,9 @@ async fn a_rotated_key_keeps_working_through_its_grace_period_only(pool: PgPool)
 #[sqlx::test]
 async fn a_disabled_merchant_loses_its_keys_and_its_orders(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 100_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 100_000).await;
     let order = new_order(&app, &cafe, "o", 10_000).await;
     let response = app
         .send_json_with(
@@ -641,7 +552,7 @@ async fn a_disabled_merchant_loses_its_keys_and_its_orders(pool: PgPool) {
 #[sqlx::test]
 async fn onboarding_checks_every_field(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     onboard(&app, &admin, "CAFE01", "0.005", "general").await;
     let post = |body: Value| {
         let (app, admin) = (&app, &admin);
@@ -673,7 +584,7 @@ async fn onboarding_checks_every_field(pool: PgPool) {
         vec!["code"]
     );
     expect_conflict(post(with("code", json!("CAFE01"))).await, "already_exists").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 0).await;
+    let citizen_token = citizen(&app, CITIZEN, 0).await;
     let response = app
         .send_json_with(
             reqwest::Method::POST,
@@ -688,9 +599,9 @@ async fn onboarding_checks_every_field(pool: PgPool) {
 #[sqlx::test]
 async fn the_days_settlement_equals_the_ledger_to_the_dong(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0.005", "general").await;
-    let citizen_token = citizen(&app, &pool, CITIZEN, 500_000).await;
+    let citizen_token = citizen(&app, CITIZEN, 500_000).await;
     for (n, amount) in [35_100, 20_000, 10_001].into_iter().enumerate() {
         let order = new_order(&app, &cafe, &format!("s-{n}"), amount).await;
         assert_eq!(
@@ -784,7 +695,7 @@ async fn the_days_settlement_equals_the_ledger_to_the_dong(pool: PgPool) {
 #[sqlx::test]
 async fn a_merchant_edits_its_callback_and_subscriptions(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
     let update = json!({"callback_url": "https://cafe.example/hooks", "events": ["order.expired"]});
     let response = app

@@ -12,9 +12,13 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::auth::{PASSWORD, PHONE, last_code, register, request_otp};
-use crate::helpers::{TestApp, expect_problem, test_config};
-use crate::operations::{METRICS_TOKEN, metrics_config, scrape};
+use crate::support::actors::{PASSWORD, PHONE, register};
+use crate::support::app::{TestApp, test_config};
+use crate::support::database::database_named;
+use crate::support::demo::load_demo;
+use crate::support::metrics::{METRICS_TOKEN, metrics_config, scrape};
+use crate::support::problems::expect_problem;
+use crate::support::requests::{last_code, login, request_otp};
 
 // ---------------------------------------------------------------------------------------------
 // Item 3: /metrics
@@ -216,7 +220,7 @@ fn free_ports() -> (u16, u16) {
 #[sqlx::test]
 async fn the_server_opens_its_metrics_listener_at_the_configured_address(pool: PgPool) {
     let database = pool.connect_options().get_database().unwrap().to_owned();
-    let url = crate::database::database_named(&database).database_url;
+    let url = database_named(&database).database_url;
     let (api_port, metrics_port) = free_ports();
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_civicpay"))
@@ -464,16 +468,11 @@ async fn a_login_leaves_no_failure_counted_when_it_succeeds_and_one_when_it_fail
             .unwrap()
     };
     assert_eq!(
-        crate::auth::login(&app, PHONE, "wrong-password")
-            .await
-            .status(),
+        login(&app, PHONE, "wrong-password").await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(failures().await, 1);
-    assert_eq!(
-        crate::auth::login(&app, PHONE, PASSWORD).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(login(&app, PHONE, PASSWORD).await.status(), StatusCode::OK);
     assert_eq!(
         failures().await,
         0,
@@ -505,7 +504,7 @@ async fn only_what_the_demo_loaded_counts_as_demo_data(pool: PgPool) {
     register(&app, "0987654321", "mat-khau-cua-rieng-toi").await;
     assert!(demo_data_found(&pool).await.unwrap().is_empty());
 
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     let found = demo_data_found(&pool).await.unwrap();
     for expected in [
         "the demo admin account +84900000001",

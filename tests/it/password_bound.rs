@@ -7,8 +7,10 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::auth::{PASSWORD, PHONE, login, register};
-use crate::helpers::{TestApp, expect_problem, test_config};
+use crate::support::actors::{PASSWORD, PHONE, register};
+use crate::support::app::{TestApp, test_config};
+use crate::support::problems::expect_problem;
+use crate::support::requests::login;
 
 /// Concurrent logins of the burst; many more than the one turn.
 const BURST: usize = 16;

@@ -12,8 +12,13 @@ use serde_json::{Value, json};
 use sha2::Sha512;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, test_config};
-use crate::wallet::{PIN, assert_ledger_verifies, balance, citizen};
+use crate::support::actors::{PASSWORD, PIN, citizen, register};
+use crate::support::app::{TestApp, test_config};
+use crate::support::database::count;
+use crate::support::ledger::assert_ledger_verifies;
+use crate::support::metrics::{scrape, with_metrics_token};
+use crate::support::problems::{expect_invalid_fields, expect_problem};
+use crate::support::requests::balance;
 
 const VNPAY_TMN: &str = "CIVICPAY";
 const VNPAY_SECRET: &str = "VNPAYTESTSECRET0123456789ABCDEFGH";
@@ -28,7 +33,7 @@ fn config() -> civicpay::config::Config {
 
 async fn set_up(pool: &PgPool, funds: i64) -> (TestApp, String) {
     let app = TestApp::spawn_with(pool.clone(), config(), axum::Router::new()).await;
-    let token = citizen(&app, pool, PHONE, funds).await;
+    let token = citizen(&app, PHONE, funds).await;
     (app, token)
 }
 
@@ -80,10 +85,6 @@ async fn outcome(response: reqwest::Response) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
 #[sqlx::test]
@@ -743,7 +744,7 @@ async fn the_reconciler_asks_vnpay_with_a_signed_querydr_and_believes_only_a_sig
 #[sqlx::test]
 async fn a_top_up_needs_a_verified_wallet_and_a_known_provider(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config(), axum::Router::new()).await;
-    let tokens = crate::auth::register(&app, "0912000204", crate::auth::PASSWORD).await;
+    let tokens = register(&app, "0912000204", PASSWORD).await;
     let unverified = tokens["access_token"].as_str().unwrap();
     let start = |token: &str, body: Value| {
         app.client
@@ -757,7 +758,7 @@ async fn a_top_up_needs_a_verified_wallet_and_a_known_provider(pool: PgPool) {
         .await
         .unwrap();
     expect_problem(response, StatusCode::CONFLICT, "wallet_not_verified").await;
-    let token = citizen(&app, &pool, PHONE, 0).await;
+    let token = citizen(&app, PHONE, 0).await;
     let response = start(&token, json!({"amount": 10_000, "provider": "momo"}))
         .await
         .unwrap();
@@ -994,7 +995,7 @@ async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_win
     config.payments.topup_expiry_secs = 60;
     config.payments.reconcile_after_secs = 1;
     let app = TestApp::spawn_with(pool.clone(), config.clone(), axum::Router::new()).await;
-    let token = crate::wallet::citizen(&app, &pool, PHONE, 0).await;
+    let token = citizen(&app, PHONE, 0).await;
     let providers = Providers::from_config(&config);
     let topup = start_topup(&app, &token, "vnpay", 60_000).await;
     age(&pool, &topup, "5 minutes").await;
@@ -1023,11 +1024,11 @@ async fn a_late_success_is_credited_and_nothing_expires_inside_the_providers_win
     // serves /metrics on its API listener to the metrics token.
     let operations = TestApp::spawn_with(
         pool.clone(),
-        crate::operations::with_metrics_token(config),
+        with_metrics_token(config),
         axum::Router::new(),
     )
     .await;
-    let metrics = crate::operations::scrape(&operations).await;
+    let metrics = scrape(&operations).await;
     assert!(
         metrics.contains(r#"civicpay_queue_items{queue="topups",state="credited_after_expiry"} 1"#),
         "{metrics}"

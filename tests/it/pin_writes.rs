@@ -9,9 +9,11 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{PASSWORD, register};
-use crate::helpers::{TEST_PIN_PEPPER, TestApp, expect_invalid_fields, expect_problem};
-use crate::wallet::{PIN, assert_ledger_verifies, balance, citizen, transfer};
+use crate::support::actors::{PASSWORD, PIN, citizen, register};
+use crate::support::app::{TEST_PIN_PEPPER, TestApp};
+use crate::support::ledger::assert_ledger_verifies;
+use crate::support::problems::{expect_invalid_fields, expect_problem};
+use crate::support::requests::{balance, transfer};
 
 const PAYER: &str = "0912000001";
 const PAYEE: &str = "0912000002";
@@ -32,8 +34,8 @@ async fn wallet_row(pool: &PgPool, phone: &str) -> (String, i32) {
 #[sqlx::test]
 async fn a_right_pin_with_nothing_to_forgive_leaves_the_wallet_row_unwritten(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     let before = wallet_row(&pool, PAYER).await;
     assert_eq!(before.1, 0);
     for key in ["first", "second"] {

@@ -4,11 +4,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, expect_conflict, expect_invalid_fields, expect_problem, load_demo};
-use crate::merchants::admin;
+use crate::support::actors::admin;
+use crate::support::app::TestApp;
+use crate::support::demo::{CITIZEN, load_demo, log_in};
+use crate::support::problems::{expect_conflict, expect_invalid_fields, expect_problem};
 
 async fn citizen_token(app: &TestApp) -> String {
-    crate::auth::access_token(app, "0912345678", "citizen-demo-2026").await
+    log_in(app, CITIZEN).await
 }
 
 #[sqlx::test]
@@ -97,7 +99,7 @@ async fn the_demo_catalogue_is_searchable_filterable_and_paged(pool: PgPool) {
 #[sqlx::test]
 async fn admins_maintain_the_catalogue(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let new = json!({
         "code": "1.012345", "name": "Đăng ký giám hộ", "field": "Hộ tịch", "level": "commune",
         "fully_online": true, "working_days": 3,
@@ -165,7 +167,7 @@ async fn admins_maintain_the_catalogue(pool: PgPool) {
 #[sqlx::test]
 async fn the_calendar_lists_a_years_days_off_and_admins_edit_it(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let admin = admin(&app, &pool).await;
+    let admin = admin(&app).await;
     let year = app.get_json("/v1/calendar/holidays?year=2026").await;
     let days: Vec<(String, String)> = year["data"]
         .as_array()

@@ -9,8 +9,8 @@ use civicpay::app::AppState;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::database::{database_named, drop_database};
-use crate::helpers::{TestApp, test_config};
+use crate::support::app::{TestApp, test_config};
+use crate::support::database::{database_named, drop_database};
 
 #[sqlx::test]
 async fn a_request_in_flight_finishes_during_shutdown(pool: PgPool) {

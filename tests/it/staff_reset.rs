@@ -8,17 +8,16 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{PASSWORD, access_token, last_code, login, register, request_otp};
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem, load_demo};
+use crate::support::actors::{PASSWORD, access_token, citizen, register};
+use crate::support::app::TestApp;
+use crate::support::demo::{ADMIN, OFFICER, SUPERVISOR, load_demo};
+use crate::support::problems::{expect_invalid_fields, expect_problem, without_request_id};
+use crate::support::requests::{last_code, login, refresh, request_otp};
 
 const NEW_PASSWORD: &str = "mat-khau-moi-2026";
-/// The demo staff (`src/accounts/demo.rs`).
-const ADMIN: (&str, &str) = ("0900000001", "admin-demo-2026");
-const OFFICER: (&str, &str) = ("0900000002", "officer-demo-2026");
-const SUPERVISOR: (&str, &str) = ("0900000004", "supervisor-demo-2026");
 const UNKNOWN: &str = "0987000111";
 const CITIZEN: &str = "0912000101";
-/// What `crate::wallet::citizen` verifies `CITIZEN`'s wallet with.
+/// What `crate::support::actors::citizen` verifies `CITIZEN`'s wallet with.
 const CITIZEN_NATIONAL_ID: &str = "046095000101";
 
 async fn reset(
@@ -47,11 +46,8 @@ async fn reset_code(app: &TestApp, phone: &str) -> String {
 
 /// An `otp_invalid` answer, without its request id, to compare with others.
 async fn refused(response: reqwest::Response) -> Value {
-    let mut body = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "otp_invalid")
-        .await
-        .body;
-    body.as_object_mut().unwrap().remove("request_id");
-    body
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "otp_invalid").await;
+    without_request_id(problem.body)
 }
 
 async fn texts_to(app: &TestApp, phone: &str) -> usize {
@@ -59,11 +55,6 @@ async fn texts_to(app: &TestApp, phone: &str) -> usize {
         .as_array()
         .expect("the sandbox lists messages")
         .len()
-}
-
-async fn refresh(app: &TestApp, refresh_token: &Value) -> reqwest::Response {
-    app.post_json("/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
-        .await
 }
 
 async fn account_id(pool: &PgPool, phone: &str) -> Uuid {
@@ -280,7 +271,7 @@ async fn only_an_admin_resets_a_staff_password_and_only_a_staff_one(pool: PgPool
 #[sqlx::test]
 async fn a_verified_citizen_resets_only_with_their_national_id(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    crate::wallet::citizen(&app, &pool, CITIZEN, 0).await;
+    citizen(&app, CITIZEN, 0).await;
     let session: Value = login(&app, CITIZEN, PASSWORD).await.json().await.unwrap();
     let code = reset_code(&app, CITIZEN).await;
     let unknown = refused(reset(&app, UNKNOWN, &code, None).await).await;
@@ -337,7 +328,7 @@ async fn a_verified_citizen_resets_only_with_their_national_id(pool: PgPool) {
 #[sqlx::test]
 async fn five_wrong_national_ids_use_up_the_code(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    crate::wallet::citizen(&app, &pool, CITIZEN, 0).await;
+    citizen(&app, CITIZEN, 0).await;
     let code = reset_code(&app, CITIZEN).await;
     for n in 0..5 {
         let wrong = format!("04609599999{n}");

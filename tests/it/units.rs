@@ -4,10 +4,12 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, expect_invalid_fields, expect_problem};
+use crate::support::app::TestApp;
+use crate::support::demo::load_demo;
+use crate::support::problems::{expect_invalid_fields, expect_problem};
 
 async fn with_demo(pool: PgPool) -> TestApp {
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     TestApp::spawn(pool).await
 }
 

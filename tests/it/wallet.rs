@@ -3,95 +3,22 @@
 
 use axum::Router;
 use civicpay::auth::Phone;
-use civicpay::ledger::Money;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::auth::{PASSWORD, access_token, register};
-use crate::helpers::{
-    TestApp, expect_conflict, expect_invalid_fields, expect_problem, test_config,
-};
-
-pub const PIN: &str = "482916";
-
-/// A registered, verified citizen with a PIN, funded with `funds` đồng; returns the token.
-pub async fn citizen(app: &TestApp, pool: &PgPool, phone: &str, funds: i64) -> String {
-    let tokens = register(app, phone, PASSWORD).await;
-    let token = tokens["access_token"].as_str().unwrap().to_owned();
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    let national_id = format!("046095{}", &digits[digits.len() - 6..]);
-    let response = post(
-        app,
-        &token,
-        "/v1/wallet/verification",
-        json!({"national_id": national_id}),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let response = app
-        .client
-        .put(app.url("/v1/wallet/pin"))
-        .bearer_auth(&token)
-        .json(&json!({"pin": PIN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    if funds > 0 {
-        fund(pool, phone, funds).await;
-    }
-    token
-}
-
-pub async fn fund(pool: &PgPool, phone: &str, amount: i64) {
-    let mut tx = pool.begin().await.unwrap();
-    let reference = format!("test-{}", uuid::Uuid::new_v4());
-    civicpay::wallet::funding::fund(
-        &mut tx,
-        &Phone::parse(phone).unwrap(),
-        Money::payable(amount).unwrap(),
-        &reference,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
+use crate::support::actors::{PASSWORD, PIN, access_token, citizen, register};
+use crate::support::app::{TestApp, test_config};
+use crate::support::database::database_named;
+use crate::support::demo::load_demo;
+use crate::support::ledger::{assert_ledger_verifies, fund};
+use crate::support::problems::{expect_conflict, expect_invalid_fields, expect_problem};
+use crate::support::requests::{balance, transfer};
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
     app.send_json_with(reqwest::Method::POST, path, token, &body)
         .await
-}
-
-pub async fn transfer(
-    app: &TestApp,
-    token: &str,
-    key: &str,
-    pin: &str,
-    to: &str,
-    amount: i64,
-) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/wallet/transfers"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .header("x-payment-pin", pin)
-        .json(&json!({"to_phone": to, "amount": amount, "note": "test"}))
-        .send()
-        .await
-        .unwrap()
-}
-
-pub async fn balance(app: &TestApp, token: &str) -> i64 {
-    app.get_json_with(token, "/v1/wallet").await["balance"]
-        .as_i64()
-        .unwrap()
-}
-
-pub async fn assert_ledger_verifies(pool: &PgPool) {
-    let report = civicpay::ledger::verify::verify(pool).await.unwrap();
-    assert!(report.ok, "ledger invariants broken: {:?}", report.failures);
 }
 
 const PAYER: &str = "0912000001";
@@ -100,8 +27,8 @@ const PAYEE: &str = "0912000002";
 #[sqlx::test]
 async fn of_200_concurrent_transfers_exactly_the_funded_50_succeed(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 50 * 1_000).await;
-    let payee = citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 50 * 1_000).await;
+    let payee = citizen(&app, PAYEE, 0).await;
     let attempts = (0..200).map(|n| {
         let (app, payer) = (&app, &payer);
         async move { transfer(app, payer, &format!("key-{n}"), PIN, PAYEE, 1_000).await }
@@ -125,8 +52,8 @@ async fn of_200_concurrent_transfers_exactly_the_funded_50_succeed(pool: PgPool)
 #[sqlx::test]
 async fn fifty_concurrent_repeats_of_one_key_make_one_transfer(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 100_000).await;
-    let payee = citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 100_000).await;
+    let payee = citizen(&app, PAYEE, 0).await;
     let repeats = (0..50).map(|_| transfer(&app, &payer, "one-key", PIN, PAYEE, 7_000));
     let responses = join_all(repeats).await;
     let mut bodies = Vec::new();
@@ -152,8 +79,8 @@ async fn fifty_concurrent_repeats_of_one_key_make_one_transfer(pool: PgPool) {
 #[sqlx::test]
 async fn a_key_reused_with_another_body_is_422(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 100_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 100_000).await;
+    citizen(&app, PAYEE, 0).await;
     assert_eq!(
         transfer(&app, &payer, "k", PIN, PAYEE, 1_000)
             .await
@@ -174,8 +101,8 @@ async fn a_key_reused_with_another_body_is_422(pool: PgPool) {
 #[sqlx::test]
 async fn a_money_route_needs_a_key_and_a_pin(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 100_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 100_000).await;
+    citizen(&app, PAYEE, 0).await;
     let without_key = app
         .client
         .post(app.url("/v1/wallet/transfers"))
@@ -207,8 +134,8 @@ async fn a_money_route_needs_a_key_and_a_pin(pool: PgPool) {
 #[sqlx::test]
 async fn a_failure_inside_the_transaction_rolls_back_the_key_so_the_retry_runs_once(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 100_000).await;
-    let payee = citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 100_000).await;
+    let payee = citizen(&app, PAYEE, 0).await;
     // The first transfer row written fails; sequences are not transactional, so only once.
     sqlx::raw_sql(
         "CREATE SEQUENCE fault_once;
@@ -244,8 +171,8 @@ async fn a_failure_inside_the_transaction_rolls_back_the_key_so_the_retry_runs_o
 #[sqlx::test]
 async fn a_business_refusal_is_stored_and_replayed(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 1_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 1_000).await;
+    citizen(&app, PAYEE, 0).await;
     let first = expect_conflict(
         transfer(&app, &payer, "too-much", PIN, PAYEE, 5_000).await,
         "insufficient_funds",
@@ -264,8 +191,8 @@ async fn a_business_refusal_is_stored_and_replayed(pool: PgPool) {
 #[sqlx::test]
 async fn a_wrong_pin_is_not_stored_with_the_key(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     let wrong = expect_problem(
         transfer(&app, &payer, "pin-key", "000000", PAYEE, 1_000).await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -282,8 +209,8 @@ async fn a_wrong_pin_is_not_stored_with_the_key(pool: PgPool) {
 #[sqlx::test]
 async fn five_wrong_pins_lock_payments_and_pin_changes_count(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     for n in 0..3 {
         let response = transfer(&app, &payer, &format!("w{n}"), "111111", PAYEE, 1_000).await;
         expect_problem(
@@ -327,8 +254,8 @@ async fn five_wrong_pins_lock_payments_and_pin_changes_count(pool: PgPool) {
 #[sqlx::test]
 async fn changing_the_pin_needs_the_old_one(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     let put = |body: Value| {
         app.client
             .put(app.url("/v1/wallet/pin"))
@@ -377,8 +304,8 @@ async fn set_general_usage(pool: &PgPool, phone: &str, used: i64) {
 #[sqlx::test]
 async fn the_general_limit_holds_exactly_at_its_boundary(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 50_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 50_000).await;
+    citizen(&app, PAYEE, 0).await;
     set_general_usage(&pool, PAYER, 100_000_000 - 1_000).await;
     assert_eq!(
         transfer(&app, &payer, "to-the-limit", PIN, PAYEE, 1_000)
@@ -417,8 +344,8 @@ async fn the_general_limit_holds_exactly_at_its_boundary(pool: PgPool) {
 #[sqlx::test]
 async fn two_concurrent_transfers_that_together_cross_the_limit_cannot_both_pass(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 50_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 50_000).await;
+    citizen(&app, PAYEE, 0).await;
     set_general_usage(&pool, PAYER, 100_000_000 - 1_500).await;
     let (a, b) = tokio::join!(
         transfer(&app, &payer, "a", PIN, PAYEE, 1_000),
@@ -435,7 +362,7 @@ async fn two_concurrent_transfers_that_together_cross_the_limit_cannot_both_pass
 async fn exempt_categories_have_their_own_ceiling_and_months_turn_in_vietnam_time(pool: PgPool) {
     use civicpay::wallet::limits::{LimitCategory, consume};
     let app = TestApp::spawn(pool.clone()).await;
-    citizen(&app, &pool, PAYER, 0).await;
+    citizen(&app, PAYER, 0).await;
     let wallet: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84912000001'")
             .fetch_one(&pool)
@@ -511,7 +438,7 @@ async fn exempt_categories_have_their_own_ceiling_and_months_turn_in_vietnam_tim
 #[sqlx::test]
 async fn transfers_are_refused_to_oneself_strangers_and_from_unverified_wallets(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
     let unverified = register(&app, PAYEE, PASSWORD).await;
     let unverified = unverified["access_token"].as_str().unwrap();
     for to in [PAYER, PAYEE, "0999999999", "not-a-phone"] {
@@ -596,7 +523,7 @@ async fn one_national_id_verifies_one_wallet(pool: PgPool) {
 #[sqlx::test]
 async fn staff_have_no_wallet(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
     let officer = access_token(&app, "0900000002", "officer-demo-2026").await;
     let response = app.get_with_token("/v1/wallet", &officer).await;
     expect_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
@@ -605,8 +532,8 @@ async fn staff_have_no_wallet(pool: PgPool) {
 #[sqlx::test]
 async fn history_pages_stay_correct_while_movements_arrive(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 100_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 100_000).await;
+    citizen(&app, PAYEE, 0).await;
     for n in 1..=5 {
         assert_eq!(
             transfer(&app, &payer, &format!("h{n}"), PIN, PAYEE, n * 100)
@@ -676,8 +603,8 @@ async fn history_pages_stay_correct_while_movements_arrive(pool: PgPool) {
 #[sqlx::test]
 async fn the_csv_statement_adds_up(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 100_000).await;
-    let payee = citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 100_000).await;
+    let payee = citizen(&app, PAYEE, 0).await;
     transfer(&app, &payer, "s1", PIN, PAYEE, 12_000).await;
     transfer(&app, &payee, "s2", PIN, PAYER, 2_000).await;
     let today = chrono::Utc::now()
@@ -737,8 +664,8 @@ async fn the_csv_statement_adds_up(pool: PgPool) {
 #[sqlx::test]
 async fn admins_verify_the_ledger_and_a_corrupted_balance_is_named(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), test_config(), Router::new()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    crate::helpers::load_demo(&pool).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    load_demo(&pool).await;
     let admin = access_token(&app, "0900000001", "admin-demo-2026").await;
     let admin = admin.as_str();
     let report = app.get_json_with(admin, "/v1/admin/ledger/verify").await;
@@ -768,7 +695,7 @@ async fn admins_verify_the_ledger_and_a_corrupted_balance_is_named(pool: PgPool)
         .args(["ledger", "verify"])
         .env(
             "CIVICPAY_DATABASE_URL",
-            crate::database::database_named(&database).database_url,
+            database_named(&database).database_url,
         )
         .output()
         .unwrap();
@@ -779,8 +706,8 @@ async fn admins_verify_the_ledger_and_a_corrupted_balance_is_named(pool: PgPool)
 #[sqlx::test]
 async fn a_transfer_announces_itself_to_both_citizens_and_no_merchant(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     let transfer: Value = transfer(&app, &payer, "evt", PIN, PAYEE, 2_500)
         .await
         .json()
@@ -818,8 +745,8 @@ async fn a_transfer_announces_itself_to_both_citizens_and_no_merchant(pool: PgPo
 #[sqlx::test]
 async fn a_repeat_waiting_past_the_bound_is_told_the_first_is_in_progress(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     let payer_id: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84912000001'")
             .fetch_one(&pool)
@@ -856,8 +783,8 @@ async fn a_repeat_waiting_past_the_bound_is_told_the_first_is_in_progress(pool: 
 #[sqlx::test]
 async fn idempotency_keys_are_purged_after_a_day(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, &pool, PAYER, 10_000).await;
-    citizen(&app, &pool, PAYEE, 0).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
     transfer(&app, &payer, "old", PIN, PAYEE, 1_000).await;
     transfer(&app, &payer, "new", PIN, PAYEE, 1_000).await;
     sqlx::query(
@@ -876,8 +803,8 @@ async fn idempotency_keys_are_purged_after_a_day(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_demo_citizens_can_pay_each_other_with_their_readme_pins(pool: PgPool) {
-    crate::helpers::load_demo(&pool).await;
-    crate::helpers::load_demo(&pool).await;
+    load_demo(&pool).await;
+    load_demo(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
     let an = access_token(&app, "0912345678", "citizen-demo-2026").await;
     let an = an.as_str();

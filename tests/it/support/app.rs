@@ -1,3 +1,6 @@
+//! The app under test: the real router served over real HTTP on a loopback port, configured
+//! with known keys, holding the pool of the test's database so builders can reach it.
+
 use std::time::Duration;
 
 use axum::Router;
@@ -14,6 +17,8 @@ use tokio::task::JoinHandle;
 pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
+    /// The database the server runs on, for builders that set up what no route does.
+    pub pool: PgPool,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -28,16 +33,6 @@ pub fn test_config() -> Config {
     config.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned());
     config.wallet.pin_pepper = Some(TEST_PIN_PEPPER.to_owned());
     config
-}
-
-/// The demo data, keyed like the test configuration.
-pub async fn load_demo(pool: &PgPool) {
-    let context = civicpay::demo::DemoContext {
-        pin_pepper: TEST_PIN_PEPPER.as_bytes().to_vec(),
-    };
-    civicpay::demo::load_all(pool, &context)
-        .await
-        .expect("the demo data loads");
 }
 
 impl TestApp {
@@ -55,7 +50,7 @@ impl TestApp {
             .await
             .expect("a free loopback port");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let router = router_with(AppState::new(pool, &config), extra);
+        let router = router_with(AppState::new(pool.clone(), &config), extra);
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
@@ -68,6 +63,7 @@ impl TestApp {
         TestApp {
             base_url,
             client,
+            pool,
             stop: Some(stop),
             server,
         }
@@ -137,73 +133,4 @@ impl TestApp {
         let _ = self.stop.take().unwrap().send(());
         self.server.await.expect("the server task does not panic")
     }
-}
-
-/// A problem+json answer, checked for the shape every error has.
-pub struct ProblemResponse {
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-impl ProblemResponse {
-    /// The `Retry-After` seconds a 429 or 503 carries.
-    pub fn retry_after_secs(&self) -> u64 {
-        self.headers["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .expect("Retry-After in seconds")
-    }
-
-    pub fn field_errors(&self) -> Vec<String> {
-        self.body["errors"]
-            .as_array()
-            .expect("validation problems list their fields")
-            .iter()
-            .map(|e| e["field"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-pub async fn expect_problem(
-    response: reqwest::Response,
-    status: StatusCode,
-    code: &str,
-) -> ProblemResponse {
-    let actual_status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    assert_eq!(actual_status, status, "body: {text}");
-    assert_eq!(
-        headers.get("content-type").map(|v| v.to_str().unwrap()),
-        Some("application/problem+json"),
-        "body: {text}"
-    );
-    let body: Value = serde_json::from_str(&text).expect("problem bodies are JSON");
-    assert_eq!(body["code"], code, "body: {text}");
-    assert_eq!(body["status"], status.as_u16(), "body: {text}");
-    assert_eq!(body["type"], format!("urn:civicpay:problem:{code}"));
-    for member in ["title", "detail"] {
-        assert!(
-            body[member].as_str().is_some_and(|s| !s.is_empty()),
-            "{member} in {text}"
-        );
-    }
-    ProblemResponse { headers, body }
-}
-
-/// A 422 `validation_failed` problem; returns the fields it names.
-pub async fn expect_invalid_fields(response: reqwest::Response) -> Vec<String> {
-    expect_problem(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await
-    .field_errors()
-}
-
-/// A 409 problem with this code.
-pub async fn expect_conflict(response: reqwest::Response, code: &str) -> ProblemResponse {
-    expect_problem(response, StatusCode::CONFLICT, code).await
 }
