@@ -316,7 +316,7 @@ pub async fn settle(
     match settlement {
         Settlement::Succeeded { transaction_id, .. } => {
             let transaction_id = real_transaction_id(&transaction_id);
-            let wallet = crate::wallet::ensure(&mut tx, topup.account_id).await?;
+            let wallet_account = crate::wallet::ledger_account(&mut tx, topup.account_id).await?;
             let clearing = clearing_account(&mut tx, provider).await?;
             let posted = ledger::post(
                 &mut tx,
@@ -332,7 +332,7 @@ pub async fn settle(
                             counterparty: None,
                         },
                         Posting {
-                            account_id: wallet.ledger_account_id,
+                            account_id: wallet_account,
                             amount: topup.amount,
                             counterparty: Some(provider.to_owned()),
                         },
