@@ -24,7 +24,7 @@ use civicpay::config::Config;
 use civicpay::ledger::{self, AccountKind, EntryKind, NewEntry, Posting};
 use civicpay::merchants::{NewMerchant, insert_merchant};
 use civicpay::outbox::{self, Audience};
-use civicpay::wallet::limits::LimitCategory;
+use civicpay::wallet::LimitCategory;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tokio::net::TcpListener;

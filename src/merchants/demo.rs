@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 
 use super::{NewMerchant, insert_merchant};
 use crate::auth::sha256;
-use crate::wallet::limits::LimitCategory;
+use crate::wallet::LimitCategory;
 
 /// (code, name, category code, limit category, fee rate in thousandths, API key). The keys are
 /// published: production refuses to start while any of them is stored (`ops::start_checks`).

@@ -36,7 +36,7 @@ use crate::http::error::{ConstraintRule, FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::ledger::{self, AccountKind};
-use crate::wallet::limits::LimitCategory;
+use crate::wallet::LimitCategory;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
     ConstraintRule {

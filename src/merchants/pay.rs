@@ -24,9 +24,8 @@ use crate::auth::access::Citizens;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, NewEntry, Posting};
-use crate::wallet::limits::{self, LimitCategory};
-use crate::wallet::{ensure, pin};
+use crate::ledger::{self, EntryKind, Money, Posting};
+use crate::wallet::{self, Debit, LimitCategory, pin};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -138,43 +137,33 @@ async fn pay(conn: &mut PgConnection, payer: Uuid, order_id: Uuid) -> ApiResult<
     if merchant.disabled {
         return Err(ApiError::new(ErrorCode::NotFound));
     }
-    let wallet = ensure(conn, payer).await?;
-    if !wallet.verified {
-        return Err(ApiError::new(ErrorCode::WalletNotVerified));
-    }
+    let payer_wallet = wallet::verified(conn, payer).await?;
     let amount = merchant.amount;
     let fee = fee(amount, merchant.fee_rate);
-    let mut postings = vec![
-        Posting {
-            account_id: wallet.ledger_account_id,
-            amount: -amount,
-            counterparty: Some(merchant.name.clone()),
-        },
-        Posting {
-            account_id: merchant.ledger_account_id,
-            amount: amount - fee,
-            counterparty: None,
-        },
-    ];
+    let mut credits = vec![Posting {
+        account_id: merchant.ledger_account_id,
+        amount: amount - fee,
+        counterparty: None,
+    }];
     if fee > 0 {
         let fee_account = ledger::system_account(conn, "system_fee").await?;
-        postings.push(Posting {
+        credits.push(Posting {
             account_id: fee_account,
             amount: fee,
             counterparty: None,
         });
     }
-    let entry = NewEntry {
+    let debit = Debit {
+        payer: payer_wallet,
+        amount: Money::from_stored(amount),
+        limit_category: merchant.limit_category,
         kind: EntryKind::Payment,
         reference: order_id.to_string(),
         note: Some(merchant.order_ref),
-        created_by: Some(payer),
-        postings,
+        payee: Some(merchant.name),
+        credits,
     };
-    ledger::post(conn, entry)
-        .await
-        .map_err(|error| error.answered_as(ErrorCode::InsufficientFunds))?;
-    limits::consume(conn, payer, merchant.limit_category, amount, Utc::now()).await?;
+    wallet::debit(conn, debit).await?;
     sqlx::query!(
         "UPDATE orders SET status = 'paid', paid_at = now(), paid_by = $2, fee = $3 WHERE id = $1",
         order_id,

@@ -20,7 +20,7 @@ use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Path};
 use crate::idempotency::{Answer, Idempotent};
 use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
-use crate::wallet::ensure;
+use crate::wallet;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_refund))
@@ -73,19 +73,7 @@ async fn refund(
     order_ref: &str,
     request: RefundRequest,
 ) -> ApiResult<Order> {
-    let reason = request.reason.trim().to_owned();
-    FieldChecks::new()
-        .check(
-            Money::payable(request.amount).is_some(),
-            "amount",
-            Message::AmountNotPayable,
-        )
-        .check(
-            reason.chars().count() <= 200,
-            "reason",
-            Message::TextLength { min: 0, max: 200 },
-        )
-        .finish()?;
+    let reason = checked_reason(&request)?;
     let order_id = find_by_ref(conn, merchant_id, order_ref).await?;
     if lock_status(conn, order_id).await? != "paid" {
         return Err(ApiError::new(ErrorCode::OrderNotPaid));
@@ -101,8 +89,7 @@ async fn refund(
         return Err(ApiError::new(ErrorCode::RefundExceedsRefundable)
             .with_extra("amount_refundable", order.refundable));
     }
-    let wallet = ensure(conn, order.paid_by).await?;
-    let refund_id = Uuid::new_v4();
+    let wallet_account = wallet::ledger_account(conn, order.paid_by).await?;
     let entry = NewEntry {
         kind: EntryKind::Refund,
         reference: order_id.to_string(),
@@ -115,7 +102,7 @@ async fn refund(
                 counterparty: None,
             },
             Posting {
-                account_id: wallet.ledger_account_id,
+                account_id: wallet_account,
                 amount: request.amount,
                 counterparty: Some(order.name),
             },
@@ -124,10 +111,43 @@ async fn refund(
     let posted = ledger::post(conn, entry)
         .await
         .map_err(|error| error.answered_as(ErrorCode::InsufficientMerchantBalance))?;
+    record_refund(conn, order_id, request.amount, &reason, posted.entry_id).await?;
+    let order = orders::view(conn, order_id).await?;
+    announce(conn, merchant_id, "refund.succeeded", &order).await?;
+    Ok(order)
+}
+
+/// The trimmed reason, once the amount and the reason passed their checks.
+fn checked_reason(request: &RefundRequest) -> ApiResult<String> {
+    let reason = request.reason.trim().to_owned();
+    FieldChecks::new()
+        .check(
+            Money::payable(request.amount).is_some(),
+            "amount",
+            Message::AmountNotPayable,
+        )
+        .check(
+            reason.chars().count() <= 200,
+            "reason",
+            Message::TextLength { min: 0, max: 200 },
+        )
+        .finish()?;
+    Ok(reason)
+}
+
+/// The order's refunded total grows by the refund, which gets its own row.
+async fn record_refund(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    amount: i64,
+    reason: &str,
+    entry_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let refund_id = Uuid::new_v4();
     sqlx::query!(
         "UPDATE orders SET amount_refunded = amount_refunded + $2 WHERE id = $1",
         order_id,
-        request.amount
+        amount
     )
     .execute(&mut *conn)
     .await?;
@@ -135,13 +155,11 @@ async fn refund(
         "INSERT INTO refunds (id, order_id, amount, reason, entry_id) VALUES ($1, $2, $3, $4, $5)",
         refund_id,
         order_id,
-        request.amount,
+        amount,
         reason,
-        posted.entry_id,
+        entry_id,
     )
     .execute(&mut *conn)
     .await?;
-    let order = orders::view(conn, order_id).await?;
-    announce(conn, merchant_id, "refund.succeeded", &order).await?;
-    Ok(order)
+    Ok(())
 }

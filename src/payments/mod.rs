@@ -368,7 +368,7 @@ async fn credit(
     late_success: bool,
 ) -> ApiResult<()> {
     let transaction_id = real_transaction_id(transaction_id);
-    let wallet = crate::wallet::ensure(conn, topup.account_id).await?;
+    let wallet_account = crate::wallet::ledger_account(conn, topup.account_id).await?;
     let clearing = clearing_account(conn, provider).await?;
     let posted = ledger::post(
         conn,
@@ -384,7 +384,7 @@ async fn credit(
                     counterparty: None,
                 },
                 Posting {
-                    account_id: wallet.ledger_account_id,
+                    account_id: wallet_account,
                     amount: topup.amount,
                     counterparty: Some(provider.to_owned()),
                 },

@@ -91,9 +91,7 @@ async fn start(
         .check(provider.is_some(), "provider", Message::ProviderNotEnabled)
         .finish()?;
     let (amount, provider) = (amount.expect("checked"), provider.expect("checked"));
-    if !crate::wallet::ensure(conn, citizen).await?.verified {
-        return Err(ApiError::new(ErrorCode::WalletNotVerified));
-    }
+    crate::wallet::verified(conn, citizen).await?;
     let id = Uuid::new_v4();
     let reference = format!("T{}", id.simple().to_string()[..16].to_ascii_uppercase());
     let created_at = Utc::now();

@@ -3,6 +3,7 @@
 //! worker asks the provider for the payout after commit, keyed by the withdrawal id so a crash
 //! and a retry never pay twice; a refused payout puts the money back in the wallet.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Payout, PayoutResult, Providers, clearing_account};
+use super::{Payout, PayoutResult, Provider, Providers, clearing_account};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
@@ -26,8 +27,7 @@ use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
 use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
 use crate::outbox::{self, Audience};
-use crate::wallet::limits::{self, LimitCategory};
-use crate::wallet::pin;
+use crate::wallet::{self, Debit, LimitCategory, pin};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -107,15 +107,69 @@ async fn withdraw(
     citizen: Uuid,
     request: WithdrawalRequest,
 ) -> ApiResult<Answer> {
-    // The name the identity verifier confirmed, not the account's display name (which its
-    // holder may change at will): an unverified wallet has none and is refused below.
-    let verified_name = sqlx::query_scalar!(
-        "SELECT verified_name FROM wallets WHERE account_id = $1",
-        citizen
+    // An unverified wallet has no verified name and is refused below.
+    let verified_name = wallet::verified_name(conn, citizen).await?;
+    let (amount, provider) = check_request(&request, providers, verified_name.as_deref())?;
+    let payer = wallet::verified(conn, citizen).await?;
+    let id = Uuid::new_v4();
+    let clearing = clearing_account(conn, provider.name()).await?;
+    let bank_account = format!("{} {}", request.bank_code, request.account_number);
+    let debited = wallet::debit(
+        conn,
+        Debit {
+            payer,
+            amount,
+            limit_category: LimitCategory::General,
+            kind: EntryKind::Withdrawal,
+            reference: id.to_string(),
+            note: Some(bank_account.clone()),
+            payee: Some(bank_account),
+            credits: vec![Posting {
+                account_id: clearing,
+                amount: amount.dong(),
+                counterparty: None,
+            }],
+        },
     )
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
+    .await?;
+    let withdrawal = sqlx::query_as!(
+        Withdrawal,
+        "INSERT INTO withdrawals (id, account_id, provider, amount, bank_code, account_number, account_holder, entry_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING id, amount, provider, bank_code, account_number, account_holder AS account_name, status,
+                   failure_reason, created_at, settled_at",
+        id,
+        citizen,
+        provider.name(),
+        amount.dong(),
+        request.bank_code,
+        request.account_number,
+        request.account_name.trim(),
+        debited.entry_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let data = serde_json::json!({"withdrawal_id": id, "amount": amount.dong()});
+    outbox::record(
+        conn,
+        "wallet.withdrawal_requested",
+        &data,
+        Audience::Citizen(citizen),
+    )
+    .await?;
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body: serde_json::to_value(&withdrawal).map_err(ApiError::internal)?,
+    })
+}
+
+/// The amount and the provider, once every field passed its checks; the account must be in
+/// the wallet holder's verified name, when there is one.
+fn check_request<'p>(
+    request: &WithdrawalRequest,
+    providers: &'p Providers,
+    verified_name: Option<&str>,
+) -> ApiResult<(Money, &'p Arc<dyn Provider>)> {
     let amount = Money::payable(request.amount);
     let provider = match &request.provider {
         Some(name) => providers.get(name).filter(|p| p.pays_out()),
@@ -142,80 +196,12 @@ async fn withdraw(
             Message::FieldInvalidValue,
         )
         .check(
-            verified_name
-                .as_deref()
-                .is_none_or(|name| same_person(&request.account_name, name)),
+            verified_name.is_none_or(|name| same_person(&request.account_name, name)),
             "account_name",
             Message::AccountHolderNotOwner,
         )
         .finish()?;
-    let (amount, provider) = (amount.expect("checked"), provider.expect("checked"));
-    let wallet = crate::wallet::ensure(conn, citizen).await?;
-    if !wallet.verified {
-        return Err(ApiError::new(ErrorCode::WalletNotVerified));
-    }
-    let id = Uuid::new_v4();
-    let clearing = clearing_account(conn, provider.name()).await?;
-    let posted = ledger::post(
-        conn,
-        NewEntry {
-            kind: EntryKind::Withdrawal,
-            reference: id.to_string(),
-            note: Some(format!("{} {}", request.bank_code, request.account_number)),
-            created_by: Some(citizen),
-            postings: vec![
-                Posting {
-                    account_id: wallet.ledger_account_id,
-                    amount: -amount.dong(),
-                    counterparty: Some(format!("{} {}", request.bank_code, request.account_number)),
-                },
-                Posting {
-                    account_id: clearing,
-                    amount: amount.dong(),
-                    counterparty: None,
-                },
-            ],
-        },
-    )
-    .await
-    .map_err(|error| error.answered_as(ErrorCode::InsufficientFunds))?;
-    limits::consume(
-        conn,
-        citizen,
-        LimitCategory::General,
-        amount.dong(),
-        Utc::now(),
-    )
-    .await?;
-    let withdrawal = sqlx::query_as!(
-        Withdrawal,
-        "INSERT INTO withdrawals (id, account_id, provider, amount, bank_code, account_number, account_holder, entry_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         RETURNING id, amount, provider, bank_code, account_number, account_holder AS account_name, status,
-                   failure_reason, created_at, settled_at",
-        id,
-        citizen,
-        provider.name(),
-        amount.dong(),
-        request.bank_code,
-        request.account_number,
-        request.account_name.trim(),
-        posted.entry_id,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let data = serde_json::json!({"withdrawal_id": id, "amount": amount.dong()});
-    outbox::record(
-        conn,
-        "wallet.withdrawal_requested",
-        &data,
-        Audience::Citizen(citizen),
-    )
-    .await?;
-    Ok(Answer {
-        status: StatusCode::CREATED,
-        body: serde_json::to_value(&withdrawal).map_err(ApiError::internal)?,
-    })
+    Ok((amount.expect("checked"), provider.expect("checked")))
 }
 
 /// Bank account names are written in capitals without diacritics: compare them that way.
@@ -385,70 +371,94 @@ async fn finish(
     }
     match result {
         PayoutResult::Paid { provider_ref } => {
-            sqlx::query!(
-                "UPDATE withdrawals SET status = 'succeeded', provider_ref = $2, settled_at = now(), lease_token = NULL
-                 WHERE id = $1",
-                id,
-                provider_ref,
-            )
-            .execute(&mut *tx)
-            .await?;
-            let data = serde_json::json!({"withdrawal_id": id, "amount": amount});
-            outbox::record(
-                &mut tx,
-                "wallet.withdrawal_succeeded",
-                &data,
-                Audience::Citizen(citizen),
-            )
-            .await?;
+            record_paid(&mut tx, id, citizen, amount, provider_ref).await?;
         }
         PayoutResult::Refused { reason } => {
-            let wallet = crate::wallet::ensure(&mut tx, citizen).await?;
-            let clearing = clearing_account(&mut tx, provider).await?;
-            let posted = ledger::post(
-                &mut tx,
-                NewEntry {
-                    kind: EntryKind::Refund,
-                    reference: id.to_string(),
-                    note: Some(format!("payout refused: {reason}")),
-                    created_by: None,
-                    postings: vec![
-                        Posting {
-                            account_id: clearing,
-                            amount: -amount,
-                            counterparty: None,
-                        },
-                        Posting {
-                            account_id: wallet.ledger_account_id,
-                            amount,
-                            counterparty: Some(provider.to_owned()),
-                        },
-                    ],
-                },
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("posting a withdrawal refund: {e:?}"))?;
-            sqlx::query!(
-                "UPDATE withdrawals SET status = 'failed', failure_reason = $2, refund_entry_id = $3,
-                        settled_at = now(), lease_token = NULL
-                 WHERE id = $1",
-                id,
-                reason,
-                posted.entry_id,
-            )
-            .execute(&mut *tx)
-            .await?;
-            let data = serde_json::json!({"withdrawal_id": id, "amount": amount, "reason": reason});
-            outbox::record(
-                &mut tx,
-                "wallet.withdrawal_failed",
-                &data,
-                Audience::Citizen(citizen),
-            )
-            .await?;
+            return_to_wallet(&mut tx, id, citizen, provider, amount, reason).await?;
         }
     }
     tx.commit().await?;
+    Ok(())
+}
+
+async fn record_paid(
+    conn: &mut PgConnection,
+    id: Uuid,
+    citizen: Uuid,
+    amount: i64,
+    provider_ref: String,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE withdrawals SET status = 'succeeded', provider_ref = $2, settled_at = now(), lease_token = NULL
+         WHERE id = $1",
+        id,
+        provider_ref,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let data = serde_json::json!({"withdrawal_id": id, "amount": amount});
+    outbox::record(
+        conn,
+        "wallet.withdrawal_succeeded",
+        &data,
+        Audience::Citizen(citizen),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Puts the money of a refused payout back in the wallet and marks the withdrawal failed.
+async fn return_to_wallet(
+    conn: &mut PgConnection,
+    id: Uuid,
+    citizen: Uuid,
+    provider: &str,
+    amount: i64,
+    reason: String,
+) -> anyhow::Result<()> {
+    let wallet_account = wallet::ledger_account(conn, citizen).await?;
+    let clearing = clearing_account(conn, provider).await?;
+    let posted = ledger::post(
+        conn,
+        NewEntry {
+            kind: EntryKind::Refund,
+            reference: id.to_string(),
+            note: Some(format!("payout refused: {reason}")),
+            created_by: None,
+            postings: vec![
+                Posting {
+                    account_id: clearing,
+                    amount: -amount,
+                    counterparty: None,
+                },
+                Posting {
+                    account_id: wallet_account,
+                    amount,
+                    counterparty: Some(provider.to_owned()),
+                },
+            ],
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("posting a withdrawal refund: {e:?}"))?;
+    sqlx::query!(
+        "UPDATE withdrawals SET status = 'failed', failure_reason = $2, refund_entry_id = $3,
+                settled_at = now(), lease_token = NULL
+         WHERE id = $1",
+        id,
+        reason,
+        posted.entry_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let data = serde_json::json!({"withdrawal_id": id, "amount": amount, "reason": reason});
+    outbox::record(
+        conn,
+        "wallet.withdrawal_failed",
+        &data,
+        Audience::Citizen(citizen),
+    )
+    .await?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::ensure;
+use super::verified;
 use crate::auth::Phone;
+use crate::http::ErrorCode;
 use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
 use crate::outbox::{self, Audience};
 
@@ -24,10 +25,12 @@ pub async fn fund(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| anyhow::anyhow!("no citizen account has the phone {phone}"))?;
-    let wallet = ensure(conn, account_id).await?;
-    if !wallet.verified {
-        anyhow::bail!("the wallet of {phone} is not verified: it may not hold money");
-    }
+    let wallet = match verified(conn, account_id).await {
+        Err(refusal) if refusal.code() == ErrorCode::WalletNotVerified => {
+            anyhow::bail!("the wallet of {phone} is not verified: it may not hold money")
+        }
+        wallet => wallet?,
+    };
     let suspense = ledger::system_account(conn, "suspense").await?;
     let posted = ledger::post(
         conn,

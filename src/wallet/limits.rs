@@ -66,7 +66,7 @@ pub struct LimitUsage {
 /// Adds `amount` to the wallet's usage of `category` this month, or refuses with 409
 /// `limit_exceeded` naming the category and what remains. Call after the debit, in its
 /// transaction. `at` is the payment's time (now, except in tests of the month's turn).
-pub async fn consume(
+pub(super) async fn consume(
     conn: &mut PgConnection,
     wallet: Uuid,
     category: LimitCategory,
@@ -102,7 +102,7 @@ pub async fn consume(
 }
 
 /// Every category's limit, usage this month and what remains.
-pub async fn usage(
+pub(super) async fn usage(
     conn: &mut PgConnection,
     wallet: Uuid,
     at: DateTime<Utc>,
@@ -146,5 +146,103 @@ mod tests {
         assert_eq!(month_of(utc("2026-11-30T16:59:59Z")), first(2026, 11));
         assert_eq!(month_of(utc("2026-11-30T17:00:00Z")), first(2026, 12));
         assert_eq!(month_of(utc("2026-12-31T17:00:00Z")), first(2027, 1));
+    }
+}
+
+/// `consume` is the wallet's own: it is tried here, on a database of its own like the
+/// integration tests', at the instants around a month's turn.
+#[cfg(test)]
+mod usage_tests {
+    use sqlx::{PgConnection, PgPool};
+    use uuid::Uuid;
+
+    use super::{LimitCategory, consume};
+    use crate::http::ErrorCode;
+
+    /// A citizen's wallet, which usage rows belong to.
+    async fn a_wallet(conn: &mut PgConnection) -> Uuid {
+        let account_id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO accounts (id, phone, full_name, password_hash, role)
+             VALUES ($1, '+84912000001', 'Nguyễn Văn An', '-', 'citizen')",
+        )
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        crate::wallet::ensure(conn, account_id).await.unwrap();
+        account_id
+    }
+
+    #[sqlx::test]
+    async fn exempt_categories_have_their_own_ceiling_and_months_turn_in_vietnam_time(
+        pool: PgPool,
+    ) {
+        let mut conn = pool.acquire().await.unwrap();
+        let wallet = a_wallet(&mut conn).await;
+        let at = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let last_second = at("2026-11-30T16:59:59Z"); // 23:59:59 in Huế
+        let next_month = at("2026-11-30T17:00:00Z"); // 00:00:00 on 1 December
+        consume(
+            &mut conn,
+            wallet,
+            LimitCategory::General,
+            100_000_000,
+            last_second,
+        )
+        .await
+        .unwrap();
+        let refused = consume(&mut conn, wallet, LimitCategory::General, 1, last_second)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::LimitExceeded);
+        // Utilities, tuition, hospital and public-service fees are exempt from the general limit...
+        consume(
+            &mut conn,
+            wallet,
+            LimitCategory::Utility,
+            200_000_000,
+            last_second,
+        )
+        .await
+        .unwrap();
+        // ...and share their own 300,000,000 đ.
+        consume(
+            &mut conn,
+            wallet,
+            LimitCategory::Education,
+            100_000_000,
+            last_second,
+        )
+        .await
+        .unwrap();
+        assert!(
+            consume(&mut conn, wallet, LimitCategory::Health, 1, last_second)
+                .await
+                .is_err()
+        );
+        // At midnight in Vietnam a new month starts.
+        consume(
+            &mut conn,
+            wallet,
+            LimitCategory::General,
+            100_000_000,
+            next_month,
+        )
+        .await
+        .unwrap();
+        consume(
+            &mut conn,
+            wallet,
+            LimitCategory::Health,
+            300_000_000,
+            next_month,
+        )
+        .await
+        .unwrap();
     }
 }

@@ -1,18 +1,25 @@
 //! Citizens' wallets: identity verification, the payment PIN, monthly limits, transfers and the
 //! history of every movement. The money itself is in the ledger (`crate::ledger`): a wallet is
-//! an immediate ledger account owned by the citizen's account.
+//! an immediate ledger account owned by the citizen's account. Whatever feature takes money
+//! from a wallet does it through [`debit()`], which alone applies the wallet's rules.
 
+mod debit;
 pub mod demo;
 pub mod funding;
 mod history;
 pub mod identity;
+// Public only for its Vietnam-time helpers, which calendar, dossiers, payments and settlement
+// use; the limits themselves are applied by `debit` alone.
 pub mod limits;
 pub mod pin;
 mod transfers;
 
+pub use debit::{Debit, Debited, debit};
 /// Re-exported for the OpenAPI document, which registers it: the history filter's `kind`
 /// refers to it, and utoipa collects no schema from query parameters.
 pub use history::TransactionKind;
+/// Merchants and billers name the limit their payments count against.
+pub use limits::LimitCategory;
 
 use std::sync::Arc;
 
@@ -72,13 +79,12 @@ impl WalletState {
 }
 
 /// A wallet's row, created with its ledger account on first use.
-pub struct WalletRow {
-    pub ledger_account_id: Uuid,
-    pub verified: bool,
-    pub pin_set: bool,
+struct WalletRow {
+    ledger_account_id: Uuid,
+    verified: bool,
 }
 
-pub async fn ensure(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<WalletRow> {
+async fn ensure(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<WalletRow> {
     if let Some(row) = find(conn, account_id).await? {
         return Ok(row);
     }
@@ -98,12 +104,54 @@ pub async fn ensure(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<Wall
 async fn find(conn: &mut PgConnection, account_id: Uuid) -> Result<Option<WalletRow>, sqlx::Error> {
     sqlx::query_as!(
         WalletRow,
-        r#"SELECT ledger_account_id, verified_at IS NOT NULL AS "verified!", pin_hash IS NOT NULL AS "pin_set!"
+        r#"SELECT ledger_account_id, verified_at IS NOT NULL AS "verified!"
            FROM wallets WHERE account_id = $1"#,
         account_id,
     )
     .fetch_optional(conn)
     .await
+}
+
+/// A wallet whose holder's identity was verified. Only such a wallet may hold money, so only
+/// [`verified`] makes one, and a debit ([`debit()`]) or a funding takes nothing else.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedWallet {
+    account_id: Uuid,
+    ledger_account_id: Uuid,
+}
+
+/// The citizen's wallet (created on first use), or 409 `wallet_not_verified`.
+pub async fn verified(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<VerifiedWallet> {
+    let wallet = ensure(conn, account_id).await?;
+    if !wallet.verified {
+        return Err(ApiError::new(ErrorCode::WalletNotVerified));
+    }
+    Ok(VerifiedWallet {
+        account_id,
+        ledger_account_id: wallet.ledger_account_id,
+    })
+}
+
+/// The ledger account of the citizen's wallet (created on first use), for money that comes
+/// in or back: a top-up, a refused payout, a merchant's refund.
+pub async fn ledger_account(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<Uuid> {
+    Ok(ensure(conn, account_id).await?.ledger_account_id)
+}
+
+/// The name the identity verifier confirmed (none before verification), not the account's
+/// display name, which its holder may change at will.
+pub async fn verified_name(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    let name = sqlx::query_scalar!(
+        "SELECT verified_name FROM wallets WHERE account_id = $1",
+        account_id
+    )
+    .fetch_optional(conn)
+    .await?
+    .flatten();
+    Ok(name)
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

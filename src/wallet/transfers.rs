@@ -12,16 +12,15 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::limits::{self, LimitCategory};
-use super::{ensure, pin};
+use super::{Debit, LimitCategory, debit, pin, verified};
 use crate::app::AppState;
 use crate::auth::access::Citizens;
 use crate::auth::{Caller, Phone};
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
-use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::http::{ApiError, ApiResult};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::ledger::{EntryKind, Money, Posting};
 use crate::outbox::{self, Audience};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -94,28 +93,108 @@ async fn transfer(
     payer: Uuid,
     request: TransferRequest,
 ) -> ApiResult<Answer> {
-    let amount = Money::payable(request.amount);
-    let to_phone = Phone::parse(&request.to_phone);
-    let note = request
-        .note
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    FieldChecks::new()
-        .check(amount.is_some(), "amount", Message::AmountNotPayable)
-        .check(to_phone.is_some(), "to_phone", Message::RecipientUnknown)
-        .check(
-            note.as_ref().is_none_or(|n| n.chars().count() <= 200),
-            "note",
-            Message::TextLength { min: 0, max: 200 },
-        )
-        .finish()?;
-    let (amount, to_phone) = (amount.expect("checked"), to_phone.expect("checked"));
+    let request = CheckedTransfer::from_request(request)?;
+    let payer_wallet = verified(conn, payer).await?;
+    let recipient = find_recipient(conn, payer, &request.to_phone).await?;
+    let payer_name = sqlx::query_scalar!("SELECT full_name FROM accounts WHERE id = $1", payer)
+        .fetch_one(&mut *conn)
+        .await?;
 
-    let payer_wallet = ensure(conn, payer).await?;
-    if !payer_wallet.verified {
-        return Err(ApiError::new(ErrorCode::WalletNotVerified));
+    let transfer_id = Uuid::new_v4();
+    let debited = debit(
+        conn,
+        Debit {
+            payer: payer_wallet,
+            amount: request.amount,
+            limit_category: LimitCategory::General,
+            kind: EntryKind::Transfer,
+            reference: transfer_id.to_string(),
+            note: request.note.clone(),
+            payee: Some(recipient.full_name.clone()),
+            credits: vec![Posting {
+                account_id: recipient.ledger_account_id,
+                amount: request.amount.dong(),
+                counterparty: Some(payer_name),
+            }],
+        },
+    )
+    .await?;
+
+    let created_at = sqlx::query_scalar!(
+        "INSERT INTO transfers (id, from_account_id, to_account_id, amount, note, entry_id)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
+        transfer_id,
+        payer,
+        recipient.id,
+        request.amount.dong(),
+        request.note,
+        debited.entry_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let transfer = Transfer {
+        id: transfer_id,
+        amount: request.amount.dong(),
+        to_phone: request.to_phone.as_str().to_owned(),
+        to_name: recipient.full_name,
+        note: request.note,
+        balance_after: debited.balance_after,
+        created_at,
+    };
+    announce(conn, &transfer, payer, recipient.id).await?;
+    let body = serde_json::to_value(&transfer).map_err(ApiError::internal)?;
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body,
+    })
+}
+
+/// A transfer request whose fields passed their checks.
+struct CheckedTransfer {
+    amount: Money,
+    to_phone: Phone,
+    note: Option<String>,
+}
+
+impl CheckedTransfer {
+    fn from_request(request: TransferRequest) -> ApiResult<CheckedTransfer> {
+        let amount = Money::payable(request.amount);
+        let to_phone = Phone::parse(&request.to_phone);
+        let note = request
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        FieldChecks::new()
+            .check(amount.is_some(), "amount", Message::AmountNotPayable)
+            .check(to_phone.is_some(), "to_phone", Message::RecipientUnknown)
+            .check(
+                note.as_ref().is_none_or(|n| n.chars().count() <= 200),
+                "note",
+                Message::TextLength { min: 0, max: 200 },
+            )
+            .finish()?;
+        Ok(CheckedTransfer {
+            amount: amount.expect("checked"),
+            to_phone: to_phone.expect("checked"),
+            note,
+        })
     }
-    let recipient = sqlx::query!(
+}
+
+struct Recipient {
+    id: Uuid,
+    full_name: String,
+    ledger_account_id: Uuid,
+}
+
+/// The verified, enabled wallet holder `to_phone` names, other than the payer; 422 otherwise.
+async fn find_recipient(
+    conn: &mut PgConnection,
+    payer: Uuid,
+    to_phone: &Phone,
+) -> ApiResult<Recipient> {
+    let recipient = sqlx::query_as!(
+        Recipient,
         "SELECT a.id, a.full_name, w.ledger_account_id
          FROM accounts a JOIN wallets w ON w.account_id = a.id
          WHERE a.phone = $1 AND w.verified_at IS NOT NULL AND a.disabled_at IS NULL",
@@ -127,66 +206,17 @@ async fn transfer(
     if recipient.id == payer {
         return Err(ApiError::invalid_field("to_phone", Message::RecipientIsYou));
     }
-    let payer_name = sqlx::query_scalar!("SELECT full_name FROM accounts WHERE id = $1", payer)
-        .fetch_one(&mut *conn)
-        .await?;
+    Ok(recipient)
+}
 
-    let transfer_id = Uuid::new_v4();
-    let posted = ledger::post(
-        conn,
-        NewEntry {
-            kind: EntryKind::Transfer,
-            reference: transfer_id.to_string(),
-            note: note.clone(),
-            created_by: Some(payer),
-            postings: vec![
-                Posting {
-                    account_id: payer_wallet.ledger_account_id,
-                    amount: -amount.dong(),
-                    counterparty: Some(recipient.full_name.clone()),
-                },
-                Posting {
-                    account_id: recipient.ledger_account_id,
-                    amount: amount.dong(),
-                    counterparty: Some(payer_name),
-                },
-            ],
-        },
-    )
-    .await
-    .map_err(|error| error.answered_as(ErrorCode::InsufficientFunds))?;
-    limits::consume(
-        conn,
-        payer,
-        LimitCategory::General,
-        amount.dong(),
-        Utc::now(),
-    )
-    .await?;
-
-    let created_at = sqlx::query_scalar!(
-        "INSERT INTO transfers (id, from_account_id, to_account_id, amount, note, entry_id)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
-        transfer_id,
-        payer,
-        recipient.id,
-        amount.dong(),
-        note,
-        posted.entry_id,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let balance_after = posted.balances_after[&payer_wallet.ledger_account_id];
-    let transfer = Transfer {
-        id: transfer_id,
-        amount: amount.dong(),
-        to_phone: to_phone.as_str().to_owned(),
-        to_name: recipient.full_name,
-        note,
-        balance_after,
-        created_at,
-    };
-    let event = serde_json::json!({"transfer_id": transfer_id, "amount": amount.dong(), "from": payer, "to": recipient.id});
+/// Both sides hear of the transfer, through the outbox.
+async fn announce(
+    conn: &mut PgConnection,
+    transfer: &Transfer,
+    payer: Uuid,
+    recipient: Uuid,
+) -> Result<(), sqlx::Error> {
+    let event = serde_json::json!({"transfer_id": transfer.id, "amount": transfer.amount, "from": payer, "to": recipient});
     outbox::record(
         conn,
         "wallet.transfer_out",
@@ -198,12 +228,8 @@ async fn transfer(
         conn,
         "wallet.transfer_in",
         &event,
-        Audience::Citizen(recipient.id),
+        Audience::Citizen(recipient),
     )
     .await?;
-    let body = serde_json::to_value(&transfer).map_err(ApiError::internal)?;
-    Ok(Answer {
-        status: StatusCode::CREATED,
-        body,
-    })
+    Ok(())
 }
