@@ -18,13 +18,13 @@ use uuid::Uuid;
 
 use super::orders::{self, NewOrder, Order, announce, lock_status, refuse_unless_pending};
 use super::qr::{self, MerchantInfo, Presented};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
 use crate::ledger::{self, EntryKind, NewEntry, Posting};
+use crate::state::AppState;
 use crate::wallet::limits::{self, LimitCategory};
 use crate::wallet::{ensure, pin};
 

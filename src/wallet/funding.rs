@@ -6,8 +6,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::ensure;
-use crate::auth::Phone;
-use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::domain::{Money, Phone};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
 use crate::outbox::{self, Audience};
 
 /// Credits `amount` to the verified wallet of `phone`; returns its balance after.

@@ -8,13 +8,12 @@ mod history;
 pub mod identity;
 pub mod limits;
 pub mod pin;
+pub mod settings;
 mod transfers;
 
 /// Re-exported for the OpenAPI document, which registers it: the history filter's `kind`
 /// refers to it, and utoipa collects no schema from query parameters.
 pub use history::TransactionKind;
-
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,15 +24,15 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::access::Citizens;
-use crate::auth::{Caller, random_token};
-use crate::config::{Config, IdentityVerifierKind};
+use crate::domain::NationalId;
 use crate::http::error::{ConstraintRule, FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
 use crate::ledger::{self, AccountKind};
-use identity::{IdentityVerifier, NationalId, SandboxVerifier, Verdict};
+use crate::state::AppState;
+use identity::Verdict;
 use limits::LimitUsage;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[ConstraintRule {
@@ -41,35 +40,6 @@ pub static CONSTRAINT_RULES: &[ConstraintRule] = &[ConstraintRule {
     code: ErrorCode::NationalIdTaken,
     field: "national_id",
 }];
-
-pub struct WalletState {
-    pepper: Vec<u8>,
-    verifier: Option<Arc<dyn IdentityVerifier>>,
-}
-
-impl WalletState {
-    pub fn new(config: &Config) -> Self {
-        let pepper = match &config.wallet.pin_pepper {
-            Some(pepper) => pepper.clone().into_bytes(),
-            None => {
-                tracing::warn!(
-                    "CIVICPAY_PIN_PEPPER is not set: using a random pepper; PINs die with the process"
-                );
-                random_token().into_bytes()
-            }
-        };
-        let verifier: Option<Arc<dyn IdentityVerifier>> =
-            match config.wallet.identity_verifier(config.mode) {
-                IdentityVerifierKind::Sandbox => Some(Arc::new(SandboxVerifier)),
-                IdentityVerifierKind::Disabled => None,
-            };
-        WalletState { pepper, verifier }
-    }
-
-    pub fn pepper(&self) -> &[u8] {
-        &self.pepper
-    }
-}
 
 /// A wallet's row, created with its ledger account on first use.
 pub struct WalletRow {

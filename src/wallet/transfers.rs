@@ -14,15 +14,16 @@ use uuid::Uuid;
 
 use super::limits::{self, LimitCategory};
 use super::{ensure, pin};
-use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::access::Citizens;
-use crate::auth::{Caller, Phone};
+use crate::domain::{Money, Phone};
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
 use crate::outbox::{self, Audience};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_transfer))
