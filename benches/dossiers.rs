@@ -12,8 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use civicpay::app::{AppState, router, serve};
 use civicpay::config::Config;
+use civicpay::router::router;
+use civicpay::server::serve;
+use civicpay::state::AppState;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::net::TcpListener;

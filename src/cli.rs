@@ -89,7 +89,7 @@ struct CreateAdminArgs {
 pub async fn main() -> anyhow::Result<()> {
     // Every command may answer a database error (`create-admin` a phone already taken), and
     // the serve command's background tasks start before its state is built.
-    crate::http::error::install_constraint_rules(crate::app::constraint_rules);
+    crate::http::error::install_constraint_rules(crate::router::constraint_rules);
     let matches = Cli::command()
         .after_long_help(settings_summary())
         .get_matches();
@@ -98,7 +98,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             crate::ops::logging::init(args.config.log_format);
             let ServeArgs { demo, config } = *args;
-            crate::app::run(config, demo).await
+            crate::server::run(config, demo).await
         }
         Command::Migrate(database) => {
             crate::ops::logging::init(crate::config::LogFormat::Text);
@@ -119,7 +119,7 @@ pub async fn main() -> anyhow::Result<()> {
             create_admin(args).await
         }
         Command::Openapi => {
-            print!("{}", crate::openapi::document_json());
+            print!("{}", crate::router::openapi_json());
             Ok(())
         }
     }
@@ -149,7 +149,8 @@ fn settings_summary() -> String {
 
 async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<()> {
     use crate::accounts::staff::{NewStaff, insert_staff};
-    use crate::auth::{Phone, Role, password};
+    use crate::auth::{Role, password};
+    use crate::domain::Phone;
     let phone = Phone::parse(&args.phone).ok_or_else(|| {
         anyhow::anyhow!("--phone {} is not a Vietnamese mobile number", args.phone)
     })?;
@@ -202,13 +203,13 @@ async fn ledger_command(command: LedgerCommand) -> anyhow::Result<()> {
             if args.mode == crate::config::Mode::Production {
                 anyhow::bail!("ledger fund is refused with CIVICPAY_MODE=production");
             }
-            let phone = crate::auth::Phone::parse(&args.phone).ok_or_else(|| {
+            let phone = crate::domain::Phone::parse(&args.phone).ok_or_else(|| {
                 anyhow::anyhow!("--phone {} is not a Vietnamese mobile number", args.phone)
             })?;
-            let amount = crate::ledger::Money::payable(args.amount).ok_or_else(|| {
+            let amount = crate::domain::Money::payable(args.amount).ok_or_else(|| {
                 anyhow::anyhow!(
                     "--amount must be 1 to {} đồng",
-                    crate::ledger::money::MAX_AMOUNT
+                    crate::domain::money::MAX_AMOUNT
                 )
             })?;
             let pool = crate::db::connect(&args.database).await?;

@@ -19,7 +19,7 @@ static LOADERS: &[(&str, Loader)] = &[
     ("units", |c, _| Box::pin(crate::units::demo::load(c))),
     ("accounts", |c, _| Box::pin(crate::accounts::demo::load(c))),
     ("wallets", |c, context| {
-        Box::pin(crate::wallet::demo::load(c, context))
+        Box::pin(crate::wallet::demo::load(c, &context.pin_pepper))
     }),
     ("merchants", |c, _| {
         Box::pin(crate::merchants::demo::load(c))

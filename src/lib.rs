@@ -1,16 +1,27 @@
-//! civicpay: the backend of a citizen super-app. Modules are named after what the product does;
-//! `app` wires them into one router, `http` holds the plumbing every feature shares.
+//! civicpay: the backend of a citizen super-app. Modules are named after what the product does,
+//! and read bottom-up; a module uses only modules of its own layer or below (and within a
+//! layer, no two modules use each other), as `tests/it/layers.rs` checks:
+//!
+//! 1. foundations: `config`, `db`, `http` (the plumbing every feature shares), `crypto`,
+//!    `domain` (`Phone`, `NationalId`, `Money`), `vietnam_time`, `secrets`, `background`;
+//! 2. the ledger and its outbox: `ledger`, `outbox`;
+//! 3. the application state, `state`, with the few files of features that it holds (each
+//!    feature's `settings`, the providers, the metrics registry);
+//! 4. the features: `units`, `auth`, `accounts`, `calendar`, `procedures`, `dossiers`,
+//!    `wallet`, `callbacks`, `merchants`, `payments`, `idempotency`, `ops`;
+//! 5. the application: `openapi`, `router`, `demo`, `server`, `cli`.
 
 pub mod accounts;
-pub mod app;
 pub mod auth;
 pub mod background;
 pub mod calendar;
 pub mod callbacks;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod demo;
+pub mod domain;
 pub mod dossiers;
 pub mod http;
 pub mod idempotency;
@@ -21,6 +32,10 @@ pub mod ops;
 pub mod outbox;
 pub mod payments;
 pub mod procedures;
+pub mod router;
 pub mod secrets;
+pub mod server;
+pub mod state;
 pub mod units;
+pub mod vietnam_time;
 pub mod wallet;

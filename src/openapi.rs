@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. It is served at
 //! `/openapi.json`, rendered at `/docs` and committed at `openapi/openapi.json`; a test fails
-//! when the committed copy drifts from what the code generates.
+//! when the committed copy drifts from what the code generates. The router hands this module
+//! what its routes generate (`router::openapi_document`), so this module needs no router.
 
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -66,17 +67,18 @@ impl Modify for BearerAuth {
 }
 
 /// The document as committed and served: pretty JSON with a final newline.
-pub fn document_json() -> String {
-    let mut json = serde_json::to_string_pretty(&document()).expect("JSON values serialize");
+pub fn document_json(generated: utoipa::openapi::OpenApi) -> String {
+    let value = document(generated);
+    let mut json = serde_json::to_string_pretty(&value).expect("JSON values serialize");
     json.push('\n');
     json
 }
 
-/// The document: what the handlers' annotations generate, completed (see "Completing the
-/// generated document" below), with the `webhooks`.
-pub fn document() -> Value {
-    let document = crate::app::api_routes().split_for_parts().1;
-    let mut value = serde_json::to_value(&document).expect("the OpenAPI document serializes");
+/// The document: what the handlers' annotations generate (`generated`, the router's route
+/// list with [`ApiDoc`] as its base), completed (see "Completing the generated document"
+/// below), with the `webhooks`.
+pub fn document(generated: utoipa::openapi::OpenApi) -> Value {
+    let mut value = serde_json::to_value(&generated).expect("the OpenAPI document serializes");
     complete(&mut value);
     value["webhooks"] = webhooks();
     value
@@ -747,7 +749,7 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
         (
             "FeeItem",
             "/amount",
-            json!({"minimum": 1, "maximum": crate::ledger::money::MAX_AMOUNT}),
+            json!({"minimum": 1, "maximum": crate::domain::money::MAX_AMOUNT}),
         ),
     ]);
     constraints
@@ -852,7 +854,10 @@ mod tests {
 
     #[test]
     fn every_ref_of_the_document_resolves() {
-        assert_eq!(unresolved_refs(&document()), Vec::<String>::new());
+        assert_eq!(
+            unresolved_refs(&crate::router::openapi_document()),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -872,7 +877,7 @@ mod tests {
 
     #[test]
     fn every_table_names_operations_that_exist() {
-        let document = document();
+        let document = crate::router::openapi_document();
         let mut ids = std::collections::HashSet::new();
         for item in document["paths"].as_object().unwrap().values() {
             for (method, operation) in item.as_object().unwrap() {

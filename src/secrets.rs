@@ -4,8 +4,8 @@
 
 use sqlx::PgPool;
 
-use crate::auth::random_token;
 use crate::config::{Config, Mode};
+use crate::crypto::random_token;
 
 pub async fn fill_in_development(mut config: Config, db: &PgPool) -> anyhow::Result<Config> {
     if config.mode != Mode::Development {

@@ -2,7 +2,8 @@
 
 use sqlx::PgConnection;
 
-use crate::auth::{Phone, Role, password};
+use crate::auth::{Role, password};
+use crate::domain::Phone;
 
 /// (phone, password, full name, role, unit)
 pub const ACCOUNTS: &[(&str, &str, &str, Role, Option<&str>)] = &[

@@ -11,11 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::http::error::{ConstraintRule, FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
+use crate::state::AppState;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
     ConstraintRule {

@@ -15,12 +15,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{Account, load};
-use crate::app::AppState;
 use crate::auth::access::Admins;
-use crate::auth::{Caller, Phone, Role, password, tokens};
+use crate::auth::{Caller, Role, password, tokens};
+use crate::domain::Phone;
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

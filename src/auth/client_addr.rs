@@ -7,13 +7,14 @@
 //! Limits count addresses by [`rate_key`]: an IPv6 client is its /64, since one subscriber or
 //! host is routinely given a whole /64 and could otherwise take a fresh address per request.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::app::AppState;
+use super::login_limits::rate_key;
 use crate::http::ApiError;
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
@@ -84,18 +85,6 @@ fn client_of(peer: IpAddr, forwarded: &[Option<IpAddr>], trusted: &[IpAddr]) -> 
         }
     }
     client
-}
-
-/// What per-address limits count a client under: an IPv4 address as itself, an IPv6 address
-/// by its /64 (`2001:db8:1:2::/64`). IPv4-mapped IPv6 addresses count as their IPv4 address.
-pub fn rate_key(addr: IpAddr) -> String {
-    match addr.to_canonical() {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !(u128::MAX >> 64);
-            format!("{}/64", Ipv6Addr::from(prefix))
-        }
-    }
 }
 
 impl ClientAddr {

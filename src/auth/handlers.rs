@@ -1,4 +1,5 @@
-//! The `/v1/auth` routes: one-time codes, registration, login, refresh, logout, password reset.
+//! The `/v1/auth` routes: one-time codes, registration, login, refresh, logout, password reset;
+//! and the SMS sandbox's read-back route in development.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,13 +12,14 @@ use super::access::Role;
 use super::client_addr::ClientAddr;
 use super::otp::{self, Purpose};
 use super::password;
-use super::phone::Phone;
+use super::sms::SentSms;
 use super::tokens::{self, ACCESS_TTL_SECS, TokenPair};
-use crate::app::AppState;
+use crate::crypto::constant_time_eq;
+use crate::domain::{NationalId, Phone};
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
-use crate::http::{ApiError, ApiResult, ErrorCode, Json};
-use crate::wallet::identity::NationalId;
+use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -376,7 +378,7 @@ async fn identity_proven(
         None => true,
         Some(stored) => stored
             .zip(given)
-            .is_some_and(|(stored, given)| super::constant_time_eq(&stored, given)),
+            .is_some_and(|(stored, given)| constant_time_eq(&stored, given)),
     })
 }
 
@@ -413,4 +415,24 @@ fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
         token_type: "Bearer".into(),
         expires_in: ACCESS_TTL_SECS,
     }
+}
+
+#[derive(Serialize)]
+pub struct SandboxMessages {
+    /// Newest first.
+    pub data: Vec<SentSms>,
+}
+
+/// `GET /sandbox/sms/{phone}`: what the sandbox "sent" to a phone. Mounted only while the
+/// sandbox is the SMS provider, which production refuses.
+pub async fn sandbox_messages(
+    State(state): State<AppState>,
+    Path(phone): Path<String>,
+) -> Result<Json<SandboxMessages>, ApiError> {
+    let not_found = || ApiError::new(ErrorCode::NotFound);
+    let sandbox = state.auth.sandbox_sms.as_ref().ok_or_else(not_found)?;
+    let phone = Phone::parse(&phone).ok_or_else(not_found)?;
+    Ok(Json(SandboxMessages {
+        data: sandbox.messages(&phone),
+    }))
 }

@@ -17,16 +17,45 @@
 //! The same table counts other failures by their [`FailureKind`], each on its own:
 //! [`AddressLimit`] is the per-address half of these limits for any kind (public tracking's
 //! wrong keys, `dossiers::reading`).
+//!
+//! The application state holds these limits (login's and public tracking's), so this file uses
+//! nothing above the foundations.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::client_addr::rate_key;
-use super::otp::limit_reached;
 use crate::config::AuthConfig;
 use crate::db::{LockSpace, xact_lock};
-use crate::http::ApiResult;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+
+/// What per-address limits count a client under: an IPv4 address as itself, an IPv6 address
+/// by its /64 (`2001:db8:1:2::/64`). IPv4-mapped IPv6 addresses count as their IPv4 address.
+pub fn rate_key(addr: IpAddr) -> String {
+    match addr.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::MAX >> 64);
+            format!("{}/64", Ipv6Addr::from(prefix))
+        }
+    }
+}
+
+/// 429 with `Retry-After` when `count` uses up `limit` within a window of `window_secs`.
+pub fn limit_reached(
+    count: i64,
+    limit: i64,
+    oldest: Option<DateTime<Utc>>,
+    window_secs: i64,
+) -> ApiResult<()> {
+    if count < limit {
+        return Ok(());
+    }
+    let frees_at = oldest.unwrap_or_else(Utc::now) + chrono::Duration::seconds(window_secs);
+    let retry_after = (frees_at - Utc::now()).num_seconds().max(1);
+    Err(ApiError::new(ErrorCode::RateLimited).with_retry_after(retry_after as u64))
+}
 
 #[derive(Debug, Clone)]
 pub struct LoginLimits {
@@ -231,5 +260,20 @@ impl AddressLimit {
         .execute(conn)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_answers_429_until_the_oldest_use_leaves_the_window() {
+        assert!(limit_reached(2, 3, None, 900).is_ok());
+        let oldest = Utc::now() - chrono::Duration::seconds(300);
+        let error = limit_reached(3, 3, Some(oldest), 900).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::RateLimited);
+        let retry = error.retry_after_secs().unwrap();
+        assert!((599..=600).contains(&retry), "{retry}");
     }
 }

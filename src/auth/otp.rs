@@ -6,7 +6,6 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -14,8 +13,9 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AuthState;
-use super::phone::Phone;
+use super::login_limits::{limit_reached, rate_key};
+use super::settings::AuthState;
+use crate::domain::Phone;
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 
@@ -47,7 +47,7 @@ pub async fn issue(
         .sms
         .as_ref()
         .ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable))?;
-    let client = super::client_addr::rate_key(client);
+    let client = rate_key(client);
     let mut tx = db.begin().await?;
     crate::db::xact_lock(&mut tx, crate::db::LockSpace::Otp, "issue").await?;
     check_limits(&mut tx, auth, phone, &client).await?;
@@ -262,21 +262,6 @@ fn six_digits() -> String {
     }
 }
 
-/// 429 with `Retry-After` when `count` uses up `limit` within a window of `window_secs`.
-pub fn limit_reached(
-    count: i64,
-    limit: i64,
-    oldest: Option<DateTime<Utc>>,
-    window_secs: i64,
-) -> ApiResult<()> {
-    if count < limit {
-        return Ok(());
-    }
-    let frees_at = oldest.unwrap_or_else(Utc::now) + chrono::Duration::seconds(window_secs);
-    let retry_after = (frees_at - Utc::now()).num_seconds().max(1);
-    Err(ApiError::new(ErrorCode::RateLimited).with_retry_after(retry_after as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,15 +273,5 @@ mod tests {
             assert_eq!(code.len(), 6);
             assert!(code.bytes().all(|b| b.is_ascii_digit()));
         }
-    }
-
-    #[test]
-    fn the_limit_answers_429_until_the_oldest_use_leaves_the_window() {
-        assert!(limit_reached(2, 3, None, 900).is_ok());
-        let oldest = Utc::now() - chrono::Duration::seconds(300);
-        let error = limit_reached(3, 3, Some(oldest), 900).unwrap_err();
-        assert_eq!(error.code(), ErrorCode::RateLimited);
-        let retry = error.retry_after_secs().unwrap();
-        assert!((599..=600).contains(&retry), "{retry}");
     }
 }

@@ -303,7 +303,7 @@ fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        let secret = crate::auth::random_token();
+        let secret = crate::crypto::random_token();
         Argon2::default()
             .hash_password(secret.as_bytes(), &salt)
             .expect("hashing with default parameters succeeds")

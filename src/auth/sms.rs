@@ -1,19 +1,17 @@
 //! Sending one-time codes by SMS. [`SmsSender`] is the seam for a real gateway (a Vietnamese
 //! brandname-SMS provider, say): implement `send` to deliver or fail, select it in
 //! `AuthState::new` from `CIVICPAY_SMS_PROVIDER`, and never log the text (it holds a code).
-//! Only the sandbox exists now; production starts with SMS disabled rather than pretend.
+//! Only the sandbox exists now; production starts with SMS disabled rather than pretend. The
+//! sandbox's read-back route is with the other handlers (`auth::handlers`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-use super::phone::Phone;
-use crate::app::AppState;
-use crate::http::{ApiError, ErrorCode, Json, Path};
+use crate::domain::Phone;
 
 pub trait SmsSender: Send + Sync {
     /// Delivers `text` to `phone`; an error means it was not sent.
@@ -62,24 +60,4 @@ impl SandboxSms {
             .map(|m| m.iter().cloned().collect())
             .unwrap_or_default()
     }
-}
-
-#[derive(Serialize)]
-pub struct SandboxMessages {
-    /// Newest first.
-    pub data: Vec<SentSms>,
-}
-
-/// `GET /sandbox/sms/{phone}`: what the sandbox "sent" to a phone. Mounted only while the
-/// sandbox is the SMS provider, which production refuses.
-pub async fn sandbox_messages(
-    State(state): State<AppState>,
-    Path(phone): Path<String>,
-) -> Result<Json<SandboxMessages>, ApiError> {
-    let not_found = || ApiError::new(ErrorCode::NotFound);
-    let sandbox = state.auth.sandbox_sms.as_ref().ok_or_else(not_found)?;
-    let phone = Phone::parse(&phone).ok_or_else(not_found)?;
-    Ok(Json(SandboxMessages {
-        data: sandbox.messages(&phone),
-    }))
 }

@@ -4,32 +4,19 @@
 //! of the same family, and presenting a used one revokes the whole family (someone else has it).
 
 use chrono::{Duration, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::access::Role;
-use super::{random_token, sha256};
+use super::settings::TokenKeys;
+use crate::crypto::{random_token, sha256};
 use crate::http::{ApiError, ApiResult, ErrorCode};
 
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 pub const REFRESH_TTL_DAYS: i64 = 30;
-
-pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-}
-
-impl TokenKeys {
-    pub fn from_secret(secret: &[u8]) -> Self {
-        TokenKeys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {

@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::DayKind;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Admins;
 use crate::http::dates::{self, Day};
@@ -17,6 +16,7 @@ use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

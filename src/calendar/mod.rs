@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 
-use crate::wallet::limits::vietnam;
+use crate::vietnam_time::vietnam;
 
 pub use handlers::routes;
 

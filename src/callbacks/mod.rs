@@ -4,15 +4,13 @@
 //! transaction; a trigger gives every merchant event its delivery row (pending if the merchant
 //! subscribes to the type and has a callback URL, skipped otherwise) and wakes the workers at
 //! commit; [`delivery`] sends it, signed as [`signature`] says, to a destination
-//! [`destination`] allows, retrying on the configured schedule and logging every attempt;
-//! [`events`] lets the merchant read that log, ask for a redelivery and rotate its secret.
+//! [`destination`] allows, retrying on the configured schedule and logging every attempt. The
+//! merchant reads that log, asks for a redelivery and rotates its secret through the merchant
+//! API (`merchants::events`), which uses this module, never the reverse.
 
 pub mod delivery;
 pub mod destination;
-mod events;
 pub mod signature;
-
-pub use events::routes;
 
 /// The events merchants receive, with what each announces; `data` is the order as the merchant
 /// API returns it, refunds included.

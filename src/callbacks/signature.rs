@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::auth::hmac_sha256;
+use crate::crypto::hmac_sha256;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct MalformedSecret;

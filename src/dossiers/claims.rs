@@ -26,16 +26,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::reading::{DossierDetail, detail};
-use crate::app::AppState;
 use crate::auth::access::Citizens;
-use crate::auth::phone::Phone;
-use crate::auth::{AuthState, Caller, otp};
+use crate::auth::settings::AuthState;
+use crate::auth::{Caller, otp};
 use crate::calendar::WorkingCalendar;
 use crate::db::LockSpace;
+use crate::domain::{NationalId, Phone};
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
-use crate::wallet::identity::NationalId;
+use crate::state::AppState;
 
 /// What a claim code's HMAC is bound to, besides its dossier.
 const CLAIM_CODE_PURPOSE: &str = "dossier_claim";

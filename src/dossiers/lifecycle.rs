@@ -18,13 +18,13 @@ use super::reading::{DossierDetail, detail, visible_to};
 use super::{
     Actor, DocumentInput, DocumentStorage, Status, add_documents, check_documents, record_move,
 };
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Role};
 use crate::calendar::WorkingCalendar;
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(act))

@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::Status;
 use super::reading::visible_to;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(rate))

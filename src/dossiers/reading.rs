@@ -13,7 +13,6 @@ use uuid::Uuid;
 use super::lifecycle::{Action, allowed_actions};
 use super::rating::Rating;
 use super::{Channel, Delivery, DeliveryMethod, Document, Status, TimelineEvent};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Citizens, Policy, Role, Scope, Staff};
 use crate::auth::client_addr::ClientAddr;
@@ -22,6 +21,7 @@ use crate::http::error::Problem;
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
+use crate::state::AppState;
 use crate::units::UnitLevel;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -508,6 +508,6 @@ async fn track_publicly(
 /// Whether two tracking keys are equal, in a time that tells nothing of where they differ:
 /// both are hashed first, so not even their lengths show.
 fn same_key(stored: &str, given: &str) -> bool {
-    use crate::auth::{constant_time_eq, sha256};
+    use crate::crypto::{constant_time_eq, sha256};
     constant_time_eq(&sha256(stored.as_bytes()), &sha256(given.as_bytes()))
 }

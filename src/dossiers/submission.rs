@@ -18,18 +18,17 @@ use super::{
     Actor, Channel, Delivery, DeliveryMethod, DocumentInput, DocumentStorage, Status,
     add_documents, check_documents, record_move,
 };
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::{Citizens, Officers, Role};
-use crate::auth::phone::Phone;
 use crate::calendar::WorkingCalendar;
+use crate::domain::{NationalId, Phone};
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
 use crate::procedures::{self, Procedure};
+use crate::state::AppState;
 use crate::units::UnitLevel;
-use crate::wallet::identity::NationalId;
-use crate::wallet::limits::vietnam;
+use crate::vietnam_time::vietnam;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -234,8 +234,8 @@ impl Message {
                 "Officers and supervisors must be bound to a unit.".into(),
             ),
             AmountNotPayable => (
-                format!("Số tiền phải là số nguyên đồng từ 1 đến {}.", crate::ledger::money::MAX_AMOUNT),
-                format!("The amount must be a whole number of đồng from 1 to {}.", crate::ledger::money::MAX_AMOUNT),
+                format!("Số tiền phải là số nguyên đồng từ 1 đến {}.", crate::domain::money::MAX_AMOUNT),
+                format!("The amount must be a whole number of đồng from 1 to {}.", crate::domain::money::MAX_AMOUNT),
             ),
             NationalIdMalformed => (
                 "Số định danh cá nhân gồm 12 chữ số: mã tỉnh, mã thế kỷ và giới tính, năm sinh, 6 số ngẫu nhiên.".into(),

@@ -34,7 +34,6 @@
 //! touches deferred rows only, one folder at a time (an advisory lock), and payments never hold
 //! two deferred rows.
 
-pub mod money;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -45,7 +44,6 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::background::BackgroundTasks;
-pub use money::Money;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
@@ -202,10 +200,6 @@ pub fn assert_balanced(postings: &[Posting]) {
         sum.checked_add(p.amount)
     });
     assert_eq!(sum, Some(0), "a journal entry's postings sum to zero");
-}
-
-pub fn admin_routes() -> utoipa_axum::router::OpenApiRouter<crate::app::AppState> {
-    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(verify::verify_endpoint))
 }
 
 /// The ledger account of a system account by its code (`system_fee`, `suspense`, ...).

@@ -98,16 +98,3 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
         failures,
     })
 }
-
-/// Check the ledger's invariants now (admins).
-#[utoipa::path(get, path = "/v1/admin/ledger/verify", tag = "ledger", security(("bearer" = [])),
-    responses(
-        (status = 200, body = VerifyReport, description = "`ok` is false, with the failures, when an invariant is broken"),
-        (status = 403, body = crate::http::error::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn verify_endpoint(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
-    _admin: crate::auth::Caller<crate::auth::access::Admins>,
-) -> crate::http::ApiResult<crate::http::Json<VerifyReport>> {
-    Ok(crate::http::Json(verify(&state.db).await?))
-}

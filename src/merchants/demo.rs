@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use super::{NewMerchant, insert_merchant};
-use crate::auth::sha256;
+use crate::crypto::sha256;
 use crate::wallet::LimitCategory;
 
 /// (code, name, category code, limit category, fee rate in thousandths, API key). The keys are

@@ -10,6 +10,7 @@
 //! re-checks that the calling key is still the newest, so two rotations cannot both win.
 
 pub mod demo;
+mod events;
 pub mod orders;
 mod pay;
 pub mod qr;
@@ -27,15 +28,16 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::access::Admins;
-use crate::auth::{Caller, random_token, sha256};
 use crate::callbacks::destination::Destinations;
 use crate::config::Mode;
+use crate::crypto::{random_token, sha256};
 use crate::http::error::{ConstraintRule, FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::ledger::{self, AccountKind};
+use crate::state::AppState;
 use crate::wallet::LimitCategory;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
@@ -78,6 +80,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(pay::routes())
         .merge(refunds::routes())
         .merge(settlement::routes())
+        .merge(events::routes())
 }
 
 /// The merchant behind an `Authorization: Bearer mk_…` request.

@@ -17,13 +17,13 @@ use uuid::Uuid;
 
 use super::MerchantCaller;
 use super::qr::{self, MerchantInfo, Presented};
-use crate::app::AppState;
 use crate::background::BackgroundTasks;
+use crate::domain::Money;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
-use crate::ledger::Money;
 use crate::outbox::{self, Audience};
+use crate::state::AppState;
 
 pub const DEFAULT_EXPIRES_IN_SECS: i64 = 900;
 const MAX_EXPIRES_IN_SECS: i64 = 7 * 24 * 3600;

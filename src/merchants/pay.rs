@@ -18,13 +18,14 @@ use uuid::Uuid;
 
 use super::orders::{self, NewOrder, Order, announce, lock_status, refuse_unless_pending};
 use super::qr::{self, MerchantInfo, Presented};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
+use crate::domain::Money;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Money, Posting};
+use crate::ledger::{self, EntryKind, Posting};
+use crate::state::AppState;
 use crate::wallet::{self, Debit, LimitCategory, pin};
 
 pub fn routes() -> OpenApiRouter<AppState> {

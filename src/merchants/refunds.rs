@@ -14,12 +14,13 @@ use uuid::Uuid;
 
 use super::MerchantCaller;
 use super::orders::{self, Order, announce, find_by_ref, lock_status};
-use crate::app::AppState;
+use crate::domain::Money;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
+use crate::state::AppState;
 use crate::wallet;
 
 pub fn routes() -> OpenApiRouter<AppState> {

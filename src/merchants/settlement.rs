@@ -17,12 +17,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::MerchantCaller;
-use crate::app::AppState;
 use crate::http::dates::{self, Day};
 use crate::http::error::Problem;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query, csv};
-use crate::wallet::limits::{day_start, vietnam};
+use crate::state::AppState;
+use crate::vietnam_time::{day_start, vietnam};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -6,10 +6,10 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::http::error::Problem;
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
+use crate::state::AppState;
 
 /// How long readiness waits for the database before calling it unreachable.
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,6 +1,9 @@
-//! Operating the service: health probes, metrics, logs, and the checks made at start.
+//! Operating the service: health probes, metrics, logs, the checks made at start, and the
+//! admins' check of the ledger's books.
 
 pub mod health;
+pub mod http_metrics;
+pub mod ledger_verify;
 pub mod logging;
 pub mod metrics;
 pub mod start_checks;
@@ -8,11 +11,11 @@ pub mod start_checks;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The API listener's operations routes. `/metrics` is among them but answers only with the
-/// configured token (see [`metrics`]); the metrics listener has its own router,
-/// [`crate::app::metrics_router`].
+/// configured token (see [`metrics`]); the metrics listener has its own router
+/// (`router::metrics_router`).
 pub fn routes() -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::new()
         .routes(routes!(health::live))

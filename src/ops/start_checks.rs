@@ -14,7 +14,9 @@
 
 use sqlx::PgPool;
 
-use crate::auth::{Phone, Role, password, sha256};
+use crate::auth::{Role, password};
+use crate::crypto::sha256;
+use crate::domain::Phone;
 
 /// Fails, naming every piece of demo data it found, when the database holds any.
 pub async fn refuse_demo_data(db: &PgPool) -> anyhow::Result<()> {

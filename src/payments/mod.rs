@@ -1,37 +1,38 @@
 //! Money in and out of wallets through payment providers (DESIGN.md, "Payments in and out").
 //!
-//! Every provider sits behind [`Provider`]: it builds the payment URL the citizen is sent to,
-//! verifies and reads a notification from the raw request, answers it in its own protocol,
-//! tells a payment's status when asked, and pays out where it can. [`sandbox`] is a bank-like
-//! stand-in for development; [`vnpay`] is VNPay 2.1.0. What is the same for all of them lives
-//! here and in [`topups`] / [`withdrawals`]: a notification or a reconciler's answer moves a
-//! top-up only from `pending`, once, through [`settle`], crediting the wallet from the
-//! provider's clearing account in the same transaction.
+//! Every provider sits behind [`Provider`] ([`provider`]): it builds the payment URL the
+//! citizen is sent to, verifies and reads a notification from the raw request, answers it in
+//! its own protocol, tells a payment's status when asked, and pays out where it can.
+//! [`sandbox`] is a bank-like stand-in for development (its pages are [`sandbox_bank`]);
+//! [`vnpay`] is VNPay 2.1.0; [`settings`] holds the ones this process offers. What is the same
+//! for all of them lives here and in [`topups`] / [`withdrawals`]: a notification or a
+//! reconciler's answer moves a top-up only from `pending`, once, through [`settle`], crediting
+//! the wallet from the provider's clearing account in the same transaction.
 
+pub mod provider;
 pub mod reconciler;
 pub mod sandbox;
+pub mod sandbox_bank;
+pub mod settings;
 mod topups;
 pub mod vnpay;
 pub mod withdrawals;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::config::Config;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Path};
 use crate::ledger::{self, EntryKind, NewEntry, Posting};
 use crate::outbox::{self, Audience};
+use crate::state::AppState;
+use provider::{Outcome, Provider, RawRequest, Unreadable};
 
 pub use topups::Topup;
 
@@ -43,212 +44,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(withdrawals::routes())
 }
 
-/// What a citizen is sent to pay.
-pub struct PaymentRequest<'a> {
-    pub reference: &'a str,
-    pub amount: i64,
-    pub created_at: DateTime<Utc>,
-    pub return_url: &'a str,
-    pub client_ip: &'a str,
-}
-
-/// A request as it reached us, for the provider to verify byte for byte.
-pub struct RawRequest {
-    pub query: String,
-    pub body: Bytes,
-}
-
-/// What a verified notification says.
-#[derive(Debug, Clone)]
-pub struct Notification {
-    pub reference: String,
-    pub transaction_id: String,
-    pub amount: i64,
-    pub succeeded: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unreadable {
-    /// The signature does not match: nothing in it is believed.
-    BadSignature,
-    /// Signed, but missing or malformed fields (or another currency than VND), or a request
-    /// that names a parameter twice (never looked at further).
-    Malformed,
-}
-
-/// How a notification (or a reconciler's answer) was taken; providers answer it their way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Confirmed,
-    OrderNotFound,
-    AlreadyConfirmed,
-    InvalidAmount,
-    InvalidSignature,
-    Malformed,
-    Failed,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Confirmed => "confirmed",
-            Outcome::OrderNotFound => "order_not_found",
-            Outcome::AlreadyConfirmed => "already_confirmed",
-            Outcome::InvalidAmount => "invalid_amount",
-            Outcome::InvalidSignature => "invalid_signature",
-            Outcome::Malformed => "malformed",
-            Outcome::Failed => "failed",
-        }
-    }
-}
-
-/// Where a payment stands at the provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderStatus {
-    Succeeded {
-        transaction_id: String,
-        amount: i64,
-    },
-    Failed {
-        transaction_id: String,
-    },
-    /// Not paid (yet), or unknown to the provider.
-    Pending,
-}
-
-/// A payout to the citizen's own bank account, keyed by the withdrawal id.
-pub struct Payout<'a> {
-    pub withdrawal_id: Uuid,
-    pub amount: i64,
-    pub bank_code: &'a str,
-    pub account_number: &'a str,
-    pub account_name: &'a str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PayoutResult {
-    Paid { provider_ref: String },
-    Refused { reason: String },
-}
-
-pub trait Provider: Send + Sync {
-    fn name(&self) -> &'static str;
-    /// How long the provider's own payment page accepts a payment (VNPay writes it into the
-    /// payment URL): a top-up is never expired before this, whatever the configuration says.
-    fn payment_window(&self) -> chrono::Duration;
-    fn payment_url(&self, request: &PaymentRequest<'_>) -> String;
-    fn read_notification(&self, raw: &RawRequest) -> Result<Notification, Unreadable>;
-    fn answer(&self, outcome: Outcome) -> Response;
-    fn query<'a>(
-        &'a self,
-        db: &'a PgPool,
-        reference: &'a str,
-        created_at: DateTime<Utc>,
-    ) -> BoxFuture<'a, anyhow::Result<ProviderStatus>>;
-    /// Whether it can pay out to bank accounts at all.
-    fn pays_out(&self) -> bool;
-    /// Pays out, at most once per withdrawal id however often it is asked.
-    fn payout<'a>(
-        &'a self,
-        db: &'a PgPool,
-        payout: &'a Payout<'a>,
-    ) -> BoxFuture<'a, anyhow::Result<PayoutResult>>;
-}
-
-/// The providers this process offers, by name.
-#[derive(Clone, Default)]
-pub struct Providers {
-    by_name: HashMap<&'static str, Arc<dyn Provider>>,
-    pub public_url: String,
-    pub reconcile_after_secs: u64,
-    pub topup_expiry_secs: u64,
-}
-
-impl Providers {
-    pub fn from_config(config: &Config) -> Self {
-        let payments = &config.payments;
-        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
-        let public_url = payments
-            .public_url
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned();
-        if payments.sandbox_enabled(config.mode) {
-            providers.push(Arc::new(sandbox::Sandbox::new(&public_url)));
-        }
-        if let (Some(tmn_code), Some(secret)) =
-            (&payments.vnpay_tmn_code, &payments.vnpay_hash_secret)
-        {
-            providers.push(Arc::new(vnpay::VnPay::new(
-                tmn_code,
-                secret,
-                payments.vnpay_pay_url.as_str(),
-                payments.vnpay_api_url.as_str(),
-            )));
-        }
-        Providers {
-            by_name: providers.into_iter().map(|p| (p.name(), p)).collect(),
-            public_url,
-            reconcile_after_secs: payments.reconcile_after_secs,
-            topup_expiry_secs: payments.topup_expiry_secs,
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
-        self.by_name.get(name)
-    }
-
-    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
-        self.by_name.values()
-    }
-
-    pub fn sandbox_enabled(&self) -> bool {
-        self.by_name.contains_key("sandbox")
-    }
-
-    pub fn return_url(&self, provider: &str) -> String {
-        format!("{}/v1/providers/{provider}/return", self.public_url)
-    }
-
-    /// How old a pending top-up must be before it may expire: the configured age, and never
-    /// less than the provider's own payment window.
-    pub fn expiry_age(&self, provider: &dyn Provider) -> chrono::Duration {
-        let configured = chrono::Duration::seconds(self.topup_expiry_secs as i64);
-        configured.max(provider.payment_window())
-    }
-}
-
 /// A provider's transaction id worth keeping: an empty one, or VNPay's `0` for a payment that
 /// never happened, is no id and must not collide with another in the unique index.
 fn real_transaction_id(id: &str) -> Option<&str> {
     Some(id.trim()).filter(|id| !id.is_empty() && *id != "0")
-}
-
-/// A query string's parameters, each name once. A name given twice is refused outright: a
-/// signature check that reads one occurrence and a reader that takes another would let a forged
-/// value ride on a genuine signature, so every field is read from this very map.
-fn unique_params(query: &str) -> Result<BTreeMap<String, String>, Unreadable> {
-    let mut params = BTreeMap::new();
-    for (name, value) in form_urlencoded::parse(query.as_bytes()).into_owned() {
-        if params.insert(name, value).is_some() {
-            return Err(Unreadable::Malformed);
-        }
-    }
-    Ok(params)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The clearing account of a provider.
@@ -404,7 +203,8 @@ async fn credit(
     )
     .execute(&mut *conn)
     .await?;
-    let data = serde_json::json!({"topup_id": topup.id, "amount": topup.amount, "provider": provider});
+    let data =
+        serde_json::json!({"topup_id": topup.id, "amount": topup.amount, "provider": provider});
     outbox::record(
         conn,
         "wallet.topup_succeeded",

@@ -9,7 +9,9 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::PgPool;
 
-use super::{ProviderStatus, Providers, Settlement, settle};
+use super::provider::{Outcome, ProviderStatus};
+use super::settings::Providers;
+use super::{Settlement, settle};
 use crate::background::BackgroundTasks;
 
 const EVERY: Duration = Duration::from_secs(30);
@@ -92,7 +94,7 @@ pub async fn reconcile(db: &PgPool, providers: &Providers) -> anyhow::Result<usi
             }
         };
         match settle(db, &topup.provider, &topup.reference, settlement).await {
-            Ok(super::Outcome::Confirmed) => moved += 1,
+            Ok(Outcome::Confirmed) => moved += 1,
             Ok(_) => {}
             // One top-up that cannot be settled does not hold up the others.
             Err(error) => {

@@ -11,16 +11,17 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{PaymentRequest, Providers};
-use crate::app::AppState;
+use super::provider::PaymentRequest;
+use super::settings::Providers;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::auth::client_addr::ClientAddr;
+use crate::domain::Money;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::Money;
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -15,11 +15,12 @@ use hmac::{Hmac, Mac};
 use sha2::Sha512;
 use sqlx::PgPool;
 
-use super::{
+use crate::crypto::random_token;
+use crate::payments::provider::{
     Notification, Outcome, PaymentRequest, Payout, PayoutResult, Provider, ProviderStatus,
     RawRequest, Unreadable, hex, unhex, unique_params,
 };
-use crate::wallet::limits::vietnam;
+use crate::vietnam_time::vietnam;
 
 pub struct VnPay {
     tmn_code: String,
@@ -176,7 +177,7 @@ impl Provider for VnPay {
         created_at: DateTime<Utc>,
     ) -> BoxFuture<'a, anyhow::Result<ProviderStatus>> {
         Box::pin(async move {
-            let request_id = crate::auth::random_token();
+            let request_id = random_token();
             let now = vnpay_time(Utc::now());
             let transaction_date = vnpay_time(created_at);
             let info = format!("Truy van giao dich {reference}");

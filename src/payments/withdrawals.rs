@@ -16,17 +16,20 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Payout, PayoutResult, Provider, Providers, clearing_account};
-use crate::app::AppState;
+use super::clearing_account;
+use super::provider::{Payout, PayoutResult, Provider};
+use super::settings::Providers;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::background::BackgroundTasks;
+use crate::domain::Money;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
 use crate::outbox::{self, Audience};
+use crate::state::AppState;
 use crate::wallet::{self, Debit, LimitCategory, pin};
 
 pub fn routes() -> OpenApiRouter<AppState> {

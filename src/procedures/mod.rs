@@ -13,7 +13,6 @@ use sqlx::types::Json as SqlJson;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Admins;
 use crate::calendar::ProcessingTime;
@@ -21,6 +20,7 @@ use crate::http::error::{ConstraintRule, FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
+use crate::state::AppState;
 use crate::units::UnitLevel;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
@@ -162,7 +162,7 @@ impl NewProcedure {
         let fees_valid = self.fees.len() <= 20
             && self.fees.iter().all(|f| {
                 length_within(&f.name, 1, 300)
-                    && (1..=crate::ledger::money::MAX_AMOUNT).contains(&f.amount)
+                    && (1..=crate::domain::money::MAX_AMOUNT).contains(&f.amount)
             });
         FieldChecks::new()
             .check(

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::http::error::{ConstraintRule, Problem};
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
+use crate::state::AppState;
 use axum::extract::State;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[

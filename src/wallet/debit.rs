@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::VerifiedWallet;
 use super::limits::{self, LimitCategory};
+use crate::domain::Money;
 use crate::http::{ApiResult, ErrorCode};
-use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
 
 /// One payment out of a wallet.
 pub struct Debit {

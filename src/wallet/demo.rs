@@ -4,9 +4,8 @@
 use sqlx::PgConnection;
 
 use super::{ensure, funding, pin};
-use crate::auth::{Phone, hmac_sha256};
-use crate::demo::DemoContext;
-use crate::ledger::Money;
+use crate::crypto::hmac_sha256;
+use crate::domain::{Money, Phone};
 
 /// (phone, national ID, PIN)
 pub const WALLETS: &[(&str, &str, &str)] = &[
@@ -18,7 +17,8 @@ const FUNDING: i64 = 5_000_000;
 /// holds one (`ops::start_checks`).
 pub(crate) const FUNDING_REFERENCE: &str = "demo-funding";
 
-pub async fn load(conn: &mut PgConnection, context: &DemoContext) -> anyhow::Result<()> {
+/// `pin_pepper` is the server's: the demo's PINs and national IDs are keyed as real ones are.
+pub async fn load(conn: &mut PgConnection, pin_pepper: &[u8]) -> anyhow::Result<()> {
     for (phone, national_id, wallet_pin) in WALLETS {
         let phone = Phone::parse(phone).expect("demo phones are valid");
         let account_id =
@@ -26,8 +26,8 @@ pub async fn load(conn: &mut PgConnection, context: &DemoContext) -> anyhow::Res
                 .fetch_one(&mut *conn)
                 .await?;
         ensure(conn, account_id).await?;
-        let national_id_hash = hmac_sha256(&context.pin_pepper, national_id.as_bytes());
-        let pin_hash = pin::hash(&context.pin_pepper, account_id, wallet_pin);
+        let national_id_hash = hmac_sha256(pin_pepper, national_id.as_bytes());
+        let pin_hash = pin::hash(pin_pepper, account_id, wallet_pin);
         sqlx::query!(
             "UPDATE wallets SET national_id_hash = $2, national_id_last4 = $3, verified_at = now(),
                     verified_name = (SELECT full_name FROM accounts WHERE id = $1)

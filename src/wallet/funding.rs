@@ -6,9 +6,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::verified;
-use crate::auth::Phone;
+use crate::domain::{Money, Phone};
 use crate::http::ErrorCode;
-use crate::ledger::{self, EntryKind, Money, NewEntry, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
 use crate::outbox::{self, Audience};
 
 /// Credits `amount` to the verified wallet of `phone`; returns its balance after.

@@ -16,14 +16,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::ensure;
-use super::limits::{day_start, vietnam};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiResult, Json, Query, csv, dates};
+use crate::state::AppState;
+use crate::vietnam_time::{day_start, vietnam};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

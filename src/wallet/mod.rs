@@ -12,6 +12,7 @@ pub mod identity;
 // use; the limits themselves are applied by `debit` alone.
 pub mod limits;
 pub mod pin;
+pub mod settings;
 mod transfers;
 
 pub use debit::{Debit, Debited, debit};
@@ -20,8 +21,6 @@ pub use debit::{Debit, Debited, debit};
 pub use history::TransactionKind;
 /// Merchants and billers name the limit their payments count against.
 pub use limits::LimitCategory;
-
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,15 +31,15 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::access::Citizens;
-use crate::auth::{Caller, random_token};
-use crate::config::{Config, IdentityVerifierKind};
+use crate::domain::NationalId;
 use crate::http::error::{ConstraintRule, FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
 use crate::ledger::{self, AccountKind};
-use identity::{IdentityVerifier, NationalId, SandboxVerifier, Verdict};
+use crate::state::AppState;
+use identity::Verdict;
 use limits::LimitUsage;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[ConstraintRule {
@@ -48,35 +47,6 @@ pub static CONSTRAINT_RULES: &[ConstraintRule] = &[ConstraintRule {
     code: ErrorCode::NationalIdTaken,
     field: "national_id",
 }];
-
-pub struct WalletState {
-    pepper: Vec<u8>,
-    verifier: Option<Arc<dyn IdentityVerifier>>,
-}
-
-impl WalletState {
-    pub fn new(config: &Config) -> Self {
-        let pepper = match &config.wallet.pin_pepper {
-            Some(pepper) => pepper.clone().into_bytes(),
-            None => {
-                tracing::warn!(
-                    "CIVICPAY_PIN_PEPPER is not set: using a random pepper; PINs die with the process"
-                );
-                random_token().into_bytes()
-            }
-        };
-        let verifier: Option<Arc<dyn IdentityVerifier>> =
-            match config.wallet.identity_verifier(config.mode) {
-                IdentityVerifierKind::Sandbox => Some(Arc::new(SandboxVerifier)),
-                IdentityVerifierKind::Disabled => None,
-            };
-        WalletState { pepper, verifier }
-    }
-
-    pub fn pepper(&self) -> &[u8] {
-        &self.pepper
-    }
-}
 
 /// A wallet's row, created with its ledger account on first use.
 struct WalletRow {

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{constant_time_eq, hmac_sha256};
+use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::db::{LockSpace, xact_lock};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};

@@ -13,15 +13,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{Debit, LimitCategory, debit, pin, verified};
-use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::access::Citizens;
-use crate::auth::{Caller, Phone};
+use crate::domain::{Money, Phone};
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{EntryKind, Money, Posting};
+use crate::ledger::{EntryKind, Posting};
 use crate::outbox::{self, Audience};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_transfer))

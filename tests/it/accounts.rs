@@ -3,10 +3,10 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use civicpay::app::AppState;
 use civicpay::auth::access::Staff;
 use civicpay::auth::{Caller, Role, Scope};
 use civicpay::http::{ApiResult, Json, Path};
+use civicpay::state::AppState;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;

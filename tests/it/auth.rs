@@ -336,7 +336,7 @@ async fn a_register_code_cannot_reset_a_password(pool: PgPool) {
 fn forge(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let encode = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
     let signing_input = format!("{}.{}", encode(header), encode(claims));
-    let signature = civicpay::auth::hmac_sha256(secret, signing_input.as_bytes());
+    let signature = civicpay::crypto::hmac_sha256(secret, signing_input.as_bytes());
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 

@@ -19,7 +19,7 @@ const CAFE_ORDERS: &str = "SELECT count(*) FROM orders o JOIN merchants m ON m.i
 
 fn today() -> chrono::NaiveDate {
     chrono::Utc::now()
-        .with_timezone(&civicpay::wallet::limits::vietnam())
+        .with_timezone(&civicpay::vietnam_time::vietnam())
         .date_naive()
 }
 

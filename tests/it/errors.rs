@@ -3,8 +3,8 @@
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
-use civicpay::app::AppState;
 use civicpay::http::{ApiResult, Json, Path};
+use civicpay::state::AppState;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;

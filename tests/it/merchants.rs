@@ -253,7 +253,7 @@ async fn paying_is_refused_without_funds_or_over_the_limit(pool: PgPool) {
     )
     .await;
 
-    let month = civicpay::wallet::limits::month_of(chrono::Utc::now());
+    let month = civicpay::vietnam_time::month_of(chrono::Utc::now());
     sqlx::query("INSERT INTO wallet_limit_usage SELECT id, 'general', $1, 100000000 FROM accounts WHERE phone = '+84912000001'")
         .bind(month)
         .execute(&pool)
@@ -622,7 +622,7 @@ async fn the_days_settlement_equals_the_ledger_to_the_dong(pool: PgPool) {
     );
 
     let today = chrono::Utc::now()
-        .with_timezone(&civicpay::wallet::limits::vietnam())
+        .with_timezone(&civicpay::vietnam_time::vietnam())
         .date_naive();
     let response = app
         .client

@@ -44,7 +44,7 @@ fn resolved<'a>(document: &'a Value, response: &'a Value) -> &'a Value {
 
 #[test]
 fn every_operation_documents_the_answers_its_shape_can_give() {
-    let document = civicpay::openapi::document();
+    let document = civicpay::router::openapi_document();
     assert_eq!(
         civicpay::openapi::unresolved_refs(&document),
         Vec::<String>::new(),
@@ -138,7 +138,7 @@ fn every_operation_documents_the_answers_its_shape_can_give() {
 
 #[test]
 fn each_create_operation_links_to_where_its_object_is_read() {
-    let document = civicpay::openapi::document();
+    let document = civicpay::router::openapi_document();
     let operations = operations(&document);
     for (create, link, read) in [
         ("create_topup", "getTopup", "get_topup"),
@@ -190,7 +190,7 @@ fn each_create_operation_links_to_where_its_object_is_read() {
 
 #[test]
 fn parameters_carry_their_constraints() {
-    let document = civicpay::openapi::document();
+    let document = civicpay::router::openapi_document();
     let schema = |path: &str, method: &str, name: &str| -> Value {
         let parameter = document["paths"][path][method]["parameters"]
             .as_array()
@@ -279,7 +279,7 @@ fn the_committed_openapi_document_is_current() {
         civicpay::openapi::COMMITTED_PATH
     );
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    let generated = civicpay::openapi::document_json();
+    let generated = civicpay::router::openapi_json();
     assert!(
         committed == generated,
         "{path} differs from what the code generates; refresh it with `{}`",
@@ -292,7 +292,7 @@ async fn the_served_document_is_openapi_3_1_and_lists_the_routes(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let served = app.get_json("/openapi.json").await;
     let generated: serde_json::Value =
-        serde_json::from_str(&civicpay::openapi::document_json()).unwrap();
+        serde_json::from_str(&civicpay::router::openapi_json()).unwrap();
     assert_eq!(served, generated);
     assert_eq!(served["openapi"], "3.1.0");
     for path in [

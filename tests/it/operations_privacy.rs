@@ -5,8 +5,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use civicpay::app::{AppState, metrics_router, router, serve};
 use civicpay::config::Config;
+use civicpay::router::{metrics_router, router};
+use civicpay::server::serve;
+use civicpay::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;

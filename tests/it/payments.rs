@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use civicpay::config::Mode;
-use civicpay::payments::{Providers, reconciler, sandbox, withdrawals};
+use civicpay::payments::settings::Providers;
+use civicpay::payments::{reconciler, sandbox, withdrawals};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -564,7 +565,7 @@ async fn a_worker_that_died_after_asking_the_bank_is_not_paid_twice(pool: PgPool
     // its lease has run out.
     let bank = providers();
     let sandbox = bank.get("sandbox").unwrap();
-    let payout = civicpay::payments::Payout {
+    let payout = civicpay::payments::provider::Payout {
         withdrawal_id: id,
         amount: 100_000,
         bank_code: "VCB",
@@ -829,7 +830,7 @@ async fn a_sandbox_notification_naming_a_field_twice_is_refused(pool: PgPool) {
     );
     // A body whose `amount` appears twice, signed as it stands.
     let doubled = body.replacen("{", "{\"amount\":1,", 1);
-    let signature: String = civicpay::auth::hmac_sha256(sandbox::SECRET, doubled.as_bytes())
+    let signature: String = civicpay::crypto::hmac_sha256(sandbox::SECRET, doubled.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();

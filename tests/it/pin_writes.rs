@@ -2,7 +2,7 @@
 //! payment commits once, itself), one after a wrong attempt forgives it; racing first PINs
 //! cannot overwrite each other.
 
-use civicpay::auth::Phone;
+use civicpay::domain::Phone;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

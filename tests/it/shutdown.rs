@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use civicpay::app::AppState;
+use civicpay::state::AppState;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 

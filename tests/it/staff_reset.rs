@@ -58,7 +58,7 @@ async fn texts_to(app: &TestApp, phone: &str) -> usize {
 }
 
 async fn account_id(pool: &PgPool, phone: &str) -> Uuid {
-    let e164 = civicpay::auth::Phone::parse(phone).unwrap();
+    let e164 = civicpay::domain::Phone::parse(phone).unwrap();
     sqlx::query_scalar("SELECT id FROM accounts WHERE phone = $1")
         .bind(e164.as_str())
         .fetch_one(pool)
@@ -82,7 +82,7 @@ async fn set_staff_password(
 }
 
 async fn live_code_attempts(pool: &PgPool, phone: &str) -> i32 {
-    let e164 = civicpay::auth::Phone::parse(phone).unwrap();
+    let e164 = civicpay::domain::Phone::parse(phone).unwrap();
     sqlx::query_scalar(
         "SELECT attempts FROM otp_codes WHERE phone = $1 AND purpose = 'reset_password'
          ORDER BY created_at DESC LIMIT 1",

@@ -2,7 +2,7 @@
 //! Every test that moves money ends by verifying the ledger.
 
 use axum::Router;
-use civicpay::auth::Phone;
+use civicpay::domain::Phone;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -288,7 +288,7 @@ async fn changing_the_pin_needs_the_old_one(pool: PgPool) {
 }
 
 async fn set_general_usage(pool: &PgPool, phone: &str, used: i64) {
-    let month = civicpay::wallet::limits::month_of(chrono::Utc::now());
+    let month = civicpay::vietnam_time::month_of(chrono::Utc::now());
     sqlx::query(
         "INSERT INTO wallet_limit_usage (wallet_account_id, limit_group, month, used)
          SELECT id, 'general', $2, $3 FROM accounts WHERE phone = $1",
@@ -531,7 +531,7 @@ async fn the_csv_statement_adds_up(pool: PgPool) {
     transfer(&app, &payer, "s1", PIN, PAYEE, 12_000).await;
     transfer(&app, &payee, "s2", PIN, PAYER, 2_000).await;
     let today = chrono::Utc::now()
-        .with_timezone(&civicpay::wallet::limits::vietnam())
+        .with_timezone(&civicpay::vietnam_time::vietnam())
         .date_naive();
     let response = app
         .get_with_token(

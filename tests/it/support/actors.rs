@@ -2,7 +2,8 @@
 //! the database only for what no route does): citizens, staff, the admin, merchants.
 
 use civicpay::accounts::staff::{NewStaff, insert_staff};
-use civicpay::auth::{Phone, Role};
+use civicpay::auth::Role;
+use civicpay::domain::Phone;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use axum::Router;
-use civicpay::app::{AppState, router_with, serve};
 use civicpay::config::Config;
+use civicpay::router::router_with;
+use civicpay::server::serve;
+use civicpay::state::AppState;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;

@@ -1,7 +1,7 @@
 //! Money put in and the ledger checked, straight through the crate: what no route may do.
 
-use civicpay::auth::Phone;
-use civicpay::ledger::Money;
+use civicpay::domain::Money;
+use civicpay::domain::Phone;
 use sqlx::PgPool;
 
 /// Credits `amount` đồng to the wallet of `phone`, as a funding entry.

@@ -1,5 +1,5 @@
-//! The merchant's side of its callbacks: its events with their delivery state and attempt log,
-//! redelivery on demand, and webhook-secret rotation.
+//! The merchant's side of its callbacks (`crate::callbacks` sends them): its events with their
+//! delivery state and attempt log, redelivery on demand, and webhook-secret rotation.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,13 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::is_merchant_event;
-use crate::app::AppState;
+use super::{MerchantCaller, lock_as_newest_key, new_webhook_secret};
+use crate::callbacks::is_merchant_event;
 use crate::http::error::Problem;
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query};
-use crate::merchants::{MerchantCaller, new_webhook_secret};
+use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -237,7 +237,7 @@ async fn rotate_webhook_secret(
     let mut tx = state.db.begin().await?;
     // Only the newest API key: a leaked old one inside its grace period must not take over
     // the signing secret.
-    crate::merchants::lock_as_newest_key(&mut tx, &caller).await?;
+    lock_as_newest_key(&mut tx, &caller).await?;
     let webhook_secret = new_webhook_secret();
     let previous_secret_expires_at = sqlx::query_scalar!(
         r#"UPDATE merchants
