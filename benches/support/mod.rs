@@ -39,12 +39,12 @@ pub async fn funded_wallets(
     tx: &mut sqlx::PgConnection,
     count: usize,
 ) -> anyhow::Result<Vec<uuid::Uuid>> {
-    use civicpay::ledger::{self, AccountKind, EntryKind, NewEntry, Posting};
+    use civicpay::ledger::{self, AccountKind, EntryKind, NewEntry, Posting, SystemAccount};
     let mut wallets = Vec::with_capacity(count);
     for _ in 0..count {
         wallets.push(ledger::owned_account(tx, AccountKind::Wallet, uuid::Uuid::new_v4()).await?);
     }
-    let suspense = ledger::system_account(tx, "suspense").await?;
+    let suspense = ledger::system_account(tx, SystemAccount::Suspense).await?;
     let per_wallet = 1_000_000_000i64;
     let mut postings: Vec<Posting> = wallets
         .iter()

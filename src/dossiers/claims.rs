@@ -32,7 +32,7 @@ use crate::auth::{Caller, otp};
 use crate::calendar::WorkingCalendar;
 use crate::db::LockSpace;
 use crate::domain::{NationalId, Phone};
-use crate::http::error::{FieldChecks, Problem};
+use crate::http::error::Problem;
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
 use crate::state::AppState;
@@ -204,15 +204,8 @@ async fn claim_with_code(
     .await?
     .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     if dossier.applicant_id.is_none() {
-        let national_id = NationalId::parse(&request.national_id);
-        FieldChecks::new()
-            .check(
-                national_id.is_some(),
-                "national_id",
-                Message::NationalIdMalformed,
-            )
-            .finish()?;
-        let national_id = national_id.expect("checked above");
+        let national_id = NationalId::parse(&request.national_id)
+            .ok_or_else(|| ApiError::invalid_field("national_id", Message::NationalIdMalformed))?;
         let live_code_hash = sqlx::query_scalar!(
             "SELECT code_hash FROM dossier_claim_codes
              WHERE dossier_id = $1 AND used_at IS NULL AND attempts < $2

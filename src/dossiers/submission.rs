@@ -241,25 +241,20 @@ fn check_applicant(applicant: &Applicant) -> ApiResult<(String, NationalId)> {
         .unwrap_or("")
         .trim()
         .to_owned();
-    let national_id = applicant.national_id.as_deref().map(NationalId::parse);
-    FieldChecks::new()
-        .check(
-            length_within(&applicant_name, 1, 200),
-            "applicant.full_name",
-            Message::TextLength { min: 1, max: 200 },
-        )
-        .check(
-            national_id.is_some(),
-            "applicant.national_id",
-            Message::FieldRequired,
-        )
-        .check(
-            !matches!(national_id, Some(None)),
+    let mut checks = FieldChecks::new().check(
+        length_within(&applicant_name, 1, 200),
+        "applicant.full_name",
+        Message::TextLength { min: 1, max: 200 },
+    );
+    let national_id = match applicant.national_id.as_deref() {
+        Some(text) => checks.parse(
+            NationalId::parse(text),
             "applicant.national_id",
             Message::NationalIdMalformed,
-        )
-        .finish()?;
-    let national_id = national_id.flatten().expect("checked above");
+        ),
+        None => checks.parse(None, "applicant.national_id", Message::FieldRequired),
+    };
+    let national_id = checks.finish_with(national_id)?;
     Ok((applicant_name, national_id))
 }
 

@@ -325,7 +325,8 @@ impl std::error::Error for ApiError {}
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Collects every invalid field of a request before answering, so a client learns all of
-/// them at once.
+/// them at once. A field that is parsed into a value ([`FieldChecks::parse`]) hands the value
+/// back through [`FieldChecks::finish_with`], so nothing is unwrapped after the checks.
 #[derive(Debug, Default)]
 pub struct FieldChecks(Vec<FieldError>);
 
@@ -336,20 +337,39 @@ impl FieldChecks {
 
     pub fn check(mut self, valid: bool, field: &str, message: Message) -> Self {
         if !valid {
-            self.0.push(FieldError {
-                field: field.to_owned(),
-                message,
-            });
+            self.fail(field, message);
         }
         self
     }
 
+    /// The value `parsed` holds; when it holds none, `field` failed with `message`, in the
+    /// order the checks are made.
+    pub fn parse<T>(&mut self, parsed: Option<T>, field: &str, message: Message) -> Option<T> {
+        if parsed.is_none() {
+            self.fail(field, message);
+        }
+        parsed
+    }
+
+    fn fail(&mut self, field: &str, message: Message) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            message,
+        });
+    }
+
     /// 422 `validation_failed` naming every failed check, if any failed.
     pub fn finish(self) -> ApiResult<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::invalid_fields(self.0))
+        self.finish_with(Some(()))
+    }
+
+    /// The parsed `values` (what [`FieldChecks::parse`] returned, combined with `zip`) once
+    /// every check passed, or 422 `validation_failed` naming every failed one. The values are
+    /// missing only when one of their parses failed, which named its field.
+    pub fn finish_with<T>(self, values: Option<T>) -> ApiResult<T> {
+        match values {
+            Some(values) if self.0.is_empty() => Ok(values),
+            _ => Err(ApiError::invalid_fields(self.0)),
         }
     }
 }

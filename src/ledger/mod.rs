@@ -91,7 +91,8 @@ impl AccountKind {
 #[derive(Debug, Clone)]
 pub struct Posting {
     pub account_id: Uuid,
-    /// Positive credits the account, negative debits it.
+    /// Positive credits the account, negative debits it: a signed movement in đồng, summed
+    /// with its entry's other postings to zero, where a [`Money`] is an amount moved.
     pub amount: i64,
     /// Who is on the other side, as the account's owner should read it.
     pub counterparty: Option<String>,
@@ -202,8 +203,38 @@ pub fn assert_balanced(postings: &[Posting]) {
     assert_eq!(sum, Some(0), "a journal entry's postings sum to zero");
 }
 
-/// The ledger account of a system account by its code (`system_fee`, `suspense`, ...).
-pub async fn system_account(conn: &mut PgConnection, code: &str) -> Result<Uuid, sqlx::Error> {
+/// The accounts civicpay holds itself, which the migrations create once each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemAccount<'a> {
+    /// Where merchants' fees go.
+    SystemFee,
+    /// The other side of money put in by an admin outside any provider.
+    Suspense,
+    /// Money on its way to or from civicpay's own bank accounts (a merchant's payout).
+    TreasuryClearing,
+    /// A payment provider's account, by the provider's name (`sandbox`, `vnpay`): the other
+    /// side of its top-ups and withdrawals.
+    ProviderClearing(&'a str),
+}
+
+impl SystemAccount<'_> {
+    /// The account's code in `ledger_accounts`.
+    fn code(self) -> String {
+        match self {
+            SystemAccount::SystemFee => "system_fee".to_owned(),
+            SystemAccount::Suspense => "suspense".to_owned(),
+            SystemAccount::TreasuryClearing => "treasury_clearing".to_owned(),
+            SystemAccount::ProviderClearing(provider) => format!("provider_clearing:{provider}"),
+        }
+    }
+}
+
+/// The ledger account of a system account.
+pub async fn system_account(
+    conn: &mut PgConnection,
+    account: SystemAccount<'_>,
+) -> Result<Uuid, sqlx::Error> {
+    let code = account.code();
     sqlx::query_scalar!("SELECT id FROM ledger_accounts WHERE code = $1", code)
         .fetch_one(conn)
         .await

@@ -35,14 +35,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_order))
 }
 
+/// Where an order stands. A pending order past its `expires_at` reads as `expired` at once,
+/// before the expirer writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    Paid,
+    Expired,
+    Cancelled,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewOrder {
     /// The merchant's own reference, unique per merchant: 1 to 64 characters, not all blank.
     #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub order_ref: String,
     /// In đồng, 1 to 10,000,000,000.
-    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
-    pub amount: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000_000_i64)]
+    pub amount: Money,
     /// At most 200 characters.
     #[serde(default)]
     #[schema(max_length = 200)]
@@ -55,7 +67,8 @@ pub struct NewOrder {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Refund {
     pub id: Uuid,
-    pub amount: i64,
+    #[schema(value_type = i64)]
+    pub amount: Money,
     pub reason: String,
     pub created_at: DateTime<Utc>,
 }
@@ -69,12 +82,16 @@ pub struct Order {
     pub order_ref: String,
     /// The merchant's code.
     pub merchant: String,
-    pub amount: i64,
+    #[schema(value_type = i64)]
+    pub amount: Money,
     pub description: String,
     /// `pending`, `paid`, `expired` or `cancelled`.
-    pub status: String,
-    pub amount_refunded: i64,
-    pub amount_refundable: i64,
+    #[schema(value_type = String)]
+    pub status: OrderStatus,
+    #[schema(value_type = i64)]
+    pub amount_refunded: Money,
+    #[schema(value_type = i64)]
+    pub amount_refundable: Money,
     pub qr_payload: String,
     pub deep_link: String,
     pub expires_at: DateTime<Utc>,
@@ -93,7 +110,7 @@ struct OrderRow {
     city: String,
     amount: i64,
     description: String,
-    status: String,
+    status: OrderStatus,
     amount_refunded: i64,
     expires_at: DateTime<Utc>,
     paid_at: Option<DateTime<Utc>>,
@@ -106,7 +123,7 @@ pub async fn view(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<Order> {
         OrderRow,
         r#"SELECT o.id, o.code, o.order_ref, m.code AS merchant_code, m.name AS merchant_name, m.category_code, m.city,
                   o.amount, o.description,
-                  CASE WHEN o.status = 'pending' AND o.expires_at <= now() THEN 'expired' ELSE o.status END AS "status!",
+                  CASE WHEN o.status = 'pending' AND o.expires_at <= now() THEN 'expired' ELSE o.status END AS "status!: OrderStatus",
                   o.amount_refunded, o.expires_at, o.paid_at, o.created_at
            FROM orders o JOIN merchants m ON m.id = o.merchant_id WHERE o.id = $1"#,
         order_id,
@@ -115,7 +132,7 @@ pub async fn view(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<Order> {
     .await?;
     let refunds = sqlx::query_as!(
         Refund,
-        "SELECT id, amount, reason, created_at FROM refunds WHERE order_id = $1 ORDER BY created_at, id",
+        r#"SELECT id, amount AS "amount: Money", reason, created_at FROM refunds WHERE order_id = $1 ORDER BY created_at, id"#,
         order_id,
     )
     .fetch_all(&mut *conn)
@@ -132,10 +149,10 @@ pub async fn view(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<Order> {
             city: &row.city,
         },
     );
-    let amount_refundable = if row.status == "paid" {
-        row.amount - row.amount_refunded
+    let amount_refundable = if row.status == OrderStatus::Paid {
+        Money::from_stored(row.amount - row.amount_refunded)
     } else {
-        0
+        Money::ZERO
     };
     Ok(Order {
         id: row.id,
@@ -143,10 +160,10 @@ pub async fn view(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<Order> {
         code: row.code,
         order_ref: row.order_ref,
         merchant: row.merchant_code,
-        amount: row.amount,
+        amount: Money::from_stored(row.amount),
         description: row.description,
         status: row.status,
-        amount_refunded: row.amount_refunded,
+        amount_refunded: Money::from_stored(row.amount_refunded),
         amount_refundable,
         qr_payload,
         expires_at: row.expires_at,
@@ -180,7 +197,7 @@ pub async fn create(
     FieldChecks::new()
         .check(ref_ok, "order_ref", Message::TextLength { min: 1, max: 64 })
         .check(
-            Money::payable(order.amount).is_some(),
+            order.amount.if_payable().is_some(),
             "amount",
             Message::AmountNotPayable,
         )
@@ -209,7 +226,7 @@ pub async fn create(
         merchant_id,
         order.order_ref,
         new_code(),
-        order.amount,
+        order.amount.dong(),
         order.description,
         request_hash.as_slice(),
         expires_in as f64,
@@ -301,8 +318,7 @@ async fn cancel_order(
 ) -> ApiResult<Json<Order>> {
     let mut tx = state.db.begin().await?;
     let id = find_by_ref(&mut tx, caller.merchant_id, &order_ref).await?;
-    let status = lock_status(&mut tx, id).await?;
-    refuse_unless_pending(&status)?;
+    refuse_unless_pending(lock_status(&mut tx, id).await?)?;
     sqlx::query!("UPDATE orders SET status = 'cancelled' WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
@@ -313,9 +329,9 @@ async fn cancel_order(
 }
 
 /// Locks the order and returns its status, `expired` once its time is up.
-pub async fn lock_status(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<String> {
+pub async fn lock_status(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<OrderStatus> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END AS "status!"
+        r#"SELECT CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END AS "status!: OrderStatus"
            FROM orders WHERE id = $1 FOR UPDATE"#,
         order_id,
     )
@@ -324,12 +340,12 @@ pub async fn lock_status(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<S
 }
 
 /// 409 with the code that names why a non-pending order cannot move on.
-pub fn refuse_unless_pending(status: &str) -> ApiResult<()> {
+pub fn refuse_unless_pending(status: OrderStatus) -> ApiResult<()> {
     let code = match status {
-        "pending" => return Ok(()),
-        "paid" => ErrorCode::AlreadyPaid,
-        "cancelled" => ErrorCode::OrderCancelled,
-        _ => ErrorCode::OrderExpired,
+        OrderStatus::Pending => return Ok(()),
+        OrderStatus::Paid => ErrorCode::AlreadyPaid,
+        OrderStatus::Cancelled => ErrorCode::OrderCancelled,
+        OrderStatus::Expired => ErrorCode::OrderExpired,
     };
     Err(ApiError::new(code))
 }

@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::orders::{self, NewOrder, Order, announce, lock_status, refuse_unless_pending};
+use super::orders::{
+    self, NewOrder, Order, OrderStatus, announce, lock_status, refuse_unless_pending,
+};
 use super::qr::{self, MerchantInfo, Presented};
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
@@ -24,7 +26,7 @@ use crate::domain::Money;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Posting};
+use crate::ledger::{self, EntryKind, Posting, SystemAccount};
 use crate::state::AppState;
 use crate::wallet::{self, Debit, LimitCategory, pin};
 
@@ -50,9 +52,11 @@ pub struct PayableOrder {
     pub code: String,
     pub merchant_code: String,
     pub merchant_name: String,
-    pub amount: i64,
+    #[schema(value_type = i64)]
+    pub amount: Money,
     pub description: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: OrderStatus,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -67,8 +71,8 @@ async fn scanned_order(
 ) -> ApiResult<Json<PayableOrder>> {
     let order = sqlx::query_as!(
         PayableOrder,
-        r#"SELECT o.code, m.code AS merchant_code, m.name AS merchant_name, o.amount, o.description,
-                  CASE WHEN o.status = 'pending' AND o.expires_at <= now() THEN 'expired' ELSE o.status END AS "status!",
+        r#"SELECT o.code, m.code AS merchant_code, m.name AS merchant_name, o.amount AS "amount: Money", o.description,
+                  CASE WHEN o.status = 'pending' AND o.expires_at <= now() THEN 'expired' ELSE o.status END AS "status!: OrderStatus",
                   o.expires_at
            FROM orders o JOIN merchants m ON m.id = o.merchant_id
            WHERE o.code = $1 AND m.disabled_at IS NULL"#,
@@ -126,7 +130,7 @@ fn answer(status: StatusCode, order: &Order) -> ApiResult<Answer> {
 
 /// Pays a locked, pending order from `payer`'s wallet; see the module docs.
 async fn pay(conn: &mut PgConnection, payer: Uuid, order_id: Uuid) -> ApiResult<Order> {
-    refuse_unless_pending(&lock_status(conn, order_id).await?)?;
+    refuse_unless_pending(lock_status(conn, order_id).await?)?;
     let merchant = sqlx::query!(
         r#"SELECT m.id, m.name, m.ledger_account_id, m.fee_rate, m.limit_category AS "limit_category: LimitCategory",
                   m.disabled_at IS NOT NULL AS "disabled!", o.amount, o.order_ref
@@ -147,7 +151,7 @@ async fn pay(conn: &mut PgConnection, payer: Uuid, order_id: Uuid) -> ApiResult<
         counterparty: None,
     }];
     if fee > 0 {
-        let fee_account = ledger::system_account(conn, "system_fee").await?;
+        let fee_account = ledger::system_account(conn, SystemAccount::SystemFee).await?;
         credits.push(Posting {
             account_id: fee_account,
             amount: fee,
@@ -227,8 +231,8 @@ async fn scanned_merchant(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PayMerchantRequest {
     /// In đồng, 1 to 10,000,000,000.
-    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
-    pub amount: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000_000_i64)]
+    pub amount: Money,
     /// At most 200 characters.
     #[serde(default)]
     #[schema(max_length = 200)]

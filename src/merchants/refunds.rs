@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::MerchantCaller;
-use super::orders::{self, Order, announce, find_by_ref, lock_status};
+use super::orders::{self, Order, OrderStatus, announce, find_by_ref, lock_status};
 use crate::domain::Money;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
@@ -30,8 +30,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefundRequest {
     /// In đồng, 1 to 10,000,000,000.
-    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
-    pub amount: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000_000_i64)]
+    pub amount: Money,
     /// At most 200 characters once trimmed.
     #[serde(default)]
     #[schema(max_length = 200)]
@@ -74,9 +74,9 @@ async fn refund(
     order_ref: &str,
     request: RefundRequest,
 ) -> ApiResult<Order> {
-    let reason = checked_reason(&request)?;
+    let (amount, reason) = checked(&request)?;
     let order_id = find_by_ref(conn, merchant_id, order_ref).await?;
-    if lock_status(conn, order_id).await? != "paid" {
+    if lock_status(conn, order_id).await? != OrderStatus::Paid {
         return Err(ApiError::new(ErrorCode::OrderNotPaid));
     }
     let order = sqlx::query!(
@@ -86,7 +86,7 @@ async fn refund(
     )
     .fetch_one(&mut *conn)
     .await?;
-    if request.amount > order.refundable {
+    if amount.dong() > order.refundable {
         return Err(ApiError::new(ErrorCode::RefundExceedsRefundable)
             .with_extra("amount_refundable", order.refundable));
     }
@@ -99,12 +99,12 @@ async fn refund(
         postings: vec![
             Posting {
                 account_id: order.ledger_account_id,
-                amount: -request.amount,
+                amount: -amount.dong(),
                 counterparty: None,
             },
             Posting {
                 account_id: wallet_account,
-                amount: request.amount,
+                amount: amount.dong(),
                 counterparty: Some(order.name),
             },
         ],
@@ -112,35 +112,36 @@ async fn refund(
     let posted = ledger::post(conn, entry)
         .await
         .map_err(|error| error.answered_as(ErrorCode::InsufficientMerchantBalance))?;
-    record_refund(conn, order_id, request.amount, &reason, posted.entry_id).await?;
+    record_refund(conn, order_id, amount, &reason, posted.entry_id).await?;
     let order = orders::view(conn, order_id).await?;
     announce(conn, merchant_id, "refund.succeeded", &order).await?;
     Ok(order)
 }
 
-/// The trimmed reason, once the amount and the reason passed their checks.
-fn checked_reason(request: &RefundRequest) -> ApiResult<String> {
+/// The amount and the trimmed reason, once both passed their checks.
+fn checked(request: &RefundRequest) -> ApiResult<(Money, String)> {
     let reason = request.reason.trim().to_owned();
-    FieldChecks::new()
-        .check(
-            Money::payable(request.amount).is_some(),
-            "amount",
-            Message::AmountNotPayable,
-        )
+    let mut checks = FieldChecks::new();
+    let amount = checks.parse(
+        request.amount.if_payable(),
+        "amount",
+        Message::AmountNotPayable,
+    );
+    let amount = checks
         .check(
             reason.chars().count() <= 200,
             "reason",
             Message::TextLength { min: 0, max: 200 },
         )
-        .finish()?;
-    Ok(reason)
+        .finish_with(amount)?;
+    Ok((amount, reason))
 }
 
 /// The order's refunded total grows by the refund, which gets its own row.
 async fn record_refund(
     conn: &mut PgConnection,
     order_id: Uuid,
-    amount: i64,
+    amount: Money,
     reason: &str,
     entry_id: Uuid,
 ) -> Result<(), sqlx::Error> {
@@ -148,7 +149,7 @@ async fn record_refund(
     sqlx::query!(
         "UPDATE orders SET amount_refunded = amount_refunded + $2 WHERE id = $1",
         order_id,
-        amount
+        amount.dong()
     )
     .execute(&mut *conn)
     .await?;
@@ -156,7 +157,7 @@ async fn record_refund(
         "INSERT INTO refunds (id, order_id, amount, reason, entry_id) VALUES ($1, $2, $3, $4, $5)",
         refund_id,
         order_id,
-        amount,
+        amount.dong(),
         reason,
         entry_id,
     )

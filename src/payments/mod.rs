@@ -29,12 +29,12 @@ use uuid::Uuid;
 
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Path};
-use crate::ledger::{self, EntryKind, NewEntry, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting, SystemAccount};
 use crate::outbox::{self, Audience};
 use crate::state::AppState;
 use provider::{Outcome, Provider, RawRequest, Unreadable};
 
-pub use topups::Topup;
+pub use topups::{Topup, TopupStatus};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,7 +52,7 @@ fn real_transaction_id(id: &str) -> Option<&str> {
 
 /// The clearing account of a provider.
 async fn clearing_account(conn: &mut PgConnection, provider: &str) -> Result<Uuid, sqlx::Error> {
-    ledger::system_account(conn, &format!("provider_clearing:{provider}")).await
+    ledger::system_account(conn, SystemAccount::ProviderClearing(provider)).await
 }
 
 /// What to make of a top-up.
@@ -91,7 +91,8 @@ pub async fn settle(
 ) -> ApiResult<Outcome> {
     let mut tx = db.begin().await?;
     let Some(topup) = sqlx::query!(
-        "SELECT id, account_id, amount, status FROM topups WHERE provider = $1 AND reference = $2 FOR UPDATE",
+        r#"SELECT id, account_id, amount, status AS "status: TopupStatus"
+           FROM topups WHERE provider = $1 AND reference = $2 FOR UPDATE"#,
         provider,
         reference
     )
@@ -107,8 +108,8 @@ pub async fn settle(
     // Money that reached the provider is always accounted for: a success after we gave up
     // waiting is credited all the same, and counted for an operator to look at.
     let late_success =
-        topup.status == "expired" && matches!(settlement, Settlement::Succeeded { .. });
-    if topup.status != "pending" && !late_success {
+        topup.status == TopupStatus::Expired && matches!(settlement, Settlement::Succeeded { .. });
+    if topup.status != TopupStatus::Pending && !late_success {
         return Ok(Outcome::AlreadyConfirmed);
     }
     if late_success {
@@ -323,7 +324,8 @@ pub struct ReturnView {
     /// Whether the provider's signature on the return URL holds.
     pub signature_valid: bool,
     /// The top-up as we have it (a return never changes it: only notifications do).
-    pub status: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub status: Option<TopupStatus>,
 }
 
 /// Where the citizen's browser comes back from the provider: shows the result, changes nothing.
@@ -344,9 +346,12 @@ async fn browser_return(
     let reference = read.as_ref().ok().map(|n| n.reference.clone());
     let status = match &reference {
         Some(reference) => {
-            sqlx::query_scalar!("SELECT status FROM topups WHERE reference = $1", reference)
-                .fetch_optional(&state.db)
-                .await?
+            sqlx::query_scalar!(
+                r#"SELECT status AS "status: TopupStatus" FROM topups WHERE reference = $1"#,
+                reference
+            )
+            .fetch_optional(&state.db)
+            .await?
         }
         None => None,
     };

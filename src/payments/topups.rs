@@ -33,20 +33,34 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct TopupRequest {
     /// In đồng, 1 to 10,000,000,000.
-    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
-    pub amount: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000_000_i64)]
+    pub amount: Money,
     /// `sandbox` (development) or `vnpay`; one not enabled on this server is refused.
     #[schema(pattern = "^(sandbox|vnpay)$")]
     pub provider: String,
 }
 
+/// Where a top-up stands: `pending` until its provider's notification or the reconciler
+/// settles it, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum TopupStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Expired,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Topup {
     pub id: Uuid,
-    pub amount: i64,
+    #[schema(value_type = i64)]
+    pub amount: Money,
     pub provider: String,
     /// `pending`, `succeeded`, `failed` or `expired`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: TopupStatus,
     /// Where to send the citizen to pay.
     pub payment_url: String,
     pub created_at: DateTime<Utc>,
@@ -85,13 +99,18 @@ async fn start(
     client_ip: &str,
     request: TopupRequest,
 ) -> ApiResult<Answer> {
-    let amount = Money::payable(request.amount);
-    let provider = providers.get(&request.provider);
-    FieldChecks::new()
-        .check(amount.is_some(), "amount", Message::AmountNotPayable)
-        .check(provider.is_some(), "provider", Message::ProviderNotEnabled)
-        .finish()?;
-    let (amount, provider) = (amount.expect("checked"), provider.expect("checked"));
+    let mut checks = FieldChecks::new();
+    let amount = checks.parse(
+        request.amount.if_payable(),
+        "amount",
+        Message::AmountNotPayable,
+    );
+    let provider = checks.parse(
+        providers.get(&request.provider),
+        "provider",
+        Message::ProviderNotEnabled,
+    );
+    let (amount, provider) = checks.finish_with(amount.zip(provider))?;
     crate::wallet::verified(conn, citizen).await?;
     let id = Uuid::new_v4();
     let reference = format!("T{}", id.simple().to_string()[..16].to_ascii_uppercase());
@@ -106,9 +125,10 @@ async fn start(
     });
     let topup = sqlx::query_as!(
         Topup,
-        "INSERT INTO topups (id, account_id, provider, amount, reference, payment_url, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         RETURNING id, amount, provider, status, payment_url, created_at, settled_at",
+        r#"INSERT INTO topups (id, account_id, provider, amount, reference, payment_url, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           RETURNING id, amount AS "amount: Money", provider, status AS "status: TopupStatus", payment_url,
+                     created_at, settled_at"#,
         id,
         citizen,
         provider.name(),
@@ -136,8 +156,9 @@ async fn get_topup(
 ) -> ApiResult<Json<Topup>> {
     let topup = sqlx::query_as!(
         Topup,
-        "SELECT id, amount, provider, status, payment_url, created_at, settled_at
-         FROM topups WHERE id = $1 AND account_id = $2",
+        r#"SELECT id, amount AS "amount: Money", provider, status AS "status: TopupStatus", payment_url,
+                  created_at, settled_at
+           FROM topups WHERE id = $1 AND account_id = $2"#,
         id,
         caller.account_id,
     )

@@ -42,8 +42,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct WithdrawalRequest {
     /// In đồng, 1 to 10,000,000,000.
-    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
-    pub amount: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000_000_i64)]
+    pub amount: Money,
     /// The bank's short code, e.g. `VCB`: 2 to 20 capital letters or digits.
     #[schema(example = "VCB", pattern = "^[A-Z0-9]{2,20}$")]
     pub bank_code: String,
@@ -59,17 +59,30 @@ pub struct WithdrawalRequest {
     pub provider: Option<String>,
 }
 
+/// Where a withdrawal stands: `pending` until its payout is answered, then `succeeded`, or
+/// `failed` with the money back in the wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum WithdrawalStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Withdrawal {
     pub id: Uuid,
-    pub amount: i64,
+    #[schema(value_type = i64)]
+    pub amount: Money,
     pub provider: String,
     pub bank_code: String,
     pub account_number: String,
     /// The name on the bank account, as given.
     pub account_name: String,
     /// `pending`, `succeeded` or `failed` (the money is back in the wallet).
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: WithdrawalStatus,
     pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub settled_at: Option<DateTime<Utc>>,
@@ -137,10 +150,10 @@ async fn withdraw(
     .await?;
     let withdrawal = sqlx::query_as!(
         Withdrawal,
-        "INSERT INTO withdrawals (id, account_id, provider, amount, bank_code, account_number, account_holder, entry_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         RETURNING id, amount, provider, bank_code, account_number, account_holder AS account_name, status,
-                   failure_reason, created_at, settled_at",
+        r#"INSERT INTO withdrawals (id, account_id, provider, amount, bank_code, account_number, account_holder, entry_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           RETURNING id, amount AS "amount: Money", provider, bank_code, account_number, account_holder AS account_name,
+                     status AS "status: WithdrawalStatus", failure_reason, created_at, settled_at"#,
         id,
         citizen,
         provider.name(),
@@ -173,17 +186,21 @@ fn check_request<'p>(
     providers: &'p Providers,
     verified_name: Option<&str>,
 ) -> ApiResult<(Money, &'p Arc<dyn Provider>)> {
-    let amount = Money::payable(request.amount);
-    let provider = match &request.provider {
+    let paying_out = match &request.provider {
         Some(name) => providers.get(name).filter(|p| p.pays_out()),
         None => providers.all().find(|p| p.pays_out()),
     };
     let digits = |text: &str, len: std::ops::RangeInclusive<usize>| {
         len.contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
     };
-    FieldChecks::new()
-        .check(amount.is_some(), "amount", Message::AmountNotPayable)
-        .check(provider.is_some(), "provider", Message::ProviderNotEnabled)
+    let mut checks = FieldChecks::new();
+    let amount = checks.parse(
+        request.amount.if_payable(),
+        "amount",
+        Message::AmountNotPayable,
+    );
+    let provider = checks.parse(paying_out, "provider", Message::ProviderNotEnabled);
+    checks
         .check(
             (2..=20).contains(&request.bank_code.len())
                 && request
@@ -203,8 +220,7 @@ fn check_request<'p>(
             "account_name",
             Message::AccountHolderNotOwner,
         )
-        .finish()?;
-    Ok((amount.expect("checked"), provider.expect("checked")))
+        .finish_with(amount.zip(provider))
 }
 
 /// Bank account names are written in capitals without diacritics: compare them that way.
@@ -257,9 +273,9 @@ async fn get_withdrawal(
 ) -> ApiResult<Json<Withdrawal>> {
     let withdrawal = sqlx::query_as!(
         Withdrawal,
-        "SELECT id, amount, provider, bank_code, account_number, account_holder AS account_name, status,
-                failure_reason, created_at, settled_at
-         FROM withdrawals WHERE id = $1 AND account_id = $2",
+        r#"SELECT id, amount AS "amount: Money", provider, bank_code, account_number, account_holder AS account_name,
+                  status AS "status: WithdrawalStatus", failure_reason, created_at, settled_at
+           FROM withdrawals WHERE id = $1 AND account_id = $2"#,
         id,
         caller.account_id,
     )

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::verified;
 use crate::domain::{Money, Phone};
 use crate::http::ErrorCode;
-use crate::ledger::{self, EntryKind, NewEntry, Posting};
+use crate::ledger::{self, EntryKind, NewEntry, Posting, SystemAccount};
 use crate::outbox::{self, Audience};
 
 /// Credits `amount` to the verified wallet of `phone`; returns its balance after.
@@ -31,7 +31,7 @@ pub async fn fund(
         }
         wallet => wallet?,
     };
-    let suspense = ledger::system_account(conn, "suspense").await?;
+    let suspense = ledger::system_account(conn, SystemAccount::Suspense).await?;
     let posted = ledger::post(
         conn,
         NewEntry {

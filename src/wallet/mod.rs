@@ -229,15 +229,8 @@ async fn verify_identity(
     caller: Caller<Citizens>,
     Json(request): Json<VerificationRequest>,
 ) -> ApiResult<Json<Wallet>> {
-    let national_id = NationalId::parse(&request.national_id);
-    FieldChecks::new()
-        .check(
-            national_id.is_some(),
-            "national_id",
-            Message::NationalIdMalformed,
-        )
-        .finish()?;
-    let national_id = national_id.expect("checked above");
+    let national_id = NationalId::parse(&request.national_id)
+        .ok_or_else(|| ApiError::invalid_field("national_id", Message::NationalIdMalformed))?;
     let verifier = state
         .wallet
         .verifier

@@ -37,8 +37,8 @@ pub struct TransferRequest {
     )]
     pub to_phone: String,
     /// In đồng, 1 to 10,000,000,000.
-    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
-    pub amount: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000_000_i64)]
+    pub amount: Money,
     /// At most 200 characters once trimmed.
     #[schema(max_length = 200)]
     pub note: Option<String>,
@@ -47,13 +47,15 @@ pub struct TransferRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Transfer {
     pub id: Uuid,
-    pub amount: i64,
+    #[schema(value_type = i64)]
+    pub amount: Money,
     /// The recipient, E.164.
     pub to_phone: String,
     pub to_name: String,
     pub note: Option<String>,
     /// The payer's balance after the transfer.
-    pub balance_after: i64,
+    #[schema(value_type = i64)]
+    pub balance_after: Money,
     pub created_at: chrono::DateTime<Utc>,
 }
 
@@ -135,11 +137,11 @@ async fn transfer(
     .await?;
     let transfer = Transfer {
         id: transfer_id,
-        amount: request.amount.dong(),
+        amount: request.amount,
         to_phone: request.to_phone.as_str().to_owned(),
         to_name: recipient.full_name,
         note: request.note,
-        balance_after: debited.balance_after,
+        balance_after: Money::from_stored(debited.balance_after),
         created_at,
     };
     announce(conn, &transfer, payer, recipient.id).await?;
@@ -159,24 +161,31 @@ struct CheckedTransfer {
 
 impl CheckedTransfer {
     fn from_request(request: TransferRequest) -> ApiResult<CheckedTransfer> {
-        let amount = Money::payable(request.amount);
-        let to_phone = Phone::parse(&request.to_phone);
         let note = request
             .note
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty());
-        FieldChecks::new()
-            .check(amount.is_some(), "amount", Message::AmountNotPayable)
-            .check(to_phone.is_some(), "to_phone", Message::RecipientUnknown)
+        let mut checks = FieldChecks::new();
+        let amount = checks.parse(
+            request.amount.if_payable(),
+            "amount",
+            Message::AmountNotPayable,
+        );
+        let to_phone = checks.parse(
+            Phone::parse(&request.to_phone),
+            "to_phone",
+            Message::RecipientUnknown,
+        );
+        let (amount, to_phone) = checks
             .check(
                 note.as_ref().is_none_or(|n| n.chars().count() <= 200),
                 "note",
                 Message::TextLength { min: 0, max: 200 },
             )
-            .finish()?;
+            .finish_with(amount.zip(to_phone))?;
         Ok(CheckedTransfer {
-            amount: amount.expect("checked"),
-            to_phone: to_phone.expect("checked"),
+            amount,
+            to_phone,
             note,
         })
     }

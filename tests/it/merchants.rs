@@ -396,7 +396,7 @@ async fn racing_refunds_never_exceed_the_amount_paid(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_refund_beyond_the_merchants_available_balance_is_refused(pool: PgPool) {
-    use civicpay::ledger::{EntryKind, NewEntry, Posting};
+    use civicpay::ledger::{EntryKind, NewEntry, Posting, SystemAccount};
     let app = TestApp::spawn(pool.clone()).await;
     let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
@@ -410,7 +410,7 @@ async fn a_refund_beyond_the_merchants_available_balance_is_refused(pool: PgPool
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-    let treasury = civicpay::ledger::system_account(&mut tx, "treasury_clearing")
+    let treasury = civicpay::ledger::system_account(&mut tx, SystemAccount::TreasuryClearing)
         .await
         .unwrap();
     let payout = NewEntry {
