@@ -178,3 +178,52 @@ fn an_unbalanced_entry_is_a_bug_caught_before_writing() {
     };
     ledger::assert_balanced(&entry.postings);
 }
+
+/// The database refuses an entry that would create or destroy money, whoever calls
+/// `ledger_post`: the Rust side's own check is not the only guard.
+#[sqlx::test]
+async fn ledger_post_refuses_an_unbalanced_entry(pool: PgPool) {
+    let from = account(&pool, AccountKind::Wallet).await;
+    let to = account(&pool, AccountKind::Wallet).await;
+    let unbalanced: [&[(Uuid, i64)]; 5] = [
+        &[(from, 0), (to, 0)],
+        &[(from, 500), (to, 600)],
+        &[(from, -500), (to, 400)],
+        &[(to, 1_000)],
+        &[(from, 500), (to, -500), (to, 1)],
+    ];
+    for postings in unbalanced {
+        let error = move_money_unchecked(&pool, postings).await.unwrap_err();
+        assert_eq!(error.as_deref(), Some("CP002"), "{postings:?}");
+    }
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_entries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(entries, 0);
+    assert_ledger_verifies(&pool).await;
+}
+
+/// Calls the SQL function directly with the given postings; the SQLSTATE of a refusal.
+async fn move_money_unchecked(
+    pool: &PgPool,
+    postings: &[(Uuid, i64)],
+) -> Result<(), Option<String>> {
+    let accounts: Vec<Uuid> = postings.iter().map(|(account, _)| *account).collect();
+    let amounts: Vec<i64> = postings.iter().map(|(_, amount)| *amount).collect();
+    let counterparties: Vec<Option<String>> = vec![None; postings.len()];
+    sqlx::query("SELECT * FROM ledger_post($1, 'adjustment', 'test', NULL, NULL, $2, $3, $4)")
+        .bind(Uuid::new_v4())
+        .bind(&accounts)
+        .bind(&amounts)
+        .bind(&counterparties)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(|error| {
+            error
+                .as_database_error()
+                .and_then(|e| e.code())
+                .map(|code| code.into_owned())
+        })
+}
