@@ -9,41 +9,14 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::tokens::verify_access;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
-#[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum Role {
-    Citizen,
-    /// Works at a one-stop counter of one unit.
-    Officer,
-    /// Watches deadlines and scorecards of a unit's subtree.
-    Supervisor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Citizen => "citizen",
-            Role::Officer => "officer",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn is_staff(self) -> bool {
-        self != Role::Citizen
-    }
-}
+pub use super::role::Role;
 
 /// Which roles a route admits.
 pub trait Policy: Send + Sync + 'static {

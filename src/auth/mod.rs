@@ -12,6 +12,7 @@ mod handlers;
 pub mod login_limits;
 pub mod otp;
 pub mod password;
+mod role;
 pub mod settings;
 pub mod sms;
 pub mod tokens;

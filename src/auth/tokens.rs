@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::access::Role;
+use super::role::Role;
 use super::settings::TokenKeys;
 use crate::crypto::{random_token, sha256};
 use crate::http::{ApiError, ApiResult, ErrorCode};

@@ -8,15 +8,17 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::reading::{DossierDetail, detail, visible_to};
+use super::reading::{DossierDetail, detail};
+pub use super::transitions::{Action, allowed_actions};
 use super::{
     Actor, DocumentInput, DocumentStorage, Status, add_documents, check_documents, record_move,
+    visible_to,
 };
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Role};
@@ -28,113 +30,6 @@ use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(act))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Receive,
-    Refuse,
-    StartProcessing,
-    RequestSupplement,
-    Supplement,
-    RequestPayment,
-    Withdraw,
-    Suspend,
-    Resume,
-    Approve,
-    Reject,
-    ReturnResult,
-    Reschedule,
-}
-
-/// Who may take an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum By {
-    Officer,
-    /// The citizen whose dossier it is.
-    Owner,
-}
-
-struct Rule {
-    action: Action,
-    from: &'static [Status],
-    /// `None`: the status stays (reschedule).
-    to: Option<Status>,
-    by: By,
-    needs_reason: bool,
-}
-
-use Status::*;
-
-/// DESIGN.md's table, row for row (the `(bill paid)` row is [`fee_paid`]).
-#[rustfmt::skip]
-const RULES: &[Rule] = &[
-    //   action                     from                                     to                          by           reason
-    row(Action::Receive,           &[Submitted],                            Some(Received),             By::Officer, false),
-    row(Action::Refuse,            &[Submitted],                            Some(Refused),              By::Officer, true),
-    row(Action::StartProcessing,   &[Received],                             Some(Processing),           By::Officer, false),
-    row(Action::RequestSupplement, &[Received, Processing],                 Some(SupplementRequested),  By::Officer, true),
-    row(Action::Supplement,        &[SupplementRequested],                  Some(Processing),           By::Owner,   false),
-    row(Action::RequestPayment,    &[Processing],                           Some(AwaitingPayment),      By::Officer, false),
-    row(Action::Withdraw,          &[Submitted, Received, SupplementRequested], Some(Withdrawn),        By::Owner,   true),
-    row(Action::Suspend,           &[Received, Processing],                 Some(Suspended),            By::Officer, true),
-    row(Action::Resume,            &[Suspended],                            Some(Processing),           By::Officer, false),
-    row(Action::Approve,           &[Processing],                           Some(ResultReady),          By::Officer, false),
-    row(Action::Reject,            &[Processing],                           Some(Rejected),             By::Officer, true),
-    row(Action::ReturnResult,      &[ResultReady, Rejected],                Some(Returned),             By::Officer, false),
-    row(Action::Reschedule,        &[Received, Processing, SupplementRequested, AwaitingPayment, Suspended], None, By::Officer, true),
-];
-
-const fn row(
-    action: Action,
-    from: &'static [Status],
-    to: Option<Status>,
-    by: By,
-    needs_reason: bool,
-) -> Rule {
-    Rule {
-        action,
-        from,
-        to,
-        by,
-        needs_reason,
-    }
-}
-
-fn rule(action: Action) -> &'static Rule {
-    RULES
-        .iter()
-        .find(|rule| rule.action == action)
-        .expect("every action has its row")
-}
-
-fn role_may(by: By, role: Role) -> bool {
-    match by {
-        By::Officer => role == Role::Officer,
-        By::Owner => role == Role::Citizen,
-    }
-}
-
-/// What `role` may do to a dossier in this state now.
-pub fn allowed_actions(
-    status: Status,
-    due_at: Option<DateTime<Utc>>,
-    rescheduled: bool,
-    role: Role,
-    now: DateTime<Utc>,
-    calendar: &WorkingCalendar,
-) -> Vec<Action> {
-    RULES
-        .iter()
-        .filter(|rule| role_may(rule.by, role) && rule.from.contains(&status))
-        .filter(|rule| {
-            rule.action != Action::Reschedule
-                || (!rescheduled
-                    && due_at.is_some_and(|due| now <= calendar.one_working_day_before(due)))
-        })
-        .map(|rule| rule.action)
-        .collect()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -217,7 +112,7 @@ async fn act(
     if action == Action::ReturnResult && fee_unpaid(&mut tx, id).await? {
         return Err(ApiError::new(ErrorCode::FeeUnpaid));
     }
-    let to = rule(action).to.unwrap_or(dossier.status);
+    let to = action.target().unwrap_or(dossier.status);
     apply(&mut tx, id, &dossier, action, to, &request, now, &calendar).await?;
     let actor = Actor::Account(caller.account_id, caller.role);
     if let Some(documents) = &request.documents {
@@ -257,7 +152,7 @@ async fn requested_action(
     let action: Option<Action> =
         serde_json::from_value(serde_json::Value::String(request.action.clone())).ok();
     let may_act = match action {
-        Some(action) => role_may(rule(action).by, caller.role),
+        Some(action) => action.may_be_taken_by(caller.role),
         None => matches!(caller.role, Role::Officer | Role::Citizen),
     };
     if !may_act {
@@ -332,7 +227,7 @@ fn check_request(
     let documents = request.documents.as_deref().unwrap_or_default();
     FieldChecks::new()
         .check(
-            if rule(action).needs_reason {
+            if action.needs_reason() {
                 reason_given
             } else {
                 reason_fits
@@ -468,20 +363,20 @@ async fn fee_unpaid(_conn: &mut PgConnection, _dossier_id: Uuid) -> Result<bool,
 /// awaiting payment is left as it is (`Ok(false)`).
 pub async fn fee_paid(conn: &mut PgConnection, id: Uuid) -> ApiResult<bool> {
     let dossier = lock(conn, id).await?;
-    if dossier.status != AwaitingPayment {
+    if dossier.status != Status::AwaitingPayment {
         return Ok(false);
     }
     let calendar = WorkingCalendar::load(conn).await?;
     let now = Utc::now();
     let mut clock = Clock::of(&dossier);
     clock.resume(now, &calendar);
-    save(conn, id, Processing, &clock, None, now).await?;
+    save(conn, id, Status::Processing, &clock, None, now).await?;
     record_move(
         conn,
         id,
         "bill_paid",
-        Some(AwaitingPayment),
-        Processing,
+        Some(Status::AwaitingPayment),
+        Status::Processing,
         Actor::System,
         None,
         None,

@@ -14,17 +14,19 @@ mod rating;
 mod reading;
 pub mod settings;
 mod submission;
+mod transitions;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-use crate::http::ApiResult;
+use crate::auth::Scope;
 use crate::http::error::{FieldChecks, length_within};
 use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use settings::DocumentStorage;
 
@@ -309,4 +311,25 @@ async fn record_move(
         .await?;
     }
     Ok(())
+}
+
+/// Whether the dossier exists for this caller: their own for a citizen, within their unit's
+/// subtree for staff. Outside it, it does not exist (404), never 403.
+pub async fn visible_to(db: &PgPool, scope: &Scope, id: Uuid) -> ApiResult<()> {
+    let owner = sqlx::query!(
+        "SELECT applicant_id, unit_code FROM dossiers WHERE id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let visible = match scope {
+        Scope::Own(_) => owner.applicant_id.is_some_and(|o| scope.covers_owner(o)),
+        _ => scope.covers_unit(db, &owner.unit_code).await?,
+    };
+    if visible {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::NotFound))
+    }
 }

@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::Status;
-use super::reading::visible_to;
+use super::visible_to;
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::http::error::{FieldChecks, Problem};

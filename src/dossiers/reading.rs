@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::lifecycle::{Action, allowed_actions};
 use super::rating::Rating;
-use super::{Channel, Delivery, DeliveryMethod, Document, Status, TimelineEvent};
+use super::transitions::{Action, allowed_actions};
+use super::{Channel, Delivery, DeliveryMethod, Document, Status, TimelineEvent, visible_to};
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Citizens, Policy, Role, Scope, Staff};
 use crate::auth::client_addr::ClientAddr;
@@ -242,27 +242,6 @@ pub async fn detail(
         timeline,
         rating,
     })
-}
-
-/// Whether the dossier exists for this caller: their own for a citizen, within their unit's
-/// subtree for staff. Outside it, it does not exist (404), never 403.
-pub async fn visible_to(db: &PgPool, scope: &Scope, id: Uuid) -> ApiResult<()> {
-    let owner = sqlx::query!(
-        "SELECT applicant_id, unit_code FROM dossiers WHERE id = $1",
-        id
-    )
-    .fetch_optional(db)
-    .await?
-    .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    let visible = match scope {
-        Scope::Own(_) => owner.applicant_id.is_some_and(|o| scope.covers_owner(o)),
-        _ => scope.covers_unit(db, &owner.unit_code).await?,
-    };
-    if visible {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::NotFound))
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 
-use super::messages::Lang;
+use super::lang::Lang;
 
 macro_rules! error_codes {
     ($(

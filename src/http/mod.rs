@@ -6,6 +6,7 @@ pub mod dates;
 pub mod error;
 mod error_codes;
 pub mod extract;
+pub mod lang;
 pub mod messages;
 pub mod pagination;
 pub mod problem;

@@ -106,6 +106,45 @@ fn modules_use_only_their_own_layer_and_below_and_no_cycles() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Inside a folder, its files use each other one way only: two siblings that use each other
+/// (directly or round a longer cycle) are one knot that no layer shows. A folder's `mod.rs`
+/// is the exception Rust makes: it is its children's parent, and they may use it.
+#[test]
+fn the_files_of_a_folder_use_each_other_without_cycles() {
+    let mut files = Vec::new();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    read_sources(&src, &[], &mut files);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| f.module.clone()).collect();
+    let mut sibling_uses: Vec<(String, String, String)> = Vec::new();
+    for file in files.iter().filter(|f| f.module.len() >= 2) {
+        let depth = file.module.len();
+        for path in used_paths(file) {
+            let sibling = path.get(..depth).map(<[String]>::to_vec);
+            let Some(sibling) = sibling.filter(|s| modules.contains(s)) else {
+                continue; // an item of the folder's mod.rs, or of a module elsewhere
+            };
+            if sibling[..depth - 1] == file.module[..depth - 1] && sibling != file.module {
+                let used = format!("{} uses {}", file.path, path.join("::"));
+                sibling_uses.push((file.module.join("::"), sibling.join("::"), used));
+            }
+        }
+    }
+    let mut uses: BTreeMap<(&str, &str), String> = BTreeMap::new();
+    for (from, to, used) in &sibling_uses {
+        uses.entry((from, to)).or_insert_with(|| used.clone());
+    }
+    let failures: Vec<String> = cyclic(&uses)
+        .into_iter()
+        .map(|(from, to)| {
+            format!(
+                "`{from}` and `{to}` use each other round a cycle: {}",
+                uses[&(from, to)]
+            )
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The top-level modules missing from `LAYERS`, and the entries of `LAYERS` naming no module.
 fn unplaced_modules(files: &[SourceFile]) -> Vec<String> {
     let modules: BTreeSet<String> = files.iter().map(|f| f.module.join("::")).collect();
