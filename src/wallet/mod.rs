@@ -8,9 +8,8 @@ pub mod demo;
 pub mod funding;
 mod history;
 pub mod identity;
-// Public only for its Vietnam-time helpers, which calendar, dossiers, payments and settlement
-// use; the limits themselves are applied by `debit` alone.
-pub mod limits;
+// The limits are applied by `debit` alone; the wallet shows their usage.
+mod limits;
 pub mod pin;
 pub mod settings;
 mod transfers;
