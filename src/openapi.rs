@@ -353,10 +353,43 @@ fn complete(document: &mut Value) {
     }
 }
 
+/// What about an operation decides the problem answers it gets besides those it documents.
+struct OperationShape {
+    /// It has any parameter at all.
+    has_parameters: bool,
+    /// It requires `Idempotency-Key`.
+    idempotent: bool,
+    /// It requires `X-Payment-Pin`.
+    pin: bool,
+    json_body: bool,
+    takes_body: bool,
+    /// Every security requirement asks for credentials.
+    secured: bool,
+    bearer: bool,
+    /// Every role may call it ([`ANY_ROLE`]).
+    any_role: bool,
+    path_parameters: bool,
+    /// The 429 it answers, if any: (code, when).
+    rate_limit: Option<(ErrorCode, &'static str)>,
+}
+
 /// Adds the problem answers that follow from the operation's shape.
 fn complete_responses(method: &str, path: &str, operation: &mut Value) {
-    // (name, in, required) of each parameter.
-    let parameters: Vec<(String, String, bool)> = operation["parameters"]
+    let shape = operation_shape(method, path, operation);
+    let causes = bad_request_causes(&shape);
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    add_implied_responses(responses, &shape, &causes, path);
+    describe_problems(responses);
+}
+
+/// (name, in, required) of each parameter of `operation`.
+fn parameters_of(operation: &Value) -> Vec<(String, String, bool)> {
+    operation["parameters"]
         .as_array()
         .map(|parameters| {
             parameters
@@ -370,7 +403,12 @@ fn complete_responses(method: &str, path: &str, operation: &mut Value) {
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Reads from `operation` (at `method` `path`) what [`complete_responses`] decides by.
+fn operation_shape(method: &str, path: &str, operation: &Value) -> OperationShape {
+    let parameters = parameters_of(operation);
     let required_header = |name: &str| {
         parameters.iter().any(|(n, place, required)| {
             place == "header" && *required && n.eq_ignore_ascii_case(name)
@@ -404,59 +442,77 @@ fn complete_responses(method: &str, path: &str, operation: &mut Value) {
         .find(|(m, p, _, _)| *m == method && *p == path)
         .map(|(_, _, code, when)| (*code, *when))
         .or(pin.then_some(PIN_LOCKED));
+    OperationShape {
+        has_parameters: !parameters.is_empty(),
+        idempotent,
+        pin,
+        json_body,
+        takes_body,
+        secured,
+        bearer,
+        any_role,
+        path_parameters,
+        rate_limit,
+    }
+}
 
-    let mut causes: Vec<(&str, &str)> = Vec::new();
-    if json_body {
+/// The (code, why) of each 400 the operation can answer.
+fn bad_request_causes(shape: &OperationShape) -> Vec<(&'static str, &'static str)> {
+    let mut causes: Vec<(&'static str, &'static str)> = Vec::new();
+    if shape.json_body {
         causes.push((ErrorCode::MalformedBody.as_str(), "the body is not JSON"));
         causes.push((
             ErrorCode::UnsupportedMediaType.as_str(),
             "`Content-Type` is not JSON",
         ));
-    } else if takes_body {
+    } else if shape.takes_body {
         causes.push((
             ErrorCode::MalformedBody.as_str(),
             "the body could not be read",
         ));
     }
-    if idempotent {
+    if shape.idempotent {
         causes.push((
             ErrorCode::IdempotencyKeyRequired.as_str(),
             "`Idempotency-Key` missing, empty or over 255 characters",
         ));
     }
-    if pin {
+    if shape.pin {
         causes.push((
             ErrorCode::PaymentPinRequired.as_str(),
             "`X-Payment-Pin` missing",
         ));
     }
+    causes
+}
 
-    let Some(responses) = operation
-        .get_mut("responses")
-        .and_then(Value::as_object_mut)
-    else {
-        return;
-    };
+/// Adds to `responses` the 400 of `causes` and the other problems `shape` implies.
+fn add_implied_responses(
+    responses: &mut Map<String, Value>,
+    shape: &OperationShape,
+    causes: &[(&str, &str)],
+    path: &str,
+) {
     if !causes.is_empty() {
-        add_bad_request(responses, &causes);
+        add_bad_request(responses, causes);
     }
-    if secured {
+    if shape.secured {
         add_shared(responses, ErrorCode::Unauthenticated);
     }
-    if bearer && !any_role {
+    if shape.bearer && !shape.any_role {
         add_shared(responses, ErrorCode::Forbidden);
     }
-    if path_parameters {
+    if shape.path_parameters {
         add_shared(responses, ErrorCode::NotFound);
     }
-    if takes_body {
+    if shape.takes_body {
         add_shared(responses, ErrorCode::BodyTooLarge);
     }
     // Any parameter can be refused: a NUL in it, a year out of range, a value of the wrong type.
-    if takes_body || !parameters.is_empty() {
+    if shape.takes_body || shape.has_parameters {
         add_shared(responses, ErrorCode::ValidationFailed);
     }
-    if let Some((code, when)) = rate_limit {
+    if let Some((code, when)) = shape.rate_limit {
         let description = said(code, when);
         let status = code.status();
         add(
@@ -470,8 +526,11 @@ fn complete_responses(method: &str, path: &str, operation: &mut Value) {
     if path.starts_with("/v1/") {
         add_shared(responses, ErrorCode::ServiceUnavailable);
     }
-    // A problem a handler documents without saying when (a bare 409) still says something, and
-    // every one carries the headers of its status (`/health/ready`'s 503 its `Retry-After`).
+}
+
+/// A problem a handler documents without saying when (a bare 409) still says something, and
+/// every one carries the headers of its status (`/health/ready`'s 503 its `Retry-After`).
+fn describe_problems(responses: &mut Map<String, Value>) {
     for (status, response) in responses.iter_mut() {
         let is_problem = status.starts_with('4') || status.starts_with('5');
         if !is_problem || response.get("$ref").is_some() {

@@ -289,23 +289,7 @@ async fn reset_password(
     State(state): State<AppState>,
     Json(request): Json<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    let national_id = request.national_id.as_deref().map(NationalId::parse);
-    FieldChecks::new()
-        .check(
-            password::fits(&request.new_password),
-            "new_password",
-            password::length_message(),
-        )
-        .check(
-            !matches!(national_id, Some(None)),
-            "national_id",
-            Message::NationalIdMalformed,
-        )
-        .finish()?;
-    // Keyed as wallets store it (`wallet::verify_identity`).
-    let national_id_hash = national_id
-        .flatten()
-        .map(|id| id.keyed(state.wallet.pepper()));
+    let national_id_hash = checked_national_id_hash(&state, &request)?;
     let turn = state.auth.passwords.turn().await?;
     let proven = identity_proven(&state.db, &request.phone, national_id_hash.as_ref()).await?;
     let code = if proven {
@@ -326,6 +310,43 @@ async fn reset_password(
         return Err(reset_refused());
     }
     let password_hash = turn.hash(request.new_password).await?;
+    set_citizen_password(&state, &request.phone, password_hash, national_id_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks the request's fields; returns the keyed hash of the national ID it gives, if any.
+fn checked_national_id_hash(
+    state: &AppState,
+    request: &ResetPasswordRequest,
+) -> ApiResult<Option<[u8; 32]>> {
+    let national_id = request.national_id.as_deref().map(NationalId::parse);
+    FieldChecks::new()
+        .check(
+            password::fits(&request.new_password),
+            "new_password",
+            password::length_message(),
+        )
+        .check(
+            !matches!(national_id, Some(None)),
+            "national_id",
+            Message::NationalIdMalformed,
+        )
+        .finish()?;
+    // Keyed as wallets store it (`wallet::verify_identity`).
+    let national_id_hash = national_id
+        .flatten()
+        .map(|id| id.keyed(state.wallet.pepper()));
+    Ok(national_id_hash)
+}
+
+/// Sets the new password of the citizen of `phone` and ends every session of the account, or
+/// refuses as a wrong code does.
+async fn set_citizen_password(
+    state: &AppState,
+    phone: &Phone,
+    password_hash: String,
+    national_id_hash: Option<[u8; 32]>,
+) -> ApiResult<()> {
     let mut tx = state.db.begin().await?;
     // Only a citizen's password, and a verified wallet's only with its national ID: checked
     // again here, so an account promoted to staff or a wallet verified since the check above is
@@ -338,7 +359,7 @@ async fn reset_password(
                              WHERE w.account_id = a.id AND w.verified_at IS NOT NULL
                                AND (w.national_id_hash = $3) IS NOT TRUE)
            RETURNING a.id AS "id!""#,
-        request.phone.as_str(),
+        phone.as_str(),
         password_hash,
         national_id_hash.as_ref().map(|hash| hash.as_slice()),
     )
@@ -351,10 +372,10 @@ async fn reset_password(
     state
         .auth
         .limits
-        .forgive(&mut tx, request.phone.as_str())
+        .forgive(&mut tx, phone.as_str())
         .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Whether the reset proves what a code alone does not: for a citizen whose wallet is verified,

@@ -206,61 +206,98 @@ async fn claim_with_code(
     if dossier.applicant_id.is_none() {
         let national_id = NationalId::parse(&request.national_id)
             .ok_or_else(|| ApiError::invalid_field("national_id", Message::NationalIdMalformed))?;
-        let live_code_hash = sqlx::query_scalar!(
-            "SELECT code_hash FROM dossier_claim_codes
-             WHERE dossier_id = $1 AND used_at IS NULL AND attempts < $2
-             FOR UPDATE",
+        let proof_right = claim_proof_matches(
+            &mut tx,
+            &state,
             dossier.id,
-            MAX_ATTEMPTS,
+            dossier.applicant_national_id_hash.as_deref(),
+            &request,
+            &national_id,
         )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(refused)?;
-        let code_right = otp::bound_code_matches(
-            &state.auth,
-            CLAIM_CODE_PURPOSE,
-            dossier.id,
-            request.otp.trim(),
-            &live_code_hash,
-        );
-        let id_right = dossier
-            .applicant_national_id_hash
-            .as_deref()
-            .is_some_and(|stored| national_id.is_keyed_as(state.wallet.pepper(), stored));
-        if !(code_right && id_right) {
+        .await?;
+        if !proof_right {
             // Counted, and kept counted: committed before the refusal.
-            let attempts = sqlx::query_scalar!(
-                r#"UPDATE dossier_claim_codes SET attempts = attempts + 1 WHERE dossier_id = $1
-                   RETURNING attempts AS "attempts!""#,
-                dossier.id,
-            )
-            .fetch_one(&mut *tx)
-            .await?;
+            let attempts = count_wrong_try(&mut tx, dossier.id).await?;
             tx.commit().await?;
             return Err(refused().with_extra("attempts_left", (MAX_ATTEMPTS - attempts).max(0)));
         }
-        sqlx::query!(
-            "UPDATE dossier_claim_codes SET used_at = now() WHERE dossier_id = $1",
-            dossier.id,
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "WITH claimed AS (
-                 UPDATE dossiers SET applicant_id = $2 WHERE id = $1 AND applicant_id IS NULL
-                 RETURNING id, status)
-             INSERT INTO dossier_events (dossier_id, action, from_status, to_status, actor_id, actor_role)
-             SELECT id, 'claim_by_code', status, status, $2, 'citizen' FROM claimed",
-            dossier.id,
-            caller.account_id,
-        )
-        .execute(&mut *tx)
-        .await?;
+        attach_by_code(&mut tx, dossier.id, caller.account_id).await?;
     }
     let calendar = WorkingCalendar::load(&mut tx).await?;
     let claimed = detail(&mut tx, dossier.id, &caller, &calendar).await?;
     tx.commit().await?;
     Ok(Json(claimed))
+}
+
+/// Whether the code and national ID of `request` prove the unattached dossier `dossier_id`
+/// (whose recorded national ID hash is `stored_national_id_hash`) the caller's. A code used
+/// up or dead is refused at once.
+async fn claim_proof_matches(
+    conn: &mut PgConnection,
+    state: &AppState,
+    dossier_id: Uuid,
+    stored_national_id_hash: Option<&[u8]>,
+    request: &ClaimRequest,
+    national_id: &NationalId,
+) -> ApiResult<bool> {
+    let live_code_hash = sqlx::query_scalar!(
+        "SELECT code_hash FROM dossier_claim_codes
+             WHERE dossier_id = $1 AND used_at IS NULL AND attempts < $2
+             FOR UPDATE",
+        dossier_id,
+        MAX_ATTEMPTS,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(refused)?;
+    let code_right = otp::bound_code_matches(
+        &state.auth,
+        CLAIM_CODE_PURPOSE,
+        dossier_id,
+        request.otp.trim(),
+        &live_code_hash,
+    );
+    let id_right = stored_national_id_hash
+        .is_some_and(|stored| national_id.is_keyed_as(state.wallet.pepper(), stored));
+    Ok(code_right && id_right)
+}
+
+/// Counts a wrong claim proof against the dossier's code; returns the tries counted so far.
+async fn count_wrong_try(conn: &mut PgConnection, dossier_id: Uuid) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"UPDATE dossier_claim_codes SET attempts = attempts + 1 WHERE dossier_id = $1
+                   RETURNING attempts AS "attempts!""#,
+        dossier_id,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Uses up the dossier's claim code and gives the dossier to `account_id`, with a
+/// `claim_by_code` line in its timeline.
+async fn attach_by_code(
+    conn: &mut PgConnection,
+    dossier_id: Uuid,
+    account_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE dossier_claim_codes SET used_at = now() WHERE dossier_id = $1",
+        dossier_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "WITH claimed AS (
+                 UPDATE dossiers SET applicant_id = $2 WHERE id = $1 AND applicant_id IS NULL
+                 RETURNING id, status)
+             INSERT INTO dossier_events (dossier_id, action, from_status, to_status, actor_id, actor_role)
+             SELECT id, 'claim_by_code', status, status, $2, 'citizen' FROM claimed",
+        dossier_id,
+        account_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The one answer of every refused claim proof: a wrong code, a wrong national ID, a code used

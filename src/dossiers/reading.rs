@@ -186,30 +186,7 @@ pub async fn detail(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let documents = sqlx::query_as!(
-        Document,
-        r#"SELECT id, code, name, sha256, size_bytes AS size, storage_uri AS uri, added_with, added_at
-           FROM dossier_documents WHERE dossier_id = $1 ORDER BY added_at, id"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let timeline = sqlx::query_as!(
-        TimelineEvent,
-        r#"SELECT action, from_status AS "from_status: Status", to_status AS "to_status: Status",
-                  actor_role, reason, note, at
-           FROM dossier_events WHERE dossier_id = $1 ORDER BY id"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let rating = sqlx::query_as!(
-        Rating,
-        "SELECT score, comment, created_at FROM dossier_ratings WHERE dossier_id = $1",
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    let (documents, timeline, rating) = documents_timeline_and_rating(conn, id).await?;
     let allowed_actions = allowed_actions(
         summary.status,
         summary.due_at,
@@ -242,6 +219,38 @@ pub async fn detail(
         timeline,
         rating,
     })
+}
+
+/// A dossier's documents, timeline and rating: what [`detail`] shows besides its row.
+async fn documents_timeline_and_rating(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<(Vec<Document>, Vec<TimelineEvent>, Option<Rating>), sqlx::Error> {
+    let documents = sqlx::query_as!(
+        Document,
+        r#"SELECT id, code, name, sha256, size_bytes AS size, storage_uri AS uri, added_with, added_at
+           FROM dossier_documents WHERE dossier_id = $1 ORDER BY added_at, id"#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let timeline = sqlx::query_as!(
+        TimelineEvent,
+        r#"SELECT action, from_status AS "from_status: Status", to_status AS "to_status: Status",
+                  actor_role, reason, note, at
+           FROM dossier_events WHERE dossier_id = $1 ORDER BY id"#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let rating = sqlx::query_as!(
+        Rating,
+        "SELECT score, comment, created_at FROM dossier_ratings WHERE dossier_id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok((documents, timeline, rating))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -25,8 +25,28 @@ pub struct Failure {
     pub problem: String,
 }
 
+/// Checks the three invariants over every row, naming each row that breaks one.
 pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
     let mut failures = Vec::new();
+    check_entries_balance(db, &mut failures).await?;
+    let accounts_checked = check_account_balances(db, &mut failures).await?;
+    check_queued_postings(db, &mut failures).await?;
+    let entries_checked = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM journal_entries"#)
+        .fetch_one(db)
+        .await?;
+    Ok(VerifyReport {
+        ok: failures.is_empty(),
+        entries_checked,
+        accounts_checked,
+        failures,
+    })
+}
+
+/// Invariant 1: adds to `failures` each entry with fewer than two postings or a nonzero sum.
+async fn check_entries_balance(
+    db: &PgPool,
+    failures: &mut Vec<Failure>,
+) -> Result<(), sqlx::Error> {
     let entries = sqlx::query!(
         r#"SELECT e.id, count(p.id) AS "postings!", COALESCE(sum(p.amount), 0)::bigint AS "total!"
            FROM journal_entries e LEFT JOIN postings p ON p.entry_id = e.id
@@ -43,6 +63,16 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
             ),
         });
     }
+    Ok(())
+}
+
+/// Invariants 2 and 3 for the balances: adds to `failures` each account whose balance and
+/// queued postings do not add up to its postings, or that is negative where it may not be.
+/// Returns how many accounts it checked.
+async fn check_account_balances(
+    db: &PgPool,
+    failures: &mut Vec<Failure>,
+) -> Result<i64, sqlx::Error> {
     let accounts = sqlx::query!(
         r#"WITH posted AS (SELECT account_id, sum(amount)::bigint AS total FROM postings GROUP BY account_id),
                 queued AS (SELECT account_id, sum(amount)::bigint AS total FROM unfolded_postings GROUP BY account_id)
@@ -73,6 +103,15 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
             });
         }
     }
+    Ok(accounts_checked)
+}
+
+/// Invariant 2 for the queue: adds to `failures` each queued posting that does not match the
+/// posting it stands for.
+async fn check_queued_postings(
+    db: &PgPool,
+    failures: &mut Vec<Failure>,
+) -> Result<(), sqlx::Error> {
     let mismatched = sqlx::query!(
         "SELECT u.posting_id FROM unfolded_postings u LEFT JOIN postings p ON p.id = u.posting_id
          WHERE p.account_id IS DISTINCT FROM u.account_id OR p.amount IS DISTINCT FROM u.amount"
@@ -88,13 +127,5 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
             ),
         });
     }
-    let entries_checked = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM journal_entries"#)
-        .fetch_one(db)
-        .await?;
-    Ok(VerifyReport {
-        ok: failures.is_empty(),
-        entries_checked,
-        accounts_checked,
-        failures,
-    })
+    Ok(())
 }

@@ -46,10 +46,24 @@ pub async fn demo_data_found(db: &PgPool) -> anyhow::Result<Vec<String>> {
         .iter()
         .map(|(phone, ..)| phone.as_str().to_owned())
         .collect();
+    demo_staff_found(db, &demo_accounts, &phones, &mut found).await?;
+    demo_api_keys_found(db, &mut found).await?;
+    demo_wallets_found(db, &phones, &mut found).await?;
+    Ok(found)
+}
+
+/// Adds to `found` the staff accounts of `phones` that are demo staff or that a published
+/// demo password (of `demo_accounts`: phone, password, name, role) still opens.
+async fn demo_staff_found(
+    db: &PgPool,
+    demo_accounts: &[(Phone, &str, &str, Role)],
+    phones: &[String],
+    found: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let accounts = sqlx::query!(
         r#"SELECT phone, password_hash, full_name, role AS "role: Role"
            FROM accounts WHERE phone = ANY($1) ORDER BY phone"#,
-        &phones,
+        phones,
     )
     .fetch_all(db)
     .await?;
@@ -79,7 +93,11 @@ pub async fn demo_data_found(db: &PgPool) -> anyhow::Result<Vec<String>> {
             ));
         }
     }
+    Ok(())
+}
 
+/// Adds to `found` each merchant holding a published `mk_demo_` API key.
+async fn demo_api_keys_found(db: &PgPool, found: &mut Vec<String>) -> anyhow::Result<()> {
     let key_hashes: Vec<Vec<u8>> = crate::merchants::demo::MERCHANTS
         .iter()
         .map(|(.., api_key)| sha256(api_key.as_bytes()).to_vec())
@@ -94,7 +112,15 @@ pub async fn demo_data_found(db: &PgPool) -> anyhow::Result<Vec<String>> {
     for code in merchants {
         found.push(format!("a published mk_demo_ API key of merchant {code}"));
     }
+    Ok(())
+}
 
+/// Adds to `found` the wallets of `phones` credited by the demo's funding entry.
+async fn demo_wallets_found(
+    db: &PgPool,
+    phones: &[String],
+    found: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let wallets = sqlx::query_scalar!(
         r#"SELECT a.phone AS "phone!" FROM accounts a JOIN wallets w ON w.account_id = a.id
            WHERE a.phone = ANY($1)
@@ -102,7 +128,7 @@ pub async fn demo_data_found(db: &PgPool) -> anyhow::Result<Vec<String>> {
                          WHERE p.account_id = w.ledger_account_id AND p.balance_after IS NOT NULL
                            AND e.kind = 'funding' AND e.reference = $2)
            ORDER BY a.phone"#,
-        &phones,
+        phones,
         crate::wallet::demo::FUNDING_REFERENCE,
     )
     .fetch_all(db)
@@ -110,5 +136,5 @@ pub async fn demo_data_found(db: &PgPool) -> anyhow::Result<Vec<String>> {
     for phone in wallets {
         found.push(format!("the demo wallet of {phone} (its demo funding)"));
     }
-    Ok(found)
+    Ok(())
 }
