@@ -94,13 +94,31 @@ where
 
 impl<T> Idempotent<T> {
     /// Runs `effect` once per key and caller, answering repeats from what was stored.
+    ///
+    /// It runs in a task of its own, to its end, even when the client hangs up meanwhile
+    /// (which drops the handler): the client's retry with the same key is then answered from
+    /// what was stored, where a payment cancelled halfway would only be work thrown away —
+    /// and a transaction dropped inside its savepoint leaves the pooled connection's
+    /// bookkeeping out of step with the server (sqlx then logs `savepoint "_sqlx_savepoint_1"
+    /// does not exist` when it next checks the connection).
     pub async fn run<F>(self, db: &PgPool, caller_id: Uuid, effect: F) -> Response
     where
-        F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, ApiResult<Answer>>,
+        F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, ApiResult<Answer>>
+            + Send
+            + 'static,
+        T: Send + 'static,
     {
-        match self.run_inner(db, caller_id, effect).await {
+        let db = db.clone();
+        let task = tokio::spawn(async move {
+            match self.run_inner(&db, caller_id, effect).await {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            }
+        });
+        match task.await {
             Ok(response) => response,
-            Err(error) => error.into_response(),
+            // A panic inside the effect: its transaction rolled back as it unwound.
+            Err(failed) => ApiError::internal(failed).into_response(),
         }
     }
 

@@ -369,11 +369,7 @@ async fn set_citizen_password(
     // Every refresh token of the account dies. Access tokens are stateless JWTs that live out
     // their `ACCESS_TTL_SECS` (15 minutes); nothing revokes those early.
     tokens::revoke_all(&mut tx, account_id).await?;
-    state
-        .auth
-        .limits
-        .forgive(&mut tx, phone.as_str())
-        .await?;
+    state.auth.limits.forgive(&mut tx, phone.as_str()).await?;
     tx.commit().await?;
     Ok(())
 }
