@@ -106,7 +106,7 @@ impl<T> Idempotent<T> {
         F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, ApiResult<Answer>>
             + Send
             + 'static,
-        T: Send + 'static,
+        T: Send + Sync + 'static,
     {
         let db = db.clone();
         let task = tokio::spawn(async move {

@@ -14,6 +14,7 @@ mod dossier_claims;
 mod dossier_tracking;
 mod dossiers;
 mod errors;
+mod hang_up;
 mod layers;
 mod ledger;
 mod ledger_races;
