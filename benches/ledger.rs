@@ -7,7 +7,6 @@
 //! lag is reported. Run: `cargo bench --bench ledger` (BENCH_SECONDS per run, default 15;
 //! BENCH_ROUNDS, default 2). Needs PostgreSQL on 127.0.0.1:5432 and pgbench.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,10 +16,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 mod support;
-use support::{env_number, fresh_database, funded_wallets};
+use support::{Rounds, fresh_database, funded_wallets, pgbench_init, pgbench_run};
 
 const BENCH_DB: &str = "civicpay_bench";
-const PGBENCH_DB: &str = "civicpay_pgbench";
 const WALLETS: usize = 10_000;
 const RECEIVERS: usize = 1_000;
 const TASKS: usize = 32;
@@ -30,8 +28,7 @@ const MAX_PAYMENTS_PER_TASK: u64 = 1_000_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds = env_number("BENCH_SECONDS", 15);
-    let rounds = env_number("BENCH_ROUNDS", 2);
+    let Rounds { seconds, rounds } = Rounds::from_env();
     let pool = fresh_database(BENCH_DB, POOL_SIZE).await?;
     let (wallets, receivers) = setup(&pool).await?;
     pgbench_init()?;
@@ -166,65 +163,4 @@ async fn pay(pool: &PgPool, from: Uuid, to: Uuid) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     tx.commit().await?;
     Ok(())
-}
-
-fn pgbench_init() -> anyhow::Result<()> {
-    let _ = Command::new("dropdb")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "--if-exists",
-            PGBENCH_DB,
-        ])
-        .status();
-    let created = Command::new("createdb")
-        .args(["-h", "127.0.0.1", "-U", "postgres", PGBENCH_DB])
-        .status()?;
-    anyhow::ensure!(created.success(), "createdb {PGBENCH_DB} failed");
-    let init = Command::new("pgbench")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-i",
-            "-s",
-            "10",
-            "-q",
-            PGBENCH_DB,
-        ])
-        .output()?;
-    anyhow::ensure!(
-        init.status.success(),
-        "pgbench -i failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    Ok(())
-}
-
-/// TPC-B at scale 10 with 32 clients; its tps.
-fn pgbench_run(seconds: u64) -> anyhow::Result<f64> {
-    let output = Command::new("pgbench")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-c",
-            "32",
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            PGBENCH_DB,
-        ])
-        .output()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
-        .find_map(|line| line.strip_prefix("tps = "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|tps| tps.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
 }

@@ -12,23 +12,20 @@
 //! other settings apply to it as usual.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod support;
-use support::{SERVER, env_number, fresh_database};
+use support::{Memory, SERVER, Server, client_address, env_number, fresh_database, sandbox_code};
 
 const BENCH_DB: &str = "civicpay_bench_login_burst";
 const PASSWORD: &str = "bench-password-2026";
 const GOAL_MIB: u64 = 256;
-/// How long the server may take to start (migrations included), in 50 ms polls.
-const READY_POLLS: u32 = 600;
 /// How long memory is left to settle after the burst before it is read again.
 const SETTLE: Duration = Duration::from_secs(3);
 
@@ -39,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     let login_at_once = env_number("BENCH_LOGIN_AT_ONCE", 64).clamp(1, 1_000) as usize;
 
     fresh_database(BENCH_DB, 1).await?.close().await;
-    let mut server = Server::start(&format!("{SERVER}/{BENCH_DB}"))?;
+    let mut server = Server::start(&format!("{SERVER}/{BENCH_DB}"), &[], &[])?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(login_at_once.max(register_at_once))
@@ -135,12 +132,6 @@ fn phone(n: usize) -> String {
     format!("0913{n:06}")
 }
 
-/// Each user comes from an address of its own (the server believes the loopback proxy), so
-/// the per-address limit on one-time codes does not stop the registrations.
-fn address(n: usize) -> String {
-    format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
-}
-
 async fn register(client: &reqwest::Client, base: &str, n: usize) -> Outcome {
     match try_register(client, base, n).await {
         Ok(outcome) => outcome,
@@ -152,7 +143,7 @@ async fn try_register(client: &reqwest::Client, base: &str, n: usize) -> anyhow:
     let phone = phone(n);
     let sent = client
         .post(format!("{base}/v1/auth/otp"))
-        .header("x-forwarded-for", address(n))
+        .header("x-forwarded-for", client_address(n))
         .json(&json!({"phone": phone, "purpose": "register"}))
         .send()
         .await?;
@@ -162,24 +153,10 @@ async fn try_register(client: &reqwest::Client, base: &str, n: usize) -> anyhow:
             sent.status()
         )));
     }
-    let messages: Value = client
-        .get(format!("{base}/sandbox/sms/{phone}"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let code = messages["data"][0]["text"]
-        .as_str()
-        .and_then(|text| {
-            text.split(|c: char| !c.is_ascii_digit())
-                .find(|part| part.len() == 6)
-        })
-        .ok_or_else(|| anyhow::anyhow!("no code in the sandbox for {phone}"))?
-        .to_owned();
+    let code = sandbox_code(client, base, &phone).await?;
     let response = client
         .post(format!("{base}/v1/auth/register"))
-        .header("x-forwarded-for", address(n))
+        .header("x-forwarded-for", client_address(n))
         .json(&json!({"phone": phone, "otp": code, "full_name": "Người Thử", "password": PASSWORD}))
         .send()
         .await?;
@@ -189,7 +166,7 @@ async fn try_register(client: &reqwest::Client, base: &str, n: usize) -> anyhow:
 async fn login(client: &reqwest::Client, base: &str, n: usize) -> Outcome {
     let sent = client
         .post(format!("{base}/v1/auth/login"))
-        .header("x-forwarded-for", address(n))
+        .header("x-forwarded-for", client_address(n))
         .json(&json!({"phone": phone(n), "password": PASSWORD}))
         .send()
         .await;
@@ -242,109 +219,6 @@ fn report(
         eprintln!("  {count} × {what}");
     }
     Ok(())
-}
-
-/// The server binary as a child process; killed when this is dropped, whatever happened.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(database_url: &str) -> anyhow::Result<Server> {
-        let binary = std::env::var("BENCH_SERVER_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_civicpay").to_owned());
-        // A free loopback port: taken, read and let go for the server to bind.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let bind = format!("127.0.0.1:{port}");
-        let show_log = std::env::var_os("BENCH_SERVER_LOG").is_some();
-        let output = || {
-            if show_log {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            }
-        };
-        let child = Command::new(&binary)
-            .arg("serve")
-            .env("CIVICPAY_MODE", "development")
-            .env("CIVICPAY_DATABASE_URL", database_url)
-            .env("CIVICPAY_BIND", &bind)
-            .env("CIVICPAY_PUBLIC_URL", format!("http://{bind}"))
-            .env("CIVICPAY_TRUSTED_PROXIES", "127.0.0.1")
-            // Each simulated user comes through the loopback "proxy" with its own address.
-            .env("CIVICPAY_DEV_ALLOW_PUBLIC", "on")
-            .env("CIVICPAY_METRICS_BIND", "off")
-            .stdin(Stdio::null())
-            .stdout(output())
-            .stderr(output())
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {binary}: {e}"))?;
-        Ok(Server {
-            child,
-            base: format!("http://{bind}"),
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    async fn wait_until_ready(&mut self, client: &reqwest::Client) -> anyhow::Result<()> {
-        for _ in 0..READY_POLLS {
-            let ready = client
-                .get(format!("{}/health/ready", self.base))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Ok(());
-            }
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!(
-                    "the server exited at start with {status} (BENCH_SERVER_LOG=1 shows why)"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("the server was not ready within 30 s")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Resident memory of a process, from /proc/<pid>/status.
-struct Memory {
-    rss_mib: u64,
-    hwm_mib: u64,
-}
-
-impl Memory {
-    fn of(pid: u32) -> anyhow::Result<Memory> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .map_err(|e| anyhow::anyhow!("reading /proc/{pid}/status: {e}"))?;
-        let field = |name: &str| -> anyhow::Result<u64> {
-            let kib = status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().strip_suffix("kB"))
-                .and_then(|number| number.trim().parse::<u64>().ok())
-                .ok_or_else(|| anyhow::anyhow!("no {name} in /proc/{pid}/status"))?;
-            Ok(kib.div_ceil(1024))
-        };
-        Ok(Memory {
-            rss_mib: field("VmRSS:")?,
-            hwm_mib: field("VmHWM:")?,
-        })
-    }
 }
 
 /// Reads the resident memory every 10 ms on a thread of its own, keeping the largest: a

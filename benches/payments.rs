@@ -1,0 +1,1084 @@
+//! Payments over real HTTP against pgbench's TPC-B on the same PostgreSQL, in interleaved
+//! rounds (the machine drifts ±20 % from minute to minute, so only runs close in time are
+//! compared). The server is the real binary in a process of its own, as deployed: its pool of
+//! 16, its callback workers, the demo data, on a fresh database. This process seeds it through
+//! the public API, receives its merchants' callbacks on loopback and drives 32 connections.
+//!
+//! Seeding: BENCH_CITIZENS citizens (default 2,000) register with the code texted to them,
+//! verify their wallet and set a PIN, 4 at a time (registration hashes a password, slow by
+//! design), and are funded by `civicpay ledger fund`, 8 processes at a time; the demo admin
+//! onboards 1,000 merchants subscribed to `payment.succeeded` with their callbacks sent here;
+//! BENCH_DOSSIERS citizens (default 200) file a birth registration each.
+//!
+//! Each round runs pgbench, then 32 back-to-back clients for BENCH_SECONDS each (default 15):
+//! (a) static-QR payments of 1,000 đ spread over the 1,000 merchants, (b) the same into one
+//! merchant, (c) the first page of the wallet history, (d) public dossier tracking; then (c)
+//! and (d) at a fixed offered rate of half what their closed loop reached (goal: p99 under
+//! 20 ms). For (a) and (b) it reports the callbacks received per second and their latency
+//! from the order's `paid_at` to arrival (`paid_at` is set inside the paying transaction,
+//! before its commit, so this bounds commit-to-arrival from above), and whether every paid
+//! order was called back. The report goes to stdout and to
+//! bench/results/payments-<UTC date-time>-<commit>.txt.
+//!
+//! Run: `cargo bench --bench payments` (BENCH_SECONDS; BENCH_ROUNDS, default 2;
+//! BENCH_CITIZENS; BENCH_DOSSIERS; BENCH_SERVER_LOG=1 shows the server's log). Linux only (it
+//! reads /proc). Needs PostgreSQL on 127.0.0.1:5432 and pgbench; seeding takes a few minutes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use uuid::Uuid;
+
+mod support;
+use support::{
+    Memory, Rounds, SERVER, Server, client_address, env_number, fresh_database, pgbench_init,
+    pgbench_run, sandbox_code, server_binary,
+};
+
+const BENCH_DB: &str = "civicpay_bench_payments";
+/// The load's connections: each one a back-to-back client in the closed loops.
+const TASKS: usize = 32;
+const POOL_SIZE: u32 = 16;
+const CALLBACK_WORKERS: u32 = 64;
+const MERCHANTS: usize = 1_000;
+/// What each payment costs, in đồng.
+const AMOUNT: i64 = 1_000;
+/// What each citizen is funded with: half the monthly limit of general payments, far more
+/// than the runs spend.
+const FUNDS: i64 = 50_000_000;
+const PIN: &str = "482916";
+const PASSWORD: &str = "bench-password-2026";
+/// The demo admin (README, "Demo accounts"), who onboards the merchants.
+const ADMIN: (&str, &str) = ("0900000001", "admin-demo-2026");
+/// Birth registration at Phú Xuân: filed online, free.
+const PROCEDURE: &str = "1.001193";
+const UNIT: &str = "19753";
+const SHA256: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+/// Registrations at once: each hashes a password.
+const REGISTER_AT_ONCE: usize = 4;
+/// Other seeding requests, and funding processes, at once.
+const SEED_AT_ONCE: usize = 8;
+/// Every run stops after this many requests, whatever the time.
+const MAX_REQUESTS_PER_RUN: u64 = 1_000_000;
+/// How long a payment run waits after its load for the callbacks still on their way.
+const STRAGGLERS: Duration = Duration::from_secs(5);
+/// The longest any request may take; it also bounds what an open loop keeps in flight.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The issue's goal for (c) and (d) at half their maximum.
+const GOAL_P99_MS: f64 = 20.0;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env();
+    let pool = fresh_database(BENCH_DB, 1).await?;
+    let machine = describe_machine(&pool).await?;
+    pool.close().await;
+    let arrivals = Arrivals::default();
+    let callback_url = start_receiver(arrivals.clone()).await?;
+    let mut server = start_server()?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(2 * TASKS)
+        .timeout(REQUEST_TIMEOUT)
+        .build()?;
+    server.wait_until_ready(&client).await?;
+    let seeding = Instant::now();
+    let site = seed(&client, &server.base, &settings, &callback_url).await?;
+    let seeded_s = seeding.elapsed().as_secs_f64();
+    pgbench_init()?;
+
+    let mut transcript = Transcript::default();
+    transcript.say(machine);
+    transcript.say(format!(
+        "{} citizens, {MERCHANTS} merchants, {} dossiers (seeded in {seeded_s:.0} s); {TASKS} connections, \
+         {} s per run, {} rounds; server pool of {POOL_SIZE}, {CALLBACK_WORKERS} callback workers",
+        settings.citizens,
+        site.dossiers.len(),
+        settings.rounds.seconds,
+        settings.rounds.rounds
+    ));
+    let mut bench = Bench {
+        client,
+        server,
+        site,
+        arrivals,
+        seconds: settings.rounds.seconds,
+    };
+    for number in 1..=settings.rounds.rounds {
+        let round = bench.round().await?;
+        report_round(&mut transcript, number, &round);
+    }
+    let path = save_results(&transcript)?;
+    println!("written to {}", path.display());
+    Ok(())
+}
+
+struct Settings {
+    /// BENCH_CITIZENS, default 2,000: at least one per connection.
+    citizens: usize,
+    /// BENCH_DOSSIERS, default 200.
+    dossiers: usize,
+    rounds: Rounds,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        Settings {
+            citizens: env_number("BENCH_CITIZENS", 2_000).clamp(TASKS as u64, 100_000) as usize,
+            dossiers: env_number("BENCH_DOSSIERS", 200).clamp(1, 10_000) as usize,
+            rounds: Rounds::from_env(),
+        }
+    }
+}
+
+fn database_url() -> String {
+    format!("{SERVER}/{BENCH_DB}")
+}
+
+/// `civicpay serve --demo` with the pool and callback workers measured here, and a cap on
+/// one-time codes that lets every citizen be texted one (the default is 1,000 an hour).
+fn start_server() -> anyhow::Result<Server> {
+    Server::start(
+        &database_url(),
+        &["--demo"],
+        &[
+            ("CIVICPAY_DB_MAX_CONNECTIONS", POOL_SIZE.to_string()),
+            ("CIVICPAY_CALLBACK_WORKERS", CALLBACK_WORKERS.to_string()),
+            ("CIVICPAY_OTP_GLOBAL_HOURLY_CAP", "1000000".to_owned()),
+        ],
+    )
+}
+
+/// The number of cores, the CPU and PostgreSQL's version, for the results file.
+async fn describe_machine(pool: &PgPool) -> anyhow::Result<String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let postgres: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(pool)
+        .await?;
+    Ok(format!(
+        "machine: nproc {cores}, CPU {}, PostgreSQL {postgres}",
+        cpu_model()
+    ))
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| {
+            rest.trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+                .to_owned()
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+// The merchants' callback endpoint.
+
+/// When each paid order's `payment.succeeded` first arrived, and how long after its `paid_at`.
+#[derive(Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    after_paid: Duration,
+}
+
+#[derive(Clone, Default)]
+struct Arrivals(Arc<Mutex<HashMap<Uuid, Arrival>>>);
+
+impl Arrivals {
+    /// Callbacks are sent at least once: a repeat keeps the first arrival.
+    fn note(&self, order: Uuid, arrival: Arrival) {
+        self.0.lock().unwrap().entry(order).or_insert(arrival);
+    }
+
+    /// The arrivals of `orders` so far.
+    fn of(&self, orders: &[Uuid]) -> Vec<Arrival> {
+        let arrived = self.0.lock().unwrap();
+        orders
+            .iter()
+            .filter_map(|order| arrived.get(order).copied())
+            .collect()
+    }
+}
+
+/// A paid order as the payment's answer and its callback's `data` carry it, as far as it is
+/// read here.
+#[derive(Deserialize)]
+struct PaidOrder {
+    id: Uuid,
+    paid_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    data: PaidOrder,
+}
+
+/// Every merchant's callback URL: an axum server on 127.0.0.1 in this process.
+async fn start_receiver(arrivals: Arrivals) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/callbacks", listener.local_addr()?);
+    let app = Router::new()
+        .route("/callbacks", post(receive_callback))
+        .with_state(arrivals);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+async fn receive_callback(State(arrivals): State<Arrivals>, body: Bytes) -> &'static str {
+    let (at, now) = (Instant::now(), Utc::now());
+    if let Ok(callback) = serde_json::from_slice::<Callback>(&body)
+        && let Some(paid_at) = callback.data.paid_at
+    {
+        let after_paid = (now - paid_at).to_std().unwrap_or_default();
+        arrivals.note(callback.data.id, Arrival { at, after_paid });
+    }
+    "ok"
+}
+
+// Seeding, through the public API.
+
+/// A signed-in citizen with a verified, funded wallet and a PIN.
+struct Citizen {
+    phone: String,
+    access_token: String,
+    refresh_token: String,
+    expires_at: Instant,
+}
+
+#[derive(Deserialize)]
+struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    expires_in: u64,
+}
+
+impl Citizen {
+    fn signed_in(phone: String, tokens: TokenPair) -> Citizen {
+        Citizen {
+            phone,
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_at: Instant::now() + Duration::from_secs(tokens.expires_in),
+        }
+    }
+}
+
+/// A dossier's public tracking: its code and tracking key.
+#[derive(Deserialize)]
+struct Tracked {
+    code: String,
+    tracking_key: String,
+}
+
+/// What the load needs, made through the public API.
+struct Site {
+    citizens: Arc<Vec<Citizen>>,
+    merchants: Vec<String>,
+    dossiers: Arc<Vec<Tracked>>,
+}
+
+async fn seed(
+    client: &reqwest::Client,
+    base: &str,
+    settings: &Settings,
+    callback_url: &str,
+) -> anyhow::Result<Site> {
+    let started = Instant::now();
+    let registered = in_parallel(0..settings.citizens, REGISTER_AT_ONCE, |n| {
+        register_citizen(client, base, n)
+    })
+    .await?;
+    let mut citizens = Arc::new(registered);
+    let elapsed_s = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} citizens registered and verified with a PIN in {elapsed_s:.0} s",
+        citizens.len()
+    );
+    let phones: Vec<String> = citizens.iter().map(|c| c.phone.clone()).collect();
+    tokio::task::spawn_blocking(move || fund_citizens(&phones)).await??;
+    let elapsed_s = started.elapsed().as_secs_f64();
+    eprintln!("funded with {FUNDS} đ each by {elapsed_s:.0} s");
+    let admin = log_in(client, base, ADMIN).await?;
+    let merchants = in_parallel(0..MERCHANTS, SEED_AT_ONCE, |n| {
+        onboard_merchant(client, base, &admin, callback_url, n)
+    })
+    .await?;
+    // Registering many citizens may take longer than the first one's access token lasts.
+    renew_sessions(client, base, &mut citizens, Duration::from_secs(60)).await?;
+    let dossiers = file_dossiers(client, base, &citizens, settings.dossiers).await?;
+    let elapsed_s = started.elapsed().as_secs_f64();
+    eprintln!("merchants onboarded and dossiers filed by {elapsed_s:.0} s");
+    Ok(Site {
+        citizens,
+        merchants,
+        dossiers: Arc::new(dossiers),
+    })
+}
+
+/// `work` for every item, `at_once` at a time; the results in no particular order, or the
+/// first error.
+async fn in_parallel<I, T, Fut>(
+    items: I,
+    at_once: usize,
+    work: impl FnMut(I::Item) -> Fut,
+) -> anyhow::Result<Vec<T>>
+where
+    I: IntoIterator,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let results: Vec<anyhow::Result<T>> = stream::iter(items)
+        .map(work)
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// `response` if it has `status`; otherwise an error naming `what`, with the status and body.
+async fn expect(
+    response: reqwest::Response,
+    status: StatusCode,
+    what: &str,
+) -> anyhow::Result<reqwest::Response> {
+    let got = response.status();
+    if got == status {
+        return Ok(response);
+    }
+    anyhow::bail!(
+        "{what}: {got} {}",
+        response.text().await.unwrap_or_default()
+    )
+}
+
+/// Citizen `n`: registered with the code texted to its phone (from an address of its own, so
+/// the per-address limit on codes does not stop it), its wallet verified with a national ID
+/// of its own, its PIN set.
+async fn register_citizen(
+    client: &reqwest::Client,
+    base: &str,
+    n: usize,
+) -> anyhow::Result<Citizen> {
+    let phone = format!("0914{n:06}");
+    let from = client_address(n);
+    let texted = client
+        .post(format!("{base}/v1/auth/otp"))
+        .header("x-forwarded-for", from.as_str())
+        .json(&json!({"phone": phone, "purpose": "register"}))
+        .send()
+        .await?;
+    expect(texted, StatusCode::ACCEPTED, "a registration code").await?;
+    let code = sandbox_code(client, base, &phone).await?;
+    let registered = client
+        .post(format!("{base}/v1/auth/register"))
+        .header("x-forwarded-for", from.as_str())
+        .json(&json!({"phone": phone, "otp": code, "full_name": "Người Thử", "password": PASSWORD}))
+        .send()
+        .await?;
+    let tokens: TokenPair = expect(registered, StatusCode::CREATED, "a registration")
+        .await?
+        .json()
+        .await?;
+    let citizen = Citizen::signed_in(phone, tokens);
+    let verified = client
+        .post(format!("{base}/v1/wallet/verification"))
+        .bearer_auth(&citizen.access_token)
+        .json(&json!({"national_id": format!("046200{n:06}")}))
+        .send()
+        .await?;
+    expect(verified, StatusCode::OK, "a wallet verification").await?;
+    let pin_set = client
+        .put(format!("{base}/v1/wallet/pin"))
+        .bearer_auth(&citizen.access_token)
+        .json(&json!({"pin": PIN}))
+        .send()
+        .await?;
+    expect(pin_set, StatusCode::NO_CONTENT, "a PIN").await?;
+    Ok(citizen)
+}
+
+/// `civicpay ledger fund` once per citizen, SEED_AT_ONCE processes at a time, each waited for
+/// on a thread of its own.
+fn fund_citizens(phones: &[String]) -> anyhow::Result<()> {
+    let next = &AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..SEED_AT_ONCE)
+            .map(|_| scope.spawn(move || fund_in_turn(next, phones)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a funding thread panicked")))
+            })
+            .collect()
+    })
+}
+
+/// Funds the next citizen nobody has taken yet, until none is left.
+fn fund_in_turn(next: &AtomicUsize, phones: &[String]) -> anyhow::Result<()> {
+    let amount = FUNDS.to_string();
+    let database_url = database_url();
+    while let Some(phone) = phones.get(next.fetch_add(1, Ordering::Relaxed)) {
+        let funded = Command::new(server_binary())
+            .args([
+                "ledger",
+                "fund",
+                "--phone",
+                phone.as_str(),
+                "--amount",
+                amount.as_str(),
+            ])
+            .env("CIVICPAY_MODE", "development")
+            .env("CIVICPAY_DATABASE_URL", database_url.as_str())
+            .stdin(Stdio::null())
+            .output()?;
+        anyhow::ensure!(
+            funded.status.success(),
+            "ledger fund --phone {phone}: {}",
+            String::from_utf8_lossy(&funded.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// An access token of `(phone, password)`.
+async fn log_in(
+    client: &reqwest::Client,
+    base: &str,
+    (phone, password): (&str, &str),
+) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"phone": phone, "password": password}))
+        .send()
+        .await?;
+    let tokens: TokenPair = expect(response, StatusCode::OK, "a login")
+        .await?
+        .json()
+        .await?;
+    Ok(tokens.access_token)
+}
+
+/// Merchant `n`, onboarded by the admin with its `payment.succeeded` callbacks sent to
+/// `callback_url`; its code.
+async fn onboard_merchant(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    callback_url: &str,
+    n: usize,
+) -> anyhow::Result<String> {
+    let code = format!("BENCH{n:04}");
+    let body = json!({
+        "name": format!("Quán thử {n}"), "code": code, "category_code": "5814",
+        "limit_category": "general", "fee_rate": "0",
+        "callback_url": callback_url, "events": ["payment.succeeded"]
+    });
+    let response = client
+        .post(format!("{base}/v1/admin/merchants"))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await?;
+    expect(response, StatusCode::CREATED, "a merchant").await?;
+    Ok(code)
+}
+
+/// `count` birth registrations filed online, with the documents the procedure requires, by the
+/// citizens in turn.
+async fn file_dossiers(
+    client: &reqwest::Client,
+    base: &str,
+    citizens: &[Citizen],
+    count: usize,
+) -> anyhow::Result<Vec<Tracked>> {
+    let procedure: Value = client
+        .get(format!("{base}/v1/procedures/{PROCEDURE}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let documents: Vec<Value> = procedure["required_documents"]
+        .as_array()
+        .map(|required| required.iter().map(document_for).collect())
+        .unwrap_or_default();
+    let body = json!({"procedure_code": PROCEDURE, "unit_code": UNIT, "documents": documents});
+    in_parallel(0..count, SEED_AT_ONCE, |n| {
+        file_dossier(client, base, &citizens[n % citizens.len()], &body)
+    })
+    .await
+}
+
+/// A document for a required one, kept in our document storage.
+fn document_for(required: &Value) -> Value {
+    let code = required["code"].as_str().unwrap_or_default();
+    json!({
+        "code": code, "name": format!("{code}.pdf"), "sha256": SHA256, "size": 48213,
+        "uri": format!("s3://civicpay-documents/bench/{code}.pdf")
+    })
+}
+
+async fn file_dossier(
+    client: &reqwest::Client,
+    base: &str,
+    citizen: &Citizen,
+    body: &Value,
+) -> anyhow::Result<Tracked> {
+    let response = client
+        .post(format!("{base}/v1/dossiers"))
+        .bearer_auth(&citizen.access_token)
+        .json(body)
+        .send()
+        .await?;
+    Ok(expect(response, StatusCode::CREATED, "a dossier")
+        .await?
+        .json()
+        .await?)
+}
+
+/// A citizen's new session: a refresh costs no password hash.
+async fn refreshed(
+    client: &reqwest::Client,
+    base: &str,
+    citizen: &Citizen,
+) -> anyhow::Result<Citizen> {
+    let response = client
+        .post(format!("{base}/v1/auth/refresh"))
+        .json(&json!({"refresh_token": citizen.refresh_token}))
+        .send()
+        .await?;
+    let tokens: TokenPair = expect(response, StatusCode::OK, "a refresh")
+        .await?
+        .json()
+        .await?;
+    Ok(Citizen::signed_in(citizen.phone.clone(), tokens))
+}
+
+/// Access tokens last 15 minutes: every citizen gets a new session when the first of them
+/// would run out within `needed`.
+async fn renew_sessions(
+    client: &reqwest::Client,
+    base: &str,
+    citizens: &mut Arc<Vec<Citizen>>,
+    needed: Duration,
+) -> anyhow::Result<()> {
+    let first_expiry = citizens.iter().map(|c| c.expires_at).min();
+    if first_expiry.is_some_and(|at| at > Instant::now() + needed) {
+        return Ok(());
+    }
+    let fresh = in_parallel(citizens.iter(), SEED_AT_ONCE, |citizen| {
+        refreshed(client, base, citizen)
+    })
+    .await?;
+    *citizens = Arc::new(fresh);
+    Ok(())
+}
+
+// The load.
+
+/// How one request ended.
+enum Outcome {
+    /// A success; for a payment, the paid order's id.
+    Ok(Option<Uuid>),
+    Failed(String),
+}
+
+/// A kind of request the load sends: the `n`th one of connection `task`.
+trait Load: Send + Sync + 'static {
+    fn send(&self, task: usize, n: u64) -> impl Future<Output = Outcome> + Send;
+}
+
+/// The citizens are dealt out to the connections like cards (task t gets citizens t, t + 32,
+/// t + 64, …), so no two connections pay from one wallet at once; each takes its own in turn.
+fn citizen_of(citizens: &[Citizen], task: usize, n: u64) -> &Citizen {
+    let own = citizens.len().saturating_sub(task).div_ceil(TASKS);
+    if own == 0 {
+        return &citizens[task % citizens.len()];
+    }
+    &citizens[task + TASKS * (n as usize % own)]
+}
+
+/// (a) and (b): static-QR payments of AMOUNT to the merchants in turn, each under its own
+/// idempotency key and with the citizen's PIN.
+struct QrPayments {
+    client: reqwest::Client,
+    base: String,
+    citizens: Arc<Vec<Citizen>>,
+    merchants: Vec<String>,
+}
+
+impl Load for QrPayments {
+    fn send(&self, task: usize, n: u64) -> impl Future<Output = Outcome> + Send {
+        let citizen = citizen_of(&self.citizens, task, n);
+        let merchant = &self.merchants[(task + n as usize * TASKS) % self.merchants.len()];
+        let request = self
+            .client
+            .post(format!("{}/v1/merchants/{merchant}/pay", self.base))
+            .bearer_auth(&citizen.access_token)
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .header("x-payment-pin", PIN)
+            .json(&json!({"amount": AMOUNT, "note": "bench"}));
+        async move {
+            match request.send().await {
+                Ok(response) if response.status() == StatusCode::CREATED => {
+                    match response.json::<PaidOrder>().await {
+                        Ok(order) => Outcome::Ok(Some(order.id)),
+                        Err(error) => Outcome::Failed(error.to_string()),
+                    }
+                }
+                answered => failure(answered).await,
+            }
+        }
+    }
+}
+
+/// (c): the first page of `GET /v1/wallet/transactions`, as the citizens in turn.
+struct WalletHistory {
+    client: reqwest::Client,
+    base: String,
+    citizens: Arc<Vec<Citizen>>,
+}
+
+impl Load for WalletHistory {
+    fn send(&self, task: usize, n: u64) -> impl Future<Output = Outcome> + Send {
+        let citizen = citizen_of(&self.citizens, task, n);
+        read(
+            self.client
+                .get(format!("{}/v1/wallet/transactions", self.base))
+                .bearer_auth(&citizen.access_token),
+        )
+    }
+}
+
+/// (d): `GET /v1/public/dossiers/{code}?key=`, no login, the dossiers in turn.
+struct PublicTracking {
+    client: reqwest::Client,
+    base: String,
+    dossiers: Arc<Vec<Tracked>>,
+}
+
+impl Load for PublicTracking {
+    fn send(&self, task: usize, n: u64) -> impl Future<Output = Outcome> + Send {
+        let dossier = &self.dossiers[(task + n as usize * TASKS) % self.dossiers.len()];
+        read(self.client.get(format!(
+            "{}/v1/public/dossiers/{}?key={}",
+            self.base, dossier.code, dossier.tracking_key
+        )))
+    }
+}
+
+/// A GET that succeeds with any 2xx whose body arrives whole.
+async fn read(request: reqwest::RequestBuilder) -> Outcome {
+    match request.send().await {
+        Ok(response) if response.status().is_success() => match response.bytes().await {
+            Ok(_) => Outcome::Ok(None),
+            Err(error) => Outcome::Failed(error.to_string()),
+        },
+        answered => failure(answered).await,
+    }
+}
+
+/// What a request that did not succeed said.
+async fn failure(sent: reqwest::Result<reqwest::Response>) -> Outcome {
+    match sent {
+        Ok(response) => {
+            let status = response.status();
+            Outcome::Failed(format!(
+                "{status} {}",
+                response.text().await.unwrap_or_default()
+            ))
+        }
+        Err(error) => Outcome::Failed(error.to_string()),
+    }
+}
+
+/// The outcomes of a run's requests, as they come in.
+#[derive(Default)]
+struct Tally {
+    /// Of the successes only.
+    latencies: Vec<Duration>,
+    errors: u64,
+    first_error: Option<String>,
+    /// The orders the run's payments paid.
+    paid: Vec<Uuid>,
+}
+
+impl Tally {
+    fn record(&mut self, latency: Duration, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok(paid) => {
+                self.latencies.push(latency);
+                self.paid.extend(paid);
+            }
+            Outcome::Failed(why) => {
+                self.errors += 1;
+                if self.first_error.is_none() {
+                    self.first_error = Some(why);
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.paid.extend(other.paid);
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+/// A finished run: its tally, latencies sorted, and when it ran.
+struct Run {
+    tally: Tally,
+    started: Instant,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn finished(mut tally: Tally, started: Instant) -> Run {
+        tally.latencies.sort_unstable();
+        Run {
+            tally,
+            started,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    fn ok_per_second(&self) -> f64 {
+        self.tally.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn ms_at(&self, quantile: f64) -> f64 {
+        quantile_ms(&self.tally.latencies, quantile)
+    }
+}
+
+fn quantile_ms(sorted: &[Duration], quantile: f64) -> f64 {
+    let index = ((sorted.len() as f64 * quantile) as usize).min(sorted.len().saturating_sub(1));
+    sorted
+        .get(index)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// TASKS back-to-back clients sending `load` for `seconds`, each at most its share of
+/// MAX_REQUESTS_PER_RUN.
+async fn closed_loop(load: impl Load, seconds: u64) -> anyhow::Result<Run> {
+    let load = Arc::new(load);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut clients = JoinSet::new();
+    for task in 0..TASKS {
+        let load = load.clone();
+        clients.spawn(async move {
+            let mut tally = Tally::default();
+            let mut n = 0;
+            while Instant::now() < deadline && n < MAX_REQUESTS_PER_RUN / TASKS as u64 {
+                let sent = Instant::now();
+                let outcome = load.send(task, n).await;
+                tally.record(sent.elapsed(), outcome);
+                n += 1;
+            }
+            tally
+        });
+    }
+    let mut tally = Tally::default();
+    while let Some(done) = clients.join_next().await {
+        tally.merge(done?);
+    }
+    Ok(Run::finished(tally, started))
+}
+
+/// `load` at `rate` requests a second for `seconds`, each started on its tick whatever the
+/// others do (an open system: a slow answer does not lower the offered load); at most
+/// MAX_REQUESTS_PER_RUN, each bounded by the client's timeout.
+async fn open_loop(load: impl Load, rate: f64, seconds: u64) -> anyhow::Result<Run> {
+    let load = Arc::new(load);
+    let total = ((rate * seconds as f64) as u64).clamp(1, MAX_REQUESTS_PER_RUN);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut requests = JoinSet::new();
+    for n in 0..total {
+        ticker.tick().await;
+        let load = load.clone();
+        requests.spawn(async move {
+            let sent = Instant::now();
+            let outcome = load.send(n as usize % TASKS, n).await;
+            (sent.elapsed(), outcome)
+        });
+    }
+    let mut tally = Tally::default();
+    while let Some(done) = requests.join_next().await {
+        let (latency, outcome) = done?;
+        tally.record(latency, outcome);
+    }
+    Ok(Run::finished(tally, started))
+}
+
+/// What the callback endpoint saw of one payment run's orders.
+struct CalledBack {
+    /// Arrivals during the run, per second of it.
+    per_second: f64,
+    /// From each order's `paid_at` to its callback's arrival, sorted.
+    latencies: Vec<Duration>,
+    arrived: usize,
+    paid: usize,
+}
+
+/// Waits (at most STRAGGLERS) for the callback of every order `run` paid, then sums them up.
+async fn callbacks_of(run: &Run, arrivals: &Arrivals) -> CalledBack {
+    let paid = &run.tally.paid;
+    let deadline = Instant::now() + STRAGGLERS;
+    while arrivals.of(paid).len() < paid.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let arrived = arrivals.of(paid);
+    let end = run.started + run.elapsed;
+    let during = arrived.iter().filter(|arrival| arrival.at <= end).count();
+    let mut latencies: Vec<Duration> = arrived.iter().map(|arrival| arrival.after_paid).collect();
+    latencies.sort_unstable();
+    CalledBack {
+        per_second: during as f64 / run.elapsed.as_secs_f64(),
+        latencies,
+        arrived: arrived.len(),
+        paid: paid.len(),
+    }
+}
+
+/// An open-loop run and the rate it offered.
+struct Offered {
+    rate: f64,
+    run: Run,
+}
+
+/// `load` offered at half of what its closed loop `max` reached.
+async fn at_half_of(max: &Run, load: impl Load, seconds: u64) -> anyhow::Result<Offered> {
+    let rate = (max.ok_per_second() / 2.0).clamp(1.0, 100_000.0);
+    let run = open_loop(load, rate, seconds).await?;
+    Ok(Offered { rate, run })
+}
+
+// The rounds.
+
+/// The running server (killed when this is dropped), what was seeded, its callbacks.
+struct Bench {
+    client: reqwest::Client,
+    server: Server,
+    site: Site,
+    arrivals: Arrivals,
+    seconds: u64,
+}
+
+/// One round's measurements.
+struct Round {
+    pgbench_tps: f64,
+    spread: (Run, CalledBack),
+    hot: (Run, CalledBack),
+    history: Run,
+    tracking: Run,
+    history_at_half: Offered,
+    tracking_at_half: Offered,
+    peak_mib: u64,
+}
+
+impl Bench {
+    async fn round(&mut self) -> anyhow::Result<Round> {
+        let pgbench_tps = pgbench_run(self.seconds)?;
+        let spread = self.payments(self.site.merchants.clone()).await?;
+        let hot = self.payments(self.site.merchants[..1].to_vec()).await?;
+        self.keep_signed_in().await?;
+        let history = closed_loop(self.wallet_history(), self.seconds).await?;
+        let tracking = closed_loop(self.public_tracking(), self.seconds).await?;
+        self.keep_signed_in().await?;
+        let history_at_half = at_half_of(&history, self.wallet_history(), self.seconds).await?;
+        let tracking_at_half = at_half_of(&tracking, self.public_tracking(), self.seconds).await?;
+        Ok(Round {
+            pgbench_tps,
+            spread,
+            hot,
+            history,
+            tracking,
+            history_at_half,
+            tracking_at_half,
+            peak_mib: Memory::of(self.server.pid())?.hwm_mib,
+        })
+    }
+
+    /// A run of QR payments to `merchants`, then its callbacks.
+    async fn payments(&mut self, merchants: Vec<String>) -> anyhow::Result<(Run, CalledBack)> {
+        self.keep_signed_in().await?;
+        let load = QrPayments {
+            client: self.client.clone(),
+            base: self.server.base.clone(),
+            citizens: self.site.citizens.clone(),
+            merchants,
+        };
+        let run = closed_loop(load, self.seconds).await?;
+        let called_back = callbacks_of(&run, &self.arrivals).await;
+        Ok((run, called_back))
+    }
+
+    fn wallet_history(&self) -> WalletHistory {
+        WalletHistory {
+            client: self.client.clone(),
+            base: self.server.base.clone(),
+            citizens: self.site.citizens.clone(),
+        }
+    }
+
+    fn public_tracking(&self) -> PublicTracking {
+        PublicTracking {
+            client: self.client.clone(),
+            base: self.server.base.clone(),
+            dossiers: self.site.dossiers.clone(),
+        }
+    }
+
+    /// Sessions that outlast the next run, its stragglers and a minute more.
+    async fn keep_signed_in(&mut self) -> anyhow::Result<()> {
+        let needed = Duration::from_secs(self.seconds + 60) + STRAGGLERS;
+        let base = self.server.base.as_str();
+        renew_sessions(&self.client, base, &mut self.site.citizens, needed).await
+    }
+}
+
+// The report.
+
+/// What the benchmark prints, kept to be written to bench/results/ at the end.
+#[derive(Default)]
+struct Transcript(String);
+
+impl Transcript {
+    fn say(&mut self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        println!("{line}");
+        self.0.push_str(line);
+        self.0.push('\n');
+    }
+}
+
+fn report_round(transcript: &mut Transcript, number: u64, round: &Round) {
+    transcript.say(format!(
+        "round {number}: pgbench TPC-B {:.0} tps; server peak resident memory (VmHWM) {} MiB",
+        round.pgbench_tps, round.peak_mib
+    ));
+    transcript.say("  run                          ok/s   p50_ms   p99_ms   errors");
+    report_run(transcript, "(a) QR pay, 1,000 merchants", &round.spread.0);
+    report_run(transcript, "(b) QR pay, one merchant", &round.hot.0);
+    report_run(transcript, "(c) wallet history page", &round.history);
+    report_run(transcript, "(d) public tracking", &round.tracking);
+    transcript.say(format!(
+        "  (a)/pgbench {:.2}, (b)/(a) {:.2}",
+        round.spread.0.ok_per_second() / round.pgbench_tps,
+        round.hot.0.ok_per_second() / round.spread.0.ok_per_second()
+    ));
+    report_callbacks(transcript, "(a)", &round.spread.1);
+    report_callbacks(transcript, "(b)", &round.hot.1);
+    report_offered(transcript, "(c)", &round.history_at_half);
+    report_offered(transcript, "(d)", &round.tracking_at_half);
+}
+
+fn report_run(transcript: &mut Transcript, name: &str, run: &Run) {
+    transcript.say(format!(
+        "  {name:<27} {:>7.1}  {:>7.2}  {:>7.2}  {:>7}",
+        run.ok_per_second(),
+        run.ms_at(0.50),
+        run.ms_at(0.99),
+        run.tally.errors
+    ));
+    if let Some(error) = &run.tally.first_error {
+        let start: String = error.chars().take(200).collect();
+        transcript.say(format!("    first error: {start}"));
+    }
+}
+
+fn report_callbacks(transcript: &mut Transcript, name: &str, callbacks: &CalledBack) {
+    let verdict = if callbacks.arrived == callbacks.paid {
+        "all".to_owned()
+    } else {
+        format!("{} MISSING", callbacks.paid - callbacks.arrived)
+    };
+    transcript.say(format!(
+        "  callbacks of {name}: {:.1}/s during the run; paid_at to arrival p50 {:.2} ms, p99 {:.2} ms; \
+         {} of {} paid orders called back within {} s after the run ({verdict})",
+        callbacks.per_second,
+        quantile_ms(&callbacks.latencies, 0.50),
+        quantile_ms(&callbacks.latencies, 0.99),
+        callbacks.arrived,
+        callbacks.paid,
+        STRAGGLERS.as_secs()
+    ));
+}
+
+fn report_offered(transcript: &mut Transcript, name: &str, offered: &Offered) {
+    let p99_ms = offered.run.ms_at(0.99);
+    let verdict = if p99_ms < GOAL_P99_MS {
+        "met"
+    } else {
+        "MISSED"
+    };
+    transcript.say(format!(
+        "  {name} offered {:.0}/s (half its maximum): p50 {:.2} ms, p99 {p99_ms:.2} ms, {} errors; \
+         goal p99 < {GOAL_P99_MS} ms: {verdict}",
+        offered.rate,
+        offered.run.ms_at(0.50),
+        offered.run.tally.errors
+    ));
+}
+
+/// Writes the commit, the date and the transcript (which starts with the machine) to
+/// bench/results/payments-<UTC date-time>-<commit>.txt.
+fn save_results(transcript: &Transcript) -> anyhow::Result<PathBuf> {
+    let commit = current_commit();
+    let now = Utc::now();
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
+    std::fs::create_dir_all(&folder)?;
+    let path = folder.join(format!(
+        "payments-{}-{commit}.txt",
+        now.format("%Y%m%dT%H%M%SZ")
+    ));
+    let text = format!(
+        "commit {commit}\ndate {}\n{}",
+        now.to_rfc3339(),
+        transcript.0
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn current_commit() -> String {
+    Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
