@@ -421,14 +421,11 @@ fn fund_citizens(phones: &[String]) -> anyhow::Result<()> {
         let workers: Vec<_> = (0..SEED_AT_ONCE)
             .map(|_| scope.spawn(move || fund_in_turn(next, phones)))
             .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a funding thread panicked")))
-            })
-            .collect()
+        workers.into_iter().try_for_each(|worker| {
+            worker
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a funding thread panicked")))
+        })
     })
 }
 
