@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
-use crate::domain::NationalId;
+use crate::domain::{Money, NationalId};
 use crate::http::error::{ConstraintRule, FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
@@ -126,7 +126,8 @@ pub async fn verified_name(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Wallet {
     /// In đồng.
-    pub balance: i64,
+    #[schema(value_type = i64)]
+    pub balance: Money,
     pub verified: bool,
     pub pin_set: bool,
     /// The last four digits of the national ID the wallet was verified with.
@@ -138,18 +139,21 @@ pub struct Wallet {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LimitUsageDoc {
     pub category: String,
-    pub limit: i64,
-    pub used: i64,
-    pub remaining: i64,
+    #[schema(value_type = i64)]
+    pub limit: Money,
+    #[schema(value_type = i64)]
+    pub used: Money,
+    #[schema(value_type = i64)]
+    pub remaining: Money,
 }
 
 impl From<LimitUsage> for LimitUsageDoc {
     fn from(usage: LimitUsage) -> Self {
         LimitUsageDoc {
             category: usage.category.as_str().to_owned(),
-            limit: usage.limit,
-            used: usage.used,
-            remaining: usage.remaining,
+            limit: Money::from_stored(usage.limit),
+            used: Money::from_stored(usage.used),
+            remaining: Money::from_stored(usage.remaining),
         }
     }
 }
@@ -180,7 +184,7 @@ async fn load_wallet(
     .await?;
     let limits = limits::usage(conn, account_id, now).await?;
     Ok(Wallet {
-        balance: wallet.balance,
+        balance: Money::from_stored(wallet.balance),
         verified: wallet.verified,
         pin_set: wallet.pin_set,
         national_id_last4: wallet.national_id_last4,
