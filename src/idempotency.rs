@@ -13,8 +13,9 @@
 //!   status and body with `Idempotent-Replayed: true`; another fingerprint gets 422
 //!   `idempotency_key_reused`.
 //!
-//! Authentication and PIN checks run in the handler before [`Idempotent::run`], so their
-//! failures are never stored.
+//! Authentication runs in the handler before [`Idempotent::run`]; a payment's PIN is checked
+//! by the guard of [`Idempotent::run_guarded`], in the same transaction before the key is
+//! claimed. Neither failure is ever stored under the key.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
@@ -94,13 +95,6 @@ where
 
 impl<T> Idempotent<T> {
     /// Runs `effect` once per key and caller, answering repeats from what was stored.
-    ///
-    /// It runs in a task of its own, to its end, even when the client hangs up meanwhile
-    /// (which drops the handler): the client's retry with the same key is then answered from
-    /// what was stored, where a payment cancelled halfway would only be work thrown away —
-    /// and a transaction dropped inside its savepoint leaves the pooled connection's
-    /// bookkeeping out of step with the server (sqlx then logs `savepoint "_sqlx_savepoint_1"
-    /// does not exist` when it next checks the connection).
     pub async fn run<F>(self, db: &PgPool, caller_id: Uuid, effect: F) -> Response
     where
         F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, ApiResult<Answer>>
@@ -108,9 +102,41 @@ impl<T> Idempotent<T> {
             + 'static,
         T: Send + Sync + 'static,
     {
+        self.run_guarded(db, caller_id, no_guard, move |conn, body, ()| {
+            effect(conn, body)
+        })
+        .await
+    }
+
+    /// As [`Idempotent::run`], after `guard` (the payment PIN) has passed in the same
+    /// transaction, before the key is claimed; what it found is handed to `effect`. A guard's
+    /// refusal commits what the guard wrote (a wrong PIN's count) and nothing is stored under
+    /// the key, so a repeat is checked afresh.
+    ///
+    /// It runs in a task of its own, to its end, even when the client hangs up meanwhile
+    /// (which drops the handler): the client's retry with the same key is then answered from
+    /// what was stored, where a payment cancelled halfway would only be work thrown away —
+    /// and a transaction dropped inside its savepoint leaves the pooled connection's
+    /// bookkeeping out of step with the server (sqlx then logs `savepoint "_sqlx_savepoint_1"
+    /// does not exist` when it next checks the connection).
+    pub async fn run_guarded<G, P, F>(
+        self,
+        db: &PgPool,
+        caller_id: Uuid,
+        guard: G,
+        effect: F,
+    ) -> Response
+    where
+        G: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, ApiResult<P>> + Send + 'static,
+        P: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection, T, P) -> BoxFuture<'c, ApiResult<Answer>>
+            + Send
+            + 'static,
+        T: Send + Sync + 'static,
+    {
         let db = db.clone();
         let task = tokio::spawn(async move {
-            match self.run_inner(&db, caller_id, effect).await {
+            match self.run_inner(&db, caller_id, guard, effect).await {
                 Ok(response) => response,
                 Err(error) => error.into_response(),
             }
@@ -122,11 +148,26 @@ impl<T> Idempotent<T> {
         }
     }
 
-    async fn run_inner<F>(self, db: &PgPool, caller_id: Uuid, effect: F) -> ApiResult<Response>
+    async fn run_inner<G, P, F>(
+        self,
+        db: &PgPool,
+        caller_id: Uuid,
+        guard: G,
+        effect: F,
+    ) -> ApiResult<Response>
     where
-        F: for<'c> FnOnce(&'c mut PgConnection, T) -> BoxFuture<'c, ApiResult<Answer>>,
+        G: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, ApiResult<P>>,
+        F: for<'c> FnOnce(&'c mut PgConnection, T, P) -> BoxFuture<'c, ApiResult<Answer>>,
     {
         let mut tx = db.begin().await?;
+        let passed = match guard(&mut tx).await {
+            Ok(passed) => passed,
+            Err(refusal) if refusal.is_lasting_refusal() => {
+                tx.commit().await?;
+                return Err(refusal);
+            }
+            Err(fault) => return Err(fault),
+        };
         sqlx::query(&format!("SET LOCAL lock_timeout = '{WAIT_BOUND}'"))
             .execute(&mut *tx)
             .await?;
@@ -149,7 +190,7 @@ impl<T> Idempotent<T> {
             .await?;
 
         let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        let (status, content_type, body) = match effect(&mut savepoint, self.body).await {
+        let (status, content_type, body) = match effect(&mut savepoint, self.body, passed).await {
             Ok(answer) => {
                 savepoint.commit().await?;
                 (
@@ -183,6 +224,10 @@ impl<T> Idempotent<T> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if status.is_success() {
+            // The effect may have recorded events: their delivery need not wait for a poll.
+            crate::outbox::committed();
+        }
         Ok(stored_response(
             status,
             content_type,
@@ -222,6 +267,11 @@ impl<T> Idempotent<T> {
             true,
         ))
     }
+}
+
+/// The guard of a request that has nothing to check before its key.
+fn no_guard(_: &mut PgConnection) -> BoxFuture<'_, ApiResult<()>> {
+    Box::pin(async { Ok(()) })
 }
 
 /// The response as first answered. A replayed problem keeps the language it was first

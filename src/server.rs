@@ -168,7 +168,8 @@ async fn serve_until_signal(
     served
 }
 
-/// How often expired records (codes, failed logins, dead tokens, idempotency keys) are purged.
+/// How often expired records (codes, failed logins, dead tokens, finished events, idempotency
+/// keys) are purged.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
 fn spawn_housekeeping(tasks: &BackgroundTasks, db: PgPool) {
@@ -176,6 +177,7 @@ fn spawn_housekeeping(tasks: &BackgroundTasks, db: PgPool) {
         loop {
             let purged = async {
                 crate::auth::purge_expired(&db).await?;
+                crate::outbox::purge_finished(&db).await?;
                 crate::idempotency::purge_expired(&db).await
             };
             if let Err(error) = purged.await {

@@ -1,8 +1,9 @@
 //! The delivery workers. Each process runs one dispatcher that claims due deliveries in
 //! batches (`FOR UPDATE SKIP LOCKED`, so processes share the work) under a lease, sends them
 //! concurrently up to its configured number, and records each attempt with its outcome in one
-//! statement. It wakes on `NOTIFY callback_due` (sent at the commit of a new event or a
-//! redelivery) and polls every second as the fallback, which is also what picks up retries.
+//! statement. It wakes when a transaction of this process that recorded an event commits
+//! (`outbox::committed`) and polls as well, which is what picks up retries and other
+//! processes' events.
 //!
 //! At least once, never at the same moment twice: a claim moves the delivery's due time to the
 //! end of the lease, longer than any attempt may take, so nobody else claims it meanwhile; a
@@ -13,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -23,14 +23,13 @@ use super::destination::{CheckedResolver, Destinations};
 use super::signature;
 use crate::background::BackgroundTasks;
 use crate::config::Config;
-use crate::outbox::Event;
+use crate::outbox::{self, Event};
 
-/// How often due deliveries are looked for without a wake-up (retries, lost notifications).
-const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How often due deliveries are looked for without a wake-up: retries, events of other
+/// processes. A claim that finds nothing is one index probe.
+const POLL_EVERY: Duration = Duration::from_millis(250);
 /// How much of an answer is read and kept in the attempt log.
 const ANSWER_KEPT_BYTES: usize = 1024;
-/// The channel the outbox trigger notifies when a delivery becomes due.
-const WAKE_CHANNEL: &str = "callback_due";
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -120,7 +119,7 @@ impl Dispatcher {
 
     /// Delivers until `cancel` fires, then lets the attempts in flight finish.
     pub async fn run(self, cancel: CancellationToken) {
-        let mut wake_ups = self.listen().await;
+        let mut commits = outbox::commits();
         let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
         loop {
@@ -143,32 +142,12 @@ impl Dispatcher {
             }
             tokio::select! {
                 () = cancel.cancelled() => break,
-                () = next_wake_up(&mut wake_ups) => {}
+                () = next_commit(&mut commits) => {}
                 _ = in_flight.join_next(), if free == 0 => {}
-                () = tokio::time::sleep(POLL_EVERY) => {
-                    // The database may have been down when we started: listen once it is up.
-                    if wake_ups.is_none() {
-                        wake_ups = self.listen().await;
-                    }
-                }
+                () = tokio::time::sleep(POLL_EVERY) => {}
             }
         }
         while in_flight.join_next().await.is_some() {}
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let listening = async {
-            let mut listener = PgListener::connect_with(&self.db).await?;
-            listener.listen(WAKE_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        match listening.await {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::warn!(%error, "cannot LISTEN for new callbacks; polling only");
-                None
-            }
-        }
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
@@ -331,19 +310,12 @@ impl Dispatcher {
     }
 }
 
-/// Waits for the next notification, then takes every one already buffered, so a burst of
-/// commits costs one claim. Without a listener, never completes (polling takes over).
-async fn next_wake_up(listener: &mut Option<PgListener>) {
-    let Some(listener) = listener else {
-        return std::future::pending().await;
-    };
-    match listener.recv().await {
-        Ok(_) => while listener.next_buffered().is_some() {},
-        Err(error) => {
-            // sqlx reconnects on the next call; polling covers the gap.
-            tracing::warn!(%error, "the callback wake-up connection failed");
-            tokio::time::sleep(POLL_EVERY).await;
-        }
+/// Waits until an event-recording transaction of this process commits; every commit since
+/// the last wake-up counts as seen, so a burst of commits costs one claim.
+async fn next_commit(commits: &mut watch::Receiver<u64>) {
+    if commits.changed().await.is_err() {
+        // The sender is a static that lives as long as the process: polling takes over.
+        std::future::pending::<()>().await;
     }
 }
 

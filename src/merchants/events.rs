@@ -214,6 +214,7 @@ async fn redeliver(
     .await?;
     let event = with_attempts(&mut tx, caller.merchant_id, id).await?;
     tx.commit().await?;
+    crate::outbox::committed();
     Ok((StatusCode::ACCEPTED, Json(event)))
 }
 

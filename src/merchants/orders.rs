@@ -100,21 +100,22 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
 }
 
-struct OrderRow {
-    id: Uuid,
-    code: String,
-    order_ref: String,
-    merchant_code: String,
-    merchant_name: String,
-    category_code: String,
-    city: String,
-    amount: i64,
-    description: String,
-    status: OrderStatus,
-    amount_refunded: i64,
-    expires_at: DateTime<Utc>,
-    paid_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
+/// An order's row with its merchant's names, from which the merchant API's [`Order`] is made.
+pub(super) struct OrderRow {
+    pub id: Uuid,
+    pub code: String,
+    pub order_ref: String,
+    pub merchant_code: String,
+    pub merchant_name: String,
+    pub category_code: String,
+    pub city: String,
+    pub amount: i64,
+    pub description: String,
+    pub status: OrderStatus,
+    pub amount_refunded: i64,
+    pub expires_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// The order by id, with its refunds, as the merchant sees it.
@@ -137,44 +138,50 @@ pub async fn view(conn: &mut PgConnection, order_id: Uuid) -> ApiResult<Order> {
     )
     .fetch_all(&mut *conn)
     .await?;
-    let qr_payload = qr::payload(
-        &Presented::Order {
-            code: &row.code,
-            amount: row.amount,
-            purpose: &row.description,
-        },
-        &MerchantInfo {
-            category_code: &row.category_code,
-            name: &row.merchant_name,
-            city: &row.city,
-        },
-    );
-    let amount_refundable = if row.status == OrderStatus::Paid {
-        Money::from_stored(row.amount - row.amount_refunded)
-    } else {
-        Money::ZERO
-    };
-    Ok(Order {
-        id: row.id,
-        deep_link: format!("civicpay://pay?code={}", row.code),
-        code: row.code,
-        order_ref: row.order_ref,
-        merchant: row.merchant_code,
-        amount: Money::from_stored(row.amount),
-        description: row.description,
-        status: row.status,
-        amount_refunded: Money::from_stored(row.amount_refunded),
-        amount_refundable,
-        qr_payload,
-        expires_at: row.expires_at,
-        paid_at: row.paid_at,
-        refunds,
-        created_at: row.created_at,
-    })
+    Ok(row.into_order(refunds))
+}
+
+impl OrderRow {
+    pub(super) fn into_order(self, refunds: Vec<Refund>) -> Order {
+        let qr_payload = qr::payload(
+            &Presented::Order {
+                code: &self.code,
+                amount: self.amount,
+                purpose: &self.description,
+            },
+            &MerchantInfo {
+                category_code: &self.category_code,
+                name: &self.merchant_name,
+                city: &self.city,
+            },
+        );
+        let amount_refundable = if self.status == OrderStatus::Paid {
+            Money::from_stored(self.amount - self.amount_refunded)
+        } else {
+            Money::ZERO
+        };
+        Order {
+            id: self.id,
+            deep_link: format!("civicpay://pay?code={}", self.code),
+            code: self.code,
+            order_ref: self.order_ref,
+            merchant: self.merchant_code,
+            amount: Money::from_stored(self.amount),
+            description: self.description,
+            status: self.status,
+            amount_refunded: Money::from_stored(self.amount_refunded),
+            amount_refundable,
+            qr_payload,
+            expires_at: self.expires_at,
+            paid_at: self.paid_at,
+            refunds,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// A short, unambiguous order code: `OD` and 12 characters of Crockford base32.
-fn new_code() -> String {
+pub(super) fn new_code() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).expect("the operating system provides randomness");
@@ -185,13 +192,8 @@ fn new_code() -> String {
     format!("OD{tail}")
 }
 
-/// Creates an order, or returns the one this `order_ref` already names if the request is the
-/// same (`Ok((false, id))`); another request under the same reference is 409.
-pub async fn create(
-    conn: &mut PgConnection,
-    merchant_id: Uuid,
-    order: &NewOrder,
-) -> ApiResult<(bool, Uuid)> {
+/// The order's fields checked, answering how many seconds it stays payable.
+pub(super) fn checked_expiry(order: &NewOrder) -> ApiResult<i64> {
     let expires_in = order.expires_in.unwrap_or(DEFAULT_EXPIRES_IN_SECS);
     let ref_ok = !order.order_ref.trim().is_empty() && order.order_ref.chars().count() <= 64;
     FieldChecks::new()
@@ -215,8 +217,23 @@ pub async fn create(
             },
         )
         .finish()?;
-    let request_hash: [u8; 32] =
-        Sha256::digest(serde_json::to_vec(order).map_err(ApiError::internal)?).into();
+    Ok(expires_in)
+}
+
+/// What tells a repeat of the creating request from another request under its `order_ref`.
+pub(super) fn request_hash(order: &NewOrder) -> ApiResult<[u8; 32]> {
+    Ok(Sha256::digest(serde_json::to_vec(order).map_err(ApiError::internal)?).into())
+}
+
+/// Creates an order, or returns the one this `order_ref` already names if the request is the
+/// same (`Ok((false, id))`); another request under the same reference is 409.
+pub async fn create(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    order: &NewOrder,
+) -> ApiResult<(bool, Uuid)> {
+    let expires_in = checked_expiry(order)?;
+    let request_hash = request_hash(order)?;
     let id = Uuid::new_v4();
     let inserted = sqlx::query_scalar!(
         "INSERT INTO orders (id, merchant_id, order_ref, code, amount, description, request_hash, expires_at)
@@ -325,6 +342,7 @@ async fn cancel_order(
     let order = view(&mut tx, id).await?;
     announce(&mut tx, caller.merchant_id, "order.cancelled", &order).await?;
     tx.commit().await?;
+    outbox::committed();
     Ok(Json(order))
 }
 
@@ -382,6 +400,9 @@ pub async fn expire_due(db: &PgPool) -> ApiResult<usize> {
         announce(&mut tx, order.merchant_id, "order.expired", &view).await?;
     }
     tx.commit().await?;
+    if !due.is_empty() {
+        outbox::committed();
+    }
     Ok(due.len())
 }
 

@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::orders::{
-    self, NewOrder, Order, OrderStatus, announce, lock_status, refuse_unless_pending,
+    self, NewOrder, Order, OrderRow, OrderStatus, announce, refuse_unless_pending,
 };
 use super::qr::{self, MerchantInfo, Presented};
 use crate::auth::Caller;
@@ -26,9 +26,10 @@ use crate::domain::Money;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
 use crate::idempotency::{Answer, Idempotent};
-use crate::ledger::{self, EntryKind, Posting, SystemAccount};
+use crate::ledger::{EntryKind, Posting};
 use crate::state::AppState;
-use crate::wallet::{self, Debit, LimitCategory, pin};
+use crate::wallet::pin::{self, PinChecked};
+use crate::wallet::{self, Debit, LimitCategory};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -103,18 +104,14 @@ async fn pay_order(
     request: Idempotent<PayOrderRequest>,
 ) -> Response {
     let payer = caller.account_id;
-    if let Err(refusal) = pin::check_header(&state.db, state.wallet.pepper(), &headers, payer).await
-    {
-        return refusal.into_response();
-    }
+    let pin_check = match pin::guard(state.wallet.pepper(), &headers, payer) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal.into_response(),
+    };
     request
-        .run(&state.db, payer, move |conn, _| {
+        .run_guarded(&state.db, payer, pin_check, move |conn, _, checked| {
             Box::pin(async move {
-                let order_id = sqlx::query_scalar!("SELECT id FROM orders WHERE code = $1", code)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-                let order = pay(conn, payer, order_id).await?;
+                let order = pay_scanned(conn, &checked, &code).await?;
                 answer(StatusCode::OK, &order)
             })
         })
@@ -128,57 +125,172 @@ fn answer(status: StatusCode, order: &Order) -> ApiResult<Answer> {
     })
 }
 
-/// Pays a locked, pending order from `payer`'s wallet; see the module docs.
-async fn pay(conn: &mut PgConnection, payer: Uuid, order_id: Uuid) -> ApiResult<Order> {
-    refuse_unless_pending(lock_status(conn, order_id).await?)?;
-    let merchant = sqlx::query!(
-        r#"SELECT m.id, m.name, m.ledger_account_id, m.fee_rate, m.limit_category AS "limit_category: LimitCategory",
-                  m.disabled_at IS NOT NULL AS "disabled!", o.amount, o.order_ref
-           FROM orders o JOIN merchants m ON m.id = o.merchant_id WHERE o.id = $1"#,
-        order_id,
+/// The merchant a payment goes to, read once, with the account its fee goes to.
+struct Payee {
+    id: Uuid,
+    code: String,
+    name: String,
+    category_code: String,
+    city: String,
+    ledger_account_id: Uuid,
+    fee_rate: Decimal,
+    limit_category: LimitCategory,
+    fee_account: Uuid,
+}
+
+/// Pays the pending order `code` from the wallet `checked` found: the order is locked and
+/// read with its merchant in one statement, and answered from what the payment wrote.
+async fn pay_scanned(
+    conn: &mut PgConnection,
+    checked: &PinChecked,
+    code: &str,
+) -> ApiResult<Order> {
+    let row = sqlx::query!(
+        r#"SELECT o.id, o.code, o.order_ref, o.amount, o.description, o.expires_at, o.created_at,
+                  CASE WHEN o.status = 'pending' AND o.expires_at <= now() THEN 'expired' ELSE o.status END AS "status!: OrderStatus",
+                  m.id AS merchant_id, m.code AS merchant_code, m.name AS merchant_name, m.category_code, m.city,
+                  m.ledger_account_id, m.fee_rate, m.limit_category AS "limit_category: LimitCategory",
+                  m.disabled_at IS NOT NULL AS "disabled!",
+                  (SELECT id FROM ledger_accounts WHERE code = 'system_fee') AS "fee_account!"
+           FROM orders o JOIN merchants m ON m.id = o.merchant_id
+           WHERE o.code = $1 FOR UPDATE OF o"#,
+        code,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    refuse_unless_pending(row.status)?;
+    if row.disabled {
+        return Err(ApiError::new(ErrorCode::NotFound));
+    }
+    let payee = Payee {
+        id: row.merchant_id,
+        code: row.merchant_code,
+        name: row.merchant_name,
+        category_code: row.category_code,
+        city: row.city,
+        ledger_account_id: row.ledger_account_id,
+        fee_rate: row.fee_rate,
+        limit_category: row.limit_category,
+        fee_account: row.fee_account,
+    };
+    let fee = debit_payer(conn, checked, &payee, row.id, row.amount, &row.order_ref).await?;
+    let paid_at = sqlx::query_scalar!(
+        r#"UPDATE orders SET status = 'paid', paid_at = now(), paid_by = $2, fee = $3 WHERE id = $1
+           RETURNING paid_at AS "paid_at!""#,
+        row.id,
+        checked.verified_wallet()?.account_id(),
+        fee,
     )
     .fetch_one(&mut *conn)
     .await?;
-    if merchant.disabled {
-        return Err(ApiError::new(ErrorCode::NotFound));
+    let paid = payee.paid_row(PaidOrder {
+        id: row.id,
+        code: row.code,
+        order_ref: row.order_ref,
+        amount: row.amount,
+        description: row.description,
+        expires_at: row.expires_at,
+        paid_at,
+        created_at: row.created_at,
+    });
+    announce_paid(conn, &payee, paid).await
+}
+
+impl Payee {
+    /// The merchant with code `code`, unless disabled.
+    async fn find(conn: &mut PgConnection, code: &str) -> ApiResult<Payee> {
+        let payee = sqlx::query_as!(
+            Payee,
+            r#"SELECT id, code, name, category_code, city, ledger_account_id, fee_rate,
+                      limit_category AS "limit_category: LimitCategory",
+                      (SELECT id FROM ledger_accounts WHERE code = 'system_fee') AS "fee_account!"
+               FROM merchants WHERE code = $1 AND disabled_at IS NULL"#,
+            code,
+        )
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+        Ok(payee)
     }
-    let payer_wallet = wallet::verified(conn, payer).await?;
-    let amount = merchant.amount;
-    let fee = fee(amount, merchant.fee_rate);
+
+    /// The row of an order this payment has just paid to this merchant.
+    fn paid_row(&self, paid: PaidOrder) -> OrderRow {
+        OrderRow {
+            id: paid.id,
+            code: paid.code,
+            order_ref: paid.order_ref,
+            merchant_code: self.code.clone(),
+            merchant_name: self.name.clone(),
+            category_code: self.category_code.clone(),
+            city: self.city.clone(),
+            amount: paid.amount,
+            description: paid.description,
+            status: OrderStatus::Paid,
+            // Refunds come after the payment.
+            amount_refunded: 0,
+            expires_at: paid.expires_at,
+            paid_at: Some(paid.paid_at),
+            created_at: paid.created_at,
+        }
+    }
+}
+
+/// What the paying transaction wrote or locked of an order, so it is not read back.
+struct PaidOrder {
+    id: Uuid,
+    code: String,
+    order_ref: String,
+    amount: i64,
+    description: String,
+    expires_at: DateTime<Utc>,
+    paid_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+/// Debits the payer for `amount`: to the merchant less its fee, the fee to the fee account.
+/// Answers the fee.
+async fn debit_payer(
+    conn: &mut PgConnection,
+    checked: &PinChecked,
+    payee: &Payee,
+    order_id: Uuid,
+    amount: i64,
+    order_ref: &str,
+) -> ApiResult<i64> {
+    let payer = checked.verified_wallet()?;
+    let fee = fee(amount, payee.fee_rate);
     let mut credits = vec![Posting {
-        account_id: merchant.ledger_account_id,
+        account_id: payee.ledger_account_id,
         amount: amount - fee,
         counterparty: None,
     }];
     if fee > 0 {
-        let fee_account = ledger::system_account(conn, SystemAccount::SystemFee).await?;
         credits.push(Posting {
-            account_id: fee_account,
+            account_id: payee.fee_account,
             amount: fee,
             counterparty: None,
         });
     }
     let debit = Debit {
-        payer: payer_wallet,
+        payer,
         amount: Money::from_stored(amount),
-        limit_category: merchant.limit_category,
+        limit_category: payee.limit_category,
         kind: EntryKind::Payment,
         reference: order_id.to_string(),
-        note: Some(merchant.order_ref),
-        payee: Some(merchant.name),
+        note: Some(order_ref.to_owned()),
+        payee: Some(payee.name.clone()),
         credits,
     };
     wallet::debit(conn, debit).await?;
-    sqlx::query!(
-        "UPDATE orders SET status = 'paid', paid_at = now(), paid_by = $2, fee = $3 WHERE id = $1",
-        order_id,
-        payer,
-        fee,
-    )
-    .execute(&mut *conn)
-    .await?;
-    let order = orders::view(conn, order_id).await?;
-    announce(conn, merchant.id, "payment.succeeded", &order).await?;
+    Ok(fee)
+}
+
+/// Writes `payment.succeeded` for the order just paid and answers it. A new payment has no
+/// refunds yet.
+async fn announce_paid(conn: &mut PgConnection, payee: &Payee, paid: OrderRow) -> ApiResult<Order> {
+    let order = paid.into_order(Vec::new());
+    announce(conn, payee.id, "payment.succeeded", &order).await?;
     Ok(order)
 }
 
@@ -258,32 +370,68 @@ async fn pay_merchant(
     request: Idempotent<PayMerchantRequest>,
 ) -> Response {
     let payer = caller.account_id;
-    if let Err(refusal) = pin::check_header(&state.db, state.wallet.pepper(), &headers, payer).await
-    {
-        return refusal.into_response();
-    }
+    let pin_check = match pin::guard(state.wallet.pepper(), &headers, payer) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal.into_response(),
+    };
     request
-        .run(&state.db, payer, move |conn, body| {
+        .run_guarded(&state.db, payer, pin_check, move |conn, body, checked| {
             Box::pin(async move {
-                let merchant_id = sqlx::query_scalar!(
-                    "SELECT id FROM merchants WHERE code = $1 AND disabled_at IS NULL",
-                    code
-                )
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-                let order = NewOrder {
-                    order_ref: format!("static-{}", Uuid::new_v4()),
-                    amount: body.amount,
-                    description: body.note,
-                    expires_in: None,
-                };
-                let (_, order_id) = orders::create(conn, merchant_id, &order).await?;
-                let order = pay(conn, payer, order_id).await?;
+                let order = pay_static(conn, &checked, &code, body).await?;
                 answer(StatusCode::CREATED, &order)
             })
         })
         .await
+}
+
+/// Creates the order of a static-code payment already paid: one row written once.
+async fn pay_static(
+    conn: &mut PgConnection,
+    checked: &PinChecked,
+    code: &str,
+    request: PayMerchantRequest,
+) -> ApiResult<Order> {
+    let payee = Payee::find(conn, code).await?;
+    let order = NewOrder {
+        order_ref: format!("static-{}", Uuid::new_v4()),
+        amount: request.amount,
+        description: request.note,
+        expires_in: None,
+    };
+    let expires_in = orders::checked_expiry(&order)?;
+    let request_hash = orders::request_hash(&order)?;
+    let id = Uuid::new_v4();
+    let amount = order.amount.dong();
+    let fee = debit_payer(conn, checked, &payee, id, amount, &order.order_ref).await?;
+    let written = sqlx::query!(
+        r#"INSERT INTO orders (id, merchant_id, order_ref, code, amount, description, request_hash, expires_at,
+                               status, paid_at, paid_by, fee)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), 'paid', now(), $9, $10)
+           RETURNING code, expires_at, paid_at AS "paid_at!", created_at"#,
+        id,
+        payee.id,
+        order.order_ref,
+        orders::new_code(),
+        amount,
+        order.description,
+        request_hash.as_slice(),
+        expires_in as f64,
+        checked.verified_wallet()?.account_id(),
+        fee,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let paid = payee.paid_row(PaidOrder {
+        id,
+        code: written.code,
+        order_ref: order.order_ref,
+        amount,
+        description: order.description,
+        expires_at: written.expires_at,
+        paid_at: written.paid_at,
+        created_at: written.created_at,
+    });
+    announce_paid(conn, &payee, paid).await
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@ use crate::idempotency::{Answer, Idempotent};
 use crate::ledger::{self, EntryKind, NewEntry, Posting};
 use crate::outbox::{self, Audience};
 use crate::state::AppState;
-use crate::wallet::{self, Debit, LimitCategory, pin};
+use crate::wallet::pin::{self, PinChecked};
+use crate::wallet::{self, Debit, LimitCategory};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -104,15 +105,14 @@ async fn create_withdrawal(
     request: Idempotent<WithdrawalRequest>,
 ) -> Response {
     let citizen = caller.account_id;
-    if let Err(refusal) =
-        pin::check_header(&state.db, state.wallet.pepper(), &headers, citizen).await
-    {
-        return refusal.into_response();
-    }
+    let pin_check = match pin::guard(state.wallet.pepper(), &headers, citizen) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal.into_response(),
+    };
     let providers = state.providers.clone();
     request
-        .run(&state.db, citizen, move |conn, body| {
-            Box::pin(async move { withdraw(conn, &providers, citizen, body).await })
+        .run_guarded(&state.db, citizen, pin_check, move |conn, body, checked| {
+            Box::pin(async move { withdraw(conn, &providers, citizen, checked, body).await })
         })
         .await
 }
@@ -121,12 +121,13 @@ async fn withdraw(
     conn: &mut PgConnection,
     providers: &Providers,
     citizen: Uuid,
+    checked: PinChecked,
     request: WithdrawalRequest,
 ) -> ApiResult<Answer> {
     // An unverified wallet has no verified name and is refused below.
     let verified_name = wallet::verified_name(conn, citizen).await?;
     let (amount, provider) = check_request(&request, providers, verified_name.as_deref())?;
-    let payer = wallet::verified(conn, citizen).await?;
+    let payer = checked.verified_wallet()?;
     let id = Uuid::new_v4();
     let clearing = clearing_account(conn, provider.name()).await?;
     let bank_account = format!("{} {}", request.bank_code, request.account_number);

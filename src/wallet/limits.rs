@@ -56,26 +56,23 @@ pub(super) async fn consume(
     at: DateTime<Utc>,
 ) -> ApiResult<()> {
     let month = month_of(at);
-    let policy = sqlx::query!(
-        "SELECT limit_group, monthly_limit FROM limit_policies WHERE category = $1",
+    // The category's policy and the usage it counts against, in one statement.
+    let counted = sqlx::query!(
+        r#"WITH policy AS (SELECT limit_group, monthly_limit FROM limit_policies WHERE category = $1)
+           INSERT INTO wallet_limit_usage (wallet_account_id, limit_group, month, used)
+           SELECT $2, limit_group, $3, $4 FROM policy
+           ON CONFLICT (wallet_account_id, limit_group, month) DO UPDATE SET used = wallet_limit_usage.used + $4
+           RETURNING used, (SELECT monthly_limit FROM policy) AS "monthly_limit!""#,
         category as LimitCategory,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let used = sqlx::query_scalar!(
-        "INSERT INTO wallet_limit_usage (wallet_account_id, limit_group, month, used)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (wallet_account_id, limit_group, month) DO UPDATE SET used = wallet_limit_usage.used + $4
-         RETURNING used",
         wallet,
-        policy.limit_group,
         month,
         amount,
     )
     .fetch_one(&mut *conn)
     .await?;
-    if used > policy.monthly_limit {
-        let remaining = policy.monthly_limit - (used - amount);
+    let (used, monthly_limit) = (counted.used, counted.monthly_limit);
+    if used > monthly_limit {
+        let remaining = monthly_limit - (used - amount);
         return Err(ApiError::new(ErrorCode::LimitExceeded)
             .with_extra("category", category.as_str())
             .with_extra("remaining", remaining.max(0)));

@@ -89,6 +89,13 @@ pub struct VerifiedWallet {
     ledger_account_id: Uuid,
 }
 
+impl VerifiedWallet {
+    /// The citizen whose wallet it is.
+    pub fn account_id(&self) -> Uuid {
+        self.account_id
+    }
+}
+
 /// The citizen's wallet (created on first use), or 409 `wallet_not_verified`.
 pub async fn verified(conn: &mut PgConnection, account_id: Uuid) -> ApiResult<VerifiedWallet> {
     let wallet = ensure(conn, account_id).await?;

@@ -4,9 +4,11 @@
 //! wrong tries, PIN changes included, lock wallet payments for 15 minutes.
 
 use axum::http::HeaderMap;
-use sqlx::PgPool;
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::VerifiedWallet;
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::db::{LockSpace, xact_lock};
 use crate::http::messages::Message;
@@ -35,23 +37,89 @@ fn from_headers(headers: &HeaderMap) -> ApiResult<String> {
         .ok_or_else(|| ApiError::new(ErrorCode::PaymentPinRequired))
 }
 
-/// Checks `pin` against the wallet's, counting a failure (committed at once, whatever happens
-/// to the request) and locking payments after the fifth.
+/// What a right PIN lets a payment go on with: the wallet, if verified (an unverified one is
+/// refused by the payment itself, as a refusal it remembers).
+pub struct PinChecked {
+    wallet: Option<VerifiedWallet>,
+}
+
+impl PinChecked {
+    /// The payer's verified wallet, or 409 `wallet_not_verified`.
+    pub fn verified_wallet(&self) -> ApiResult<VerifiedWallet> {
+        self.wallet
+            .ok_or_else(|| ApiError::new(ErrorCode::WalletNotVerified))
+    }
+}
+
+/// Checks `pin` in a transaction of its own, committing the failure it counts.
+pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> ApiResult<()> {
+    let mut tx = db.begin().await?;
+    let checked = check_in(&mut tx, pepper, account_id, pin).await;
+    if checked.is_ok()
+        || checked
+            .as_ref()
+            .is_err_and(|e| e.status().is_client_error())
+    {
+        tx.commit().await?;
+    }
+    checked.map(|_| ())
+}
+
+/// The `X-Payment-Pin` check of a wallet payment, as the guard of its idempotent run
+/// (`Idempotent::run_guarded`): in the payment's own transaction, before its key is looked at,
+/// so a payment is one transaction and one commit. A missing header is refused at once.
+pub fn guard(
+    pepper: &[u8],
+    headers: &HeaderMap,
+    account_id: Uuid,
+) -> ApiResult<
+    impl for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, ApiResult<PinChecked>> + Send + 'static,
+> {
+    let pin = from_headers(headers)?;
+    let pepper = pepper.to_vec();
+    Ok(as_guard(move |conn| {
+        checking(conn, pepper, account_id, pin)
+    }))
+}
+
+/// Gives the closure the signature a guard needs (closures infer it only from a bound).
+fn as_guard<G>(guard: G) -> G
+where
+    G: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, ApiResult<PinChecked>>,
+{
+    guard
+}
+
+fn checking(
+    conn: &mut PgConnection,
+    pepper: Vec<u8>,
+    account_id: Uuid,
+    pin: String,
+) -> BoxFuture<'_, ApiResult<PinChecked>> {
+    Box::pin(async move { check_in(conn, &pepper, account_id, &pin).await })
+}
+
+/// Checks `pin` against the wallet's in the caller's transaction, counting a failure and
+/// locking payments after the fifth; the caller commits what a refusal wrote.
 ///
 /// Checks of one wallet take turns under an advisory lock, so parallel guesses cannot
 /// overshoot the lock-out. The lock is not a row lock: a right PIN with nothing to forgive
-/// writes nothing at all (no row version, no transaction id, no commit record to flush), so a
-/// payment costs one commit, its own.
-pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> ApiResult<()> {
-    let mut tx = db.begin().await?;
-    xact_lock(&mut tx, LockSpace::Pin, &account_id.to_string()).await?;
+/// writes nothing at all.
+async fn check_in(
+    conn: &mut PgConnection,
+    pepper: &[u8],
+    account_id: Uuid,
+    pin: &str,
+) -> ApiResult<PinChecked> {
+    xact_lock(&mut *conn, LockSpace::Pin, &account_id.to_string()).await?;
     let wallet = sqlx::query!(
         r#"SELECT pin_hash, pin_failures, pin_locked_until IS NOT NULL AS "lock_set!",
-                  CEIL(EXTRACT(EPOCH FROM pin_locked_until - now()))::bigint AS locked_secs
+                  CEIL(EXTRACT(EPOCH FROM pin_locked_until - now()))::bigint AS locked_secs,
+                  ledger_account_id, verified_at IS NOT NULL AS "verified!"
            FROM wallets WHERE account_id = $1"#,
         account_id,
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| ApiError::new(ErrorCode::PaymentPinNotSet))?;
     if let Some(secs) = wallet.locked_secs.filter(|s| *s > 0) {
@@ -61,43 +129,51 @@ pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> A
         .pin_hash
         .ok_or_else(|| ApiError::new(ErrorCode::PaymentPinNotSet))?;
     let matches = well_formed(pin) && constant_time_eq(&hash(pepper, account_id, pin), &stored);
-    if matches {
-        // Written only when there is something to forget: failures, or a lapsed lock-out.
-        if wallet.pin_failures != 0 || wallet.lock_set {
-            sqlx::query!(
-                "UPDATE wallets SET pin_failures = 0, pin_locked_until = NULL WHERE account_id = $1",
-                account_id
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        return Ok(());
+    if !matches {
+        return Err(count_failure(conn, account_id, wallet.pin_failures + 1).await?);
     }
-    let failures = wallet.pin_failures + 1;
-    let error = if failures >= MAX_FAILURES {
+    // Written only when there is something to forget: failures, or a lapsed lock-out.
+    if wallet.pin_failures != 0 || wallet.lock_set {
+        sqlx::query!(
+            "UPDATE wallets SET pin_failures = 0, pin_locked_until = NULL WHERE account_id = $1",
+            account_id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    let wallet = wallet.verified.then_some(VerifiedWallet {
+        account_id,
+        ledger_account_id: wallet.ledger_account_id,
+    });
+    Ok(PinChecked { wallet })
+}
+
+/// Records the `failures`-th wrong PIN in a row and answers the refusal it earns.
+async fn count_failure(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    failures: i32,
+) -> ApiResult<ApiError> {
+    if failures >= MAX_FAILURES {
         sqlx::query!(
             "UPDATE wallets SET pin_failures = 0, pin_locked_until = now() + make_interval(secs => $2)
              WHERE account_id = $1",
             account_id,
             LOCK_SECS as f64,
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        locked(LOCK_SECS)
-    } else {
-        sqlx::query!(
-            "UPDATE wallets SET pin_failures = $2 WHERE account_id = $1",
-            account_id,
-            failures
-        )
-        .execute(&mut *tx)
-        .await?;
-        ApiError::new(ErrorCode::PaymentPinInvalid)
-            .with_extra("attempts_left", MAX_FAILURES - failures)
-    };
-    tx.commit().await?;
-    Err(error)
+        return Ok(locked(LOCK_SECS));
+    }
+    sqlx::query!(
+        "UPDATE wallets SET pin_failures = $2 WHERE account_id = $1",
+        account_id,
+        failures
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(ApiError::new(ErrorCode::PaymentPinInvalid)
+        .with_extra("attempts_left", MAX_FAILURES - failures))
 }
 
 /// Sets the wallet's first PIN, or changes the one set: a change needs `old_pin`, checked like
@@ -135,16 +211,6 @@ pub async fn set(
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// The `X-Payment-Pin` check every wallet payment runs before its idempotency key is looked at.
-pub async fn check_header(
-    db: &PgPool,
-    pepper: &[u8],
-    headers: &HeaderMap,
-    account_id: Uuid,
-) -> ApiResult<()> {
-    check(db, pepper, account_id, &from_headers(headers)?).await
 }
 
 fn locked(secs: i64) -> ApiError {

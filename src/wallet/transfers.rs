@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Debit, LimitCategory, debit, pin, verified};
+use super::pin::{self, PinChecked};
+use super::{Debit, LimitCategory, debit};
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::domain::{Money, Phone};
@@ -80,24 +81,25 @@ async fn create_transfer(
     request: Idempotent<TransferRequest>,
 ) -> Response {
     let payer = caller.account_id;
-    if let Err(refusal) = pin::check_header(&state.db, state.wallet.pepper(), &headers, payer).await
-    {
-        return axum::response::IntoResponse::into_response(refusal);
-    }
+    let pin_check = match pin::guard(state.wallet.pepper(), &headers, payer) {
+        Ok(guard) => guard,
+        Err(refusal) => return axum::response::IntoResponse::into_response(refusal),
+    };
     request
-        .run(&state.db, payer, move |conn, body| {
-            Box::pin(transfer(conn, payer, body))
+        .run_guarded(&state.db, payer, pin_check, move |conn, body, checked| {
+            Box::pin(transfer(conn, checked, body))
         })
         .await
 }
 
 async fn transfer(
     conn: &mut PgConnection,
-    payer: Uuid,
+    checked: PinChecked,
     request: TransferRequest,
 ) -> ApiResult<Answer> {
     let request = CheckedTransfer::from_request(request)?;
-    let payer_wallet = verified(conn, payer).await?;
+    let payer_wallet = checked.verified_wallet()?;
+    let payer = payer_wallet.account_id;
     let recipient = find_recipient(conn, payer, &request.to_phone).await?;
     let payer_name = sqlx::query_scalar!("SELECT full_name FROM accounts WHERE id = $1", payer)
         .fetch_one(&mut *conn)

@@ -703,3 +703,58 @@ async fn metrics_show_the_callbacks_waiting(pool: PgPool) {
     assert!(metrics.contains(r#"civicpay_queue_items{queue="callbacks",state="failed"} 0"#));
     assert!(metrics.contains("civicpay_queue_oldest_due_seconds"));
 }
+
+/// Finished deliveries older than the retention go with their event and attempt log; pending
+/// ones and recent ones stay, whatever their age.
+#[sqlx::test]
+async fn finished_events_past_their_retention_are_purged_and_nothing_else(pool: PgPool) {
+    let (app, admin, citizen) = set_up(&pool).await;
+    let mut receiver = Receiver::start().await;
+    let shop = subscriber(&app, &admin, "SHOPP", &receiver.url).await;
+    let workers = Workers::start(&pool, settings());
+    for order_ref in ["old-delivered", "old-pending", "new-delivered"] {
+        paid_order(&app, &citizen, &shop, order_ref).await;
+        receiver.next(SOON).await.expect("called back");
+    }
+    workers.stop().await;
+    let event_of = |order_ref: &str| {
+        format!(
+            "SELECT id FROM outbox_events WHERE type = 'payment.succeeded' AND data->>'order_ref' = '{order_ref}'"
+        )
+    };
+    for order_ref in ["old-delivered", "old-pending"] {
+        sqlx::query(&format!(
+            "UPDATE outbox_events SET created_at = now() - interval '31 days' WHERE id = ({})",
+            event_of(order_ref)
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(&format!(
+        "UPDATE callback_deliveries SET state = 'pending', next_attempt_at = now() + interval '1 hour' WHERE event_id = ({})",
+        event_of("old-pending")
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    assert_eq!(civicpay::outbox::purge_finished(&pool).await.unwrap(), 1);
+
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT e.data->>'order_ref' FROM outbox_events e JOIN callback_deliveries d ON d.event_id = e.id
+         WHERE e.type = 'payment.succeeded' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, ["new-delivered", "old-pending"]);
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM callback_attempts a WHERE NOT EXISTS (SELECT 1 FROM outbox_events e WHERE e.id = a.event_id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "the purged event's attempts went with it");
+    assert_eq!(civicpay::outbox::purge_finished(&pool).await.unwrap(), 0);
+}

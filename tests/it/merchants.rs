@@ -727,3 +727,58 @@ async fn a_merchant_edits_its_callback_and_subscriptions(pool: PgPool) {
         .await;
     assert_eq!(expect_invalid_fields(response).await, vec!["events"]);
 }
+
+/// A payment answers the order from what its transaction wrote; the merchant API reads it
+/// back from the database. Both, and the `payment.succeeded` event, must say the same.
+#[sqlx::test]
+async fn a_payments_answer_is_the_order_as_stored_and_as_announced(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = admin(&app).await;
+    let cafe = onboard(&app, &admin, "CAFE01", "0.005", "general").await;
+    let citizen_token = citizen(&app, CITIZEN, 100_000).await;
+
+    let order = new_order(&app, &cafe, "table-9", 35_000).await;
+    let scanned = pay(&app, &citizen_token, order["code"].as_str().unwrap(), "k-9").await;
+    assert_eq!(scanned.status(), StatusCode::OK);
+    let scanned: Value = scanned.json().await.unwrap();
+    let fixed = app
+        .client
+        .post(app.url("/v1/merchants/CAFE01/pay"))
+        .bearer_auth(&citizen_token)
+        .header("idempotency-key", "k-static")
+        .header("x-payment-pin", PIN)
+        .json(&json!({"amount": 12_000, "note": "bánh bèo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fixed.status(), StatusCode::CREATED);
+    let fixed: Value = fixed.json().await.unwrap();
+
+    for answered in [&scanned, &fixed] {
+        let order_ref = answered["order_ref"].as_str().unwrap();
+        let stored = app
+            .get_json_with(&cafe.key, &format!("/v1/merchant/orders/{order_ref}"))
+            .await;
+        assert_eq!(answered, &stored, "the answer is the order as stored");
+        let announced: Value = sqlx::query_scalar(
+            "SELECT data FROM outbox_events WHERE type = 'payment.succeeded' AND data->>'id' = $1",
+        )
+        .bind(answered["id"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(answered, &announced, "the event carries the same order");
+    }
+    assert_eq!(fixed["description"], "bánh bèo");
+    assert_eq!(fixed["amount_refundable"], 12_000);
+    assert_eq!(
+        balance(&app, &citizen_token).await,
+        100_000 - 35_000 - 12_000
+    );
+    let fees: Vec<i64> = sqlx::query_scalar("SELECT fee FROM orders ORDER BY amount")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(fees, [60, 175], "half a percent, rounded once");
+    assert_ledger_verifies(&pool).await;
+}
