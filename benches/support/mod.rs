@@ -312,3 +312,13 @@ impl Memory {
         })
     }
 }
+
+impl Server {
+    /// SIGKILL, as a crash would do it: no graceful shutdown, whatever was in flight is cut
+    /// off where it stood.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
