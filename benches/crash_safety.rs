@@ -777,6 +777,9 @@ struct OrderState {
     paid_by: Option<Uuid>,
 }
 
+/// An idempotency key as stored: caller, key, answered status and body.
+type KeyRow = (Uuid, String, Option<i32>, Option<Vec<u8>>);
+
 /// The bench's payments as the database holds them, read in one snapshot.
 struct Snapshot {
     /// The orders of the bench's merchants.
@@ -815,7 +818,7 @@ impl Snapshot {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let keys: Vec<(Uuid, String, Option<i32>, Option<Vec<u8>>)> = sqlx::query_as(
+        let keys: Vec<KeyRow> = sqlx::query_as(
             "SELECT caller_id, key, response_status, response_body FROM idempotency_keys
              WHERE caller_id = ANY($1)",
         )
