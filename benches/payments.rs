@@ -16,24 +16,42 @@
 //! and (d) at a fixed offered rate of half what their closed loop reached (goal: p99 under
 //! 20 ms). For (a) and (b) it reports the callbacks received per second and their latency
 //! from the order's `paid_at` to arrival (`paid_at` is set inside the paying transaction,
-//! before its commit, so this bounds commit-to-arrival from above), and whether every paid
-//! order was called back. The report goes to stdout and to
-//! bench/results/payments-<UTC date-time>-<commit>.txt.
+//! before its commit, so this bounds commit-to-arrival from above), whether every paid
+//! order was called back, and how many orders were called back more than once (the receiver
+//! answers 200 at once, so even a retry should not happen; a repeat under another
+//! `webhook-id` would be a second event for one order).
+//!
+//! With BENCH_SERVERS=2 (default 1), after the rounds a second `civicpay serve --demo` starts
+//! on the same database (demo data is only loaded where missing), and a pair round runs
+//! pgbench, then (a) and (b) with connection i sent to server i % 2; it reports the same as
+//! for one server, and both servers' peak memory. The second server is stopped after it.
+//!
+//! With BENCH_SOAK_SECONDS=N (default 0, none; the issue asks for 600), (a) then runs through
+//! the first server alone for N seconds in slices of at most 3 minutes, the sessions renewed
+//! between slices when due (access tokens last 15 minutes), while a task samples the server's
+//! resident memory every 10 s: the report has the curve (one line per sample with the
+//! payments per second since the previous one), the first and last minute's mean and the peak
+//! (VmHWM; goal under 256 MiB).
+//!
+//! The report goes to stdout and to bench/results/payments-<UTC date-time>-<commit>.txt.
 //!
 //! Run: `cargo bench --bench payments` (BENCH_SECONDS; BENCH_ROUNDS, default 2;
-//! BENCH_CITIZENS; BENCH_DOSSIERS; BENCH_SERVER_LOG=1 shows the server's log). Linux only (it
-//! reads /proc). Needs PostgreSQL on 127.0.0.1:5432 and pgbench; seeding takes a few minutes.
+//! BENCH_CITIZENS; BENCH_DOSSIERS; BENCH_SERVERS; BENCH_SOAK_SECONDS; BENCH_SERVER_LOG=1 shows
+//! the servers' log), e.g. `BENCH_SERVERS=2 BENCH_SOAK_SECONDS=600 cargo bench --bench
+//! payments`. Linux only (it reads /proc). Needs PostgreSQL on 127.0.0.1:5432 and pgbench;
+//! seeding takes a few minutes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
@@ -42,6 +60,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use uuid::Uuid;
@@ -60,8 +79,10 @@ const CALLBACK_WORKERS: u32 = 64;
 const MERCHANTS: usize = 1_000;
 /// What each payment costs, in đồng.
 const AMOUNT: i64 = 1_000;
-/// What each citizen is funded with: half the monthly limit of general payments, far more
-/// than the runs spend.
+/// What each citizen is funded with: half the monthly limit of general payments (100,000,000
+/// đ), far more than the runs spend: a 600 s soak at 2,000 payments/s over the default 2,000
+/// citizens costs each 600,000 đ (with only 32 citizens, 37,500,000 đ: the funds, not the
+/// limit, would run out first on a longer soak).
 const FUNDS: i64 = 50_000_000;
 const PIN: &str = "482916";
 const PASSWORD: &str = "bench-password-2026";
@@ -77,6 +98,18 @@ const REGISTER_AT_ONCE: usize = 4;
 const SEED_AT_ONCE: usize = 8;
 /// Every run stops after this many requests, whatever the time.
 const MAX_REQUESTS_PER_RUN: u64 = 1_000_000;
+/// A soak slice stops after this many requests per second of it, whatever the time (ten
+/// times what this machine reaches).
+const MAX_SOAK_REQUESTS_PER_SECOND: u64 = 20_000;
+/// The soak runs in slices at most this long, the sessions renewed between them when due.
+const SOAK_SLICE_SECONDS: u64 = 180;
+/// How often the soak samples the server's resident memory.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+/// The sampler's samples beyond the soak's length: room for the renewals between slices.
+const SAMPLES_BEYOND_THE_SOAK: u64 = 30;
+const MINUTE: Duration = Duration::from_secs(60);
+/// The issue's goal for the server's peak resident memory.
+const MEMORY_GOAL_MIB: u64 = 256;
 /// How long a payment run waits after its load for the callbacks still on their way.
 const STRAGGLERS: Duration = Duration::from_secs(5);
 /// The longest any request may take; it also bounds what an open loop keeps in flight.
@@ -114,9 +147,13 @@ async fn main() -> anyhow::Result<()> {
         settings.rounds.seconds,
         settings.rounds.rounds
     ));
+    transcript.say(format!(
+        "servers: {} (2 adds a round with two on one database); memory soak: {} s (0: none)",
+        settings.servers, settings.soak_seconds
+    ));
     let mut bench = Bench {
         client,
-        server,
+        servers: vec![server],
         site,
         arrivals,
         seconds: settings.rounds.seconds,
@@ -124,6 +161,16 @@ async fn main() -> anyhow::Result<()> {
     for number in 1..=settings.rounds.rounds {
         let round = bench.round().await?;
         report_round(&mut transcript, number, &round);
+    }
+    if settings.servers > 1 {
+        bench.start_second_server().await?;
+        let pair = bench.pair_round().await?;
+        report_pair(&mut transcript, &pair);
+        bench.stop_second_server();
+    }
+    if settings.soak_seconds > 0 {
+        let soak = bench.soak(settings.soak_seconds).await?;
+        report_soak(&mut transcript, &soak);
     }
     let path = save_results(&transcript)?;
     println!("written to {}", path.display());
@@ -136,6 +183,10 @@ struct Settings {
     /// BENCH_DOSSIERS, default 200.
     dossiers: usize,
     rounds: Rounds,
+    /// BENCH_SERVERS, 1 (default) or 2: with 2, a pair round after the rounds.
+    servers: usize,
+    /// BENCH_SOAK_SECONDS, default 0 (no soak), at most an hour.
+    soak_seconds: u64,
 }
 
 impl Settings {
@@ -144,6 +195,8 @@ impl Settings {
             citizens: env_number("BENCH_CITIZENS", 2_000).clamp(TASKS as u64, 100_000) as usize,
             dossiers: env_number("BENCH_DOSSIERS", 200).clamp(1, 10_000) as usize,
             rounds: Rounds::from_env(),
+            servers: env_number("BENCH_SERVERS", 1).clamp(1, 2) as usize,
+            soak_seconds: env_number("BENCH_SOAK_SECONDS", 0).min(3_600),
         }
     }
 }
@@ -198,17 +251,38 @@ struct Arrival {
     after_paid: Duration,
 }
 
+/// How one order was called back: its first arrival, under which `webhook-id`, and how often.
+#[derive(Clone, Copy)]
+struct Delivered {
+    first: Arrival,
+    webhook_id: Option<Uuid>,
+    times: u32,
+    /// Arrivals under a `webhook-id` other than the first one's: another event for the same
+    /// order, not a retry (a retry keeps its event's `webhook-id`).
+    other_webhook_ids: u32,
+}
+
 #[derive(Clone, Default)]
-struct Arrivals(Arc<Mutex<HashMap<Uuid, Arrival>>>);
+struct Arrivals(Arc<Mutex<HashMap<Uuid, Delivered>>>);
 
 impl Arrivals {
-    /// Callbacks are sent at least once: a repeat keeps the first arrival.
-    fn note(&self, order: Uuid, arrival: Arrival) {
-        self.0.lock().unwrap().entry(order).or_insert(arrival);
+    /// Callbacks are sent at least once: a repeat keeps the first arrival and is counted.
+    fn note(&self, order: Uuid, webhook_id: Option<Uuid>, arrival: Arrival) {
+        let mut arrived = self.0.lock().unwrap();
+        let delivered = arrived.entry(order).or_insert(Delivered {
+            first: arrival,
+            webhook_id,
+            times: 0,
+            other_webhook_ids: 0,
+        });
+        delivered.times += 1;
+        if delivered.webhook_id != webhook_id {
+            delivered.other_webhook_ids += 1;
+        }
     }
 
-    /// The arrivals of `orders` so far.
-    fn of(&self, orders: &[Uuid]) -> Vec<Arrival> {
+    /// How `orders` were called back so far, for those that were.
+    fn of(&self, orders: &[Uuid]) -> Vec<Delivered> {
         let arrived = self.0.lock().unwrap();
         orders
             .iter()
@@ -241,15 +315,25 @@ async fn start_receiver(arrivals: Arrivals) -> anyhow::Result<String> {
     Ok(url)
 }
 
-async fn receive_callback(State(arrivals): State<Arrivals>, body: Bytes) -> &'static str {
+async fn receive_callback(
+    State(arrivals): State<Arrivals>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> &'static str {
     let (at, now) = (Instant::now(), Utc::now());
     if let Ok(callback) = serde_json::from_slice::<Callback>(&body)
         && let Some(paid_at) = callback.data.paid_at
     {
         let after_paid = (now - paid_at).to_std().unwrap_or_default();
-        arrivals.note(callback.data.id, Arrival { at, after_paid });
+        let arrival = Arrival { at, after_paid };
+        arrivals.note(callback.data.id, webhook_id(&headers), arrival);
     }
     "ok"
+}
+
+/// A callback's `webhook-id` header: its event's id, the same on every retry.
+fn webhook_id(headers: &HeaderMap) -> Option<Uuid> {
+    headers.get("webhook-id")?.to_str().ok()?.parse().ok()
 }
 
 // Seeding, through the public API.
@@ -614,11 +698,17 @@ fn citizen_of(citizens: &[Citizen], task: usize, n: u64) -> &Citizen {
     &citizens[task + TASKS * (n as usize % own)]
 }
 
+/// The server connection `task` sends to: the servers are dealt out like the citizens (task i
+/// to server i % their number); with one server, always it.
+fn base_of(bases: &[String], task: usize) -> &str {
+    &bases[task % bases.len()]
+}
+
 /// (a) and (b): static-QR payments of AMOUNT to the merchants in turn, each under its own
 /// idempotency key and with the citizen's PIN.
 struct QrPayments {
     client: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
     citizens: Arc<Vec<Citizen>>,
     merchants: Vec<String>,
 }
@@ -629,7 +719,10 @@ impl Load for QrPayments {
         let merchant = &self.merchants[(task + n as usize * TASKS) % self.merchants.len()];
         let request = self
             .client
-            .post(format!("{}/v1/merchants/{merchant}/pay", self.base))
+            .post(format!(
+                "{}/v1/merchants/{merchant}/pay",
+                base_of(&self.bases, task)
+            ))
             .bearer_auth(&citizen.access_token)
             .header("idempotency-key", Uuid::new_v4().to_string())
             .header("x-payment-pin", PIN)
@@ -651,7 +744,7 @@ impl Load for QrPayments {
 /// (c): the first page of `GET /v1/wallet/transactions`, as the citizens in turn.
 struct WalletHistory {
     client: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
     citizens: Arc<Vec<Citizen>>,
 }
 
@@ -660,7 +753,10 @@ impl Load for WalletHistory {
         let citizen = citizen_of(&self.citizens, task, n);
         read(
             self.client
-                .get(format!("{}/v1/wallet/transactions", self.base))
+                .get(format!(
+                    "{}/v1/wallet/transactions",
+                    base_of(&self.bases, task)
+                ))
                 .bearer_auth(&citizen.access_token),
         )
     }
@@ -669,7 +765,7 @@ impl Load for WalletHistory {
 /// (d): `GET /v1/public/dossiers/{code}?key=`, no login, the dossiers in turn.
 struct PublicTracking {
     client: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
     dossiers: Arc<Vec<Tracked>>,
 }
 
@@ -678,8 +774,29 @@ impl Load for PublicTracking {
         let dossier = &self.dossiers[(task + n as usize * TASKS) % self.dossiers.len()];
         read(self.client.get(format!(
             "{}/v1/public/dossiers/{}?key={}",
-            self.base, dossier.code, dossier.tracking_key
+            base_of(&self.bases, task),
+            dossier.code,
+            dossier.tracking_key
         )))
+    }
+}
+
+/// `load`, its successes counted in `successes` as they happen (the soak's samples read it).
+struct Counted<L> {
+    load: L,
+    successes: Arc<AtomicU64>,
+}
+
+impl<L: Load> Load for Counted<L> {
+    fn send(&self, task: usize, n: u64) -> impl Future<Output = Outcome> + Send {
+        let sent = self.load.send(task, n);
+        async move {
+            let outcome = sent.await;
+            if matches!(outcome, Outcome::Ok(_)) {
+                self.successes.fetch_add(1, Ordering::Relaxed);
+            }
+            outcome
+        }
     }
 }
 
@@ -779,8 +896,8 @@ fn quantile_ms(sorted: &[Duration], quantile: f64) -> f64 {
 }
 
 /// TASKS back-to-back clients sending `load` for `seconds`, each at most its share of
-/// MAX_REQUESTS_PER_RUN.
-async fn closed_loop(load: impl Load, seconds: u64) -> anyhow::Result<Run> {
+/// `max_requests`.
+async fn closed_loop(load: impl Load, seconds: u64, max_requests: u64) -> anyhow::Result<Run> {
     let load = Arc::new(load);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -790,7 +907,7 @@ async fn closed_loop(load: impl Load, seconds: u64) -> anyhow::Result<Run> {
         clients.spawn(async move {
             let mut tally = Tally::default();
             let mut n = 0;
-            while Instant::now() < deadline && n < MAX_REQUESTS_PER_RUN / TASKS as u64 {
+            while Instant::now() < deadline && n < max_requests / TASKS as u64 {
                 let sent = Instant::now();
                 let outcome = load.send(task, n).await;
                 tally.record(sent.elapsed(), outcome);
@@ -841,6 +958,10 @@ struct CalledBack {
     latencies: Vec<Duration>,
     arrived: usize,
     paid: usize,
+    /// Orders called back more than once.
+    repeated: usize,
+    /// Of those, the orders called back under more than one `webhook-id` (not retries).
+    other_events: usize,
 }
 
 /// Waits (at most STRAGGLERS) for the callback of every order `run` paid, then sums them up.
@@ -852,14 +973,19 @@ async fn callbacks_of(run: &Run, arrivals: &Arrivals) -> CalledBack {
     }
     let arrived = arrivals.of(paid);
     let end = run.started + run.elapsed;
-    let during = arrived.iter().filter(|arrival| arrival.at <= end).count();
-    let mut latencies: Vec<Duration> = arrived.iter().map(|arrival| arrival.after_paid).collect();
+    let during = arrived.iter().filter(|order| order.first.at <= end).count();
+    let mut latencies: Vec<Duration> = arrived.iter().map(|order| order.first.after_paid).collect();
     latencies.sort_unstable();
     CalledBack {
         per_second: during as f64 / run.elapsed.as_secs_f64(),
         latencies,
         arrived: arrived.len(),
         paid: paid.len(),
+        repeated: arrived.iter().filter(|order| order.times > 1).count(),
+        other_events: arrived
+            .iter()
+            .filter(|order| order.other_webhook_ids > 0)
+            .count(),
     }
 }
 
@@ -878,10 +1004,11 @@ async fn at_half_of(max: &Run, load: impl Load, seconds: u64) -> anyhow::Result<
 
 // The rounds.
 
-/// The running server (killed when this is dropped), what was seeded, its callbacks.
+/// The running servers (each killed when dropped; the first one unless the pair round is
+/// running), what was seeded, its callbacks.
 struct Bench {
     client: reqwest::Client,
-    server: Server,
+    servers: Vec<Server>,
     site: Site,
     arrivals: Arrivals,
     seconds: u64,
@@ -902,12 +1029,18 @@ struct Round {
 impl Bench {
     async fn round(&mut self) -> anyhow::Result<Round> {
         let pgbench_tps = pgbench_run(self.seconds)?;
-        let spread = self.payments(self.site.merchants.clone()).await?;
-        let hot = self.payments(self.site.merchants[..1].to_vec()).await?;
-        self.keep_signed_in().await?;
-        let history = closed_loop(self.wallet_history(), self.seconds).await?;
-        let tracking = closed_loop(self.public_tracking(), self.seconds).await?;
-        self.keep_signed_in().await?;
+        let spread = self
+            .payments(self.site.merchants.clone(), self.one_server())
+            .await?;
+        let hot = self
+            .payments(self.site.merchants[..1].to_vec(), self.one_server())
+            .await?;
+        self.keep_signed_in(self.seconds).await?;
+        let history =
+            closed_loop(self.wallet_history(), self.seconds, MAX_REQUESTS_PER_RUN).await?;
+        let tracking =
+            closed_loop(self.public_tracking(), self.seconds, MAX_REQUESTS_PER_RUN).await?;
+        self.keep_signed_in(self.seconds).await?;
         let history_at_half = at_half_of(&history, self.wallet_history(), self.seconds).await?;
         let tracking_at_half = at_half_of(&tracking, self.public_tracking(), self.seconds).await?;
         Ok(Round {
@@ -918,28 +1051,36 @@ impl Bench {
             tracking,
             history_at_half,
             tracking_at_half,
-            peak_mib: Memory::of(self.server.pid())?.hwm_mib,
+            peak_mib: Memory::of(self.servers[0].pid())?.hwm_mib,
         })
     }
 
-    /// A run of QR payments to `merchants`, then its callbacks.
-    async fn payments(&mut self, merchants: Vec<String>) -> anyhow::Result<(Run, CalledBack)> {
-        self.keep_signed_in().await?;
-        let load = QrPayments {
-            client: self.client.clone(),
-            base: self.server.base.clone(),
-            citizens: self.site.citizens.clone(),
-            merchants,
-        };
-        let run = closed_loop(load, self.seconds).await?;
+    /// A run of QR payments to `merchants` through `bases`, then its callbacks.
+    async fn payments(
+        &mut self,
+        merchants: Vec<String>,
+        bases: Vec<String>,
+    ) -> anyhow::Result<(Run, CalledBack)> {
+        self.keep_signed_in(self.seconds).await?;
+        let load = self.qr_payments(merchants, bases);
+        let run = closed_loop(load, self.seconds, MAX_REQUESTS_PER_RUN).await?;
         let called_back = callbacks_of(&run, &self.arrivals).await;
         Ok((run, called_back))
+    }
+
+    fn qr_payments(&self, merchants: Vec<String>, bases: Vec<String>) -> QrPayments {
+        QrPayments {
+            client: self.client.clone(),
+            bases,
+            citizens: self.site.citizens.clone(),
+            merchants,
+        }
     }
 
     fn wallet_history(&self) -> WalletHistory {
         WalletHistory {
             client: self.client.clone(),
-            base: self.server.base.clone(),
+            bases: self.one_server(),
             citizens: self.site.citizens.clone(),
         }
     }
@@ -947,17 +1088,174 @@ impl Bench {
     fn public_tracking(&self) -> PublicTracking {
         PublicTracking {
             client: self.client.clone(),
-            base: self.server.base.clone(),
+            bases: self.one_server(),
             dossiers: self.site.dossiers.clone(),
         }
     }
 
-    /// Sessions that outlast the next run, its stragglers and a minute more.
-    async fn keep_signed_in(&mut self) -> anyhow::Result<()> {
-        let needed = Duration::from_secs(self.seconds + 60) + STRAGGLERS;
-        let base = self.server.base.as_str();
+    /// The first server's address, which the load goes to by default.
+    fn one_server(&self) -> Vec<String> {
+        vec![self.servers[0].base.clone()]
+    }
+
+    /// Every running server's address, in order.
+    fn every_server(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|server| server.base.clone())
+            .collect()
+    }
+
+    /// Sessions that outlast a run of `seconds`, its stragglers and a minute more (renewed
+    /// through the first server; every server takes them, their key being in the database).
+    async fn keep_signed_in(&mut self, seconds: u64) -> anyhow::Result<()> {
+        let needed = Duration::from_secs(seconds + 60) + STRAGGLERS;
+        let base = self.servers[0].base.as_str();
         renew_sessions(&self.client, base, &mut self.site.citizens, needed).await
     }
+}
+
+// The pair round: two servers on one database.
+
+/// The pair round's measurements.
+struct PairRound {
+    pgbench_tps: f64,
+    spread: (Run, CalledBack),
+    hot: (Run, CalledBack),
+    /// Each server's, in order.
+    memory: Vec<Memory>,
+}
+
+impl Bench {
+    /// A second server on the same database, started as the first was (`--demo` only loads
+    /// what is missing, under a lock).
+    async fn start_second_server(&mut self) -> anyhow::Result<()> {
+        let mut server = start_server()?;
+        server.wait_until_ready(&self.client).await?;
+        self.servers.push(server);
+        Ok(())
+    }
+
+    /// pgbench, then (a) and (b) with connection i sent to server i % 2.
+    async fn pair_round(&mut self) -> anyhow::Result<PairRound> {
+        let pgbench_tps = pgbench_run(self.seconds)?;
+        let spread = self
+            .payments(self.site.merchants.clone(), self.every_server())
+            .await?;
+        let hot = self
+            .payments(self.site.merchants[..1].to_vec(), self.every_server())
+            .await?;
+        let memory = self
+            .servers
+            .iter()
+            .map(|server| Memory::of(server.pid()))
+            .collect::<anyhow::Result<Vec<Memory>>>()?;
+        Ok(PairRound {
+            pgbench_tps,
+            spread,
+            hot,
+            memory,
+        })
+    }
+
+    /// Kills every server but the first.
+    fn stop_second_server(&mut self) {
+        self.servers.truncate(1);
+    }
+}
+
+// The memory soak.
+
+/// The server's resident memory `at` into the soak, and the payments per second since the
+/// previous sample.
+struct Sample {
+    at: Duration,
+    rss_mib: u64,
+    paid_per_second: f64,
+}
+
+struct Soak {
+    seconds: u64,
+    slices: u64,
+    /// Its slices' runs as one.
+    run: Run,
+    called_back: CalledBack,
+    samples: Vec<Sample>,
+    peak_mib: u64,
+}
+
+impl Bench {
+    /// (a) through the first server for `seconds`, in slices of at most SOAK_SLICE_SECONDS
+    /// with the sessions renewed between them, while a task samples the server's memory.
+    async fn soak(&mut self, seconds: u64) -> anyhow::Result<Soak> {
+        let pid = self.servers[0].pid();
+        let paid = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = oneshot::channel();
+        let most = seconds.div_ceil(SAMPLE_EVERY.as_secs()) + SAMPLES_BEYOND_THE_SOAK;
+        let sampler = tokio::spawn(sample_memory(pid, paid.clone(), stopped, most));
+        let slices = seconds.div_ceil(SOAK_SLICE_SECONDS);
+        let started = Instant::now();
+        let mut tally = Tally::default();
+        for slice in 0..slices {
+            let length = SOAK_SLICE_SECONDS.min(seconds - slice * SOAK_SLICE_SECONDS);
+            eprintln!("soak: slice {} of {slices}, {length} s", slice + 1);
+            tally.merge(self.soak_slice(length, paid.clone()).await?.tally);
+        }
+        let run = Run::finished(tally, started);
+        let _ = stop.send(());
+        let samples = sampler.await??;
+        let called_back = callbacks_of(&run, &self.arrivals).await;
+        Ok(Soak {
+            seconds,
+            slices,
+            run,
+            called_back,
+            samples,
+            peak_mib: Memory::of(pid)?.hwm_mib,
+        })
+    }
+
+    /// (a) through the first server for `seconds`, its successes counted in `paid`.
+    async fn soak_slice(&mut self, seconds: u64, paid: Arc<AtomicU64>) -> anyhow::Result<Run> {
+        self.keep_signed_in(seconds).await?;
+        let load = Counted {
+            load: self.qr_payments(self.site.merchants.clone(), self.one_server()),
+            successes: paid,
+        };
+        closed_loop(load, seconds, seconds * MAX_SOAK_REQUESTS_PER_SECOND).await
+    }
+}
+
+/// Process `pid`'s resident memory every SAMPLE_EVERY, with the successes counted in `paid`
+/// per second since the previous sample, until `stop` fires or its sender is gone, at most
+/// `most` samples.
+async fn sample_memory(
+    pid: u32,
+    paid: Arc<AtomicU64>,
+    mut stop: oneshot::Receiver<()>,
+    most: u64,
+) -> anyhow::Result<Vec<Sample>> {
+    let started = Instant::now();
+    let first = tokio::time::Instant::now() + SAMPLE_EVERY;
+    let mut ticker = tokio::time::interval_at(first, SAMPLE_EVERY);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut samples = Vec::new();
+    let (mut previous_at, mut previous_paid) = (started, 0);
+    for _ in 0..most {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticker.tick() => {}
+        }
+        let (at, paid_so_far) = (Instant::now(), paid.load(Ordering::Relaxed));
+        let since_previous = (at - previous_at).as_secs_f64();
+        samples.push(Sample {
+            at: at - started,
+            rss_mib: Memory::of(pid)?.rss_mib,
+            paid_per_second: (paid_so_far - previous_paid) as f64 / since_previous,
+        });
+        (previous_at, previous_paid) = (at, paid_so_far);
+    }
+    Ok(samples)
 }
 
 // The report.
@@ -975,12 +1273,15 @@ impl Transcript {
     }
 }
 
+/// The columns `report_run` fills in.
+const RUN_HEADER: &str = "  run                          ok/s   p50_ms   p99_ms   errors";
+
 fn report_round(transcript: &mut Transcript, number: u64, round: &Round) {
     transcript.say(format!(
         "round {number}: pgbench TPC-B {:.0} tps; server peak resident memory (VmHWM) {} MiB",
         round.pgbench_tps, round.peak_mib
     ));
-    transcript.say("  run                          ok/s   p50_ms   p99_ms   errors");
+    transcript.say(RUN_HEADER);
     report_run(transcript, "(a) QR pay, 1,000 merchants", &round.spread.0);
     report_run(transcript, "(b) QR pay, one merchant", &round.hot.0);
     report_run(transcript, "(c) wallet history page", &round.history);
@@ -994,6 +1295,83 @@ fn report_round(transcript: &mut Transcript, number: u64, round: &Round) {
     report_callbacks(transcript, "(b)", &round.hot.1);
     report_offered(transcript, "(c)", &round.history_at_half);
     report_offered(transcript, "(d)", &round.tracking_at_half);
+}
+
+fn report_pair(transcript: &mut Transcript, pair: &PairRound) {
+    transcript.say(format!(
+        "pair round, two servers on one database (connection i to server i % 2): pgbench TPC-B \
+         {:.0} tps",
+        pair.pgbench_tps
+    ));
+    for (number, memory) in (1..).zip(&pair.memory) {
+        transcript.say(format!(
+            "  server {number}: peak resident memory (VmHWM, since it started) {} MiB, now {} MiB",
+            memory.hwm_mib, memory.rss_mib
+        ));
+    }
+    transcript.say(RUN_HEADER);
+    report_run(transcript, "(a) QR pay, 2 servers", &pair.spread.0);
+    report_run(transcript, "(b) QR pay, 2 servers, hot", &pair.hot.0);
+    transcript.say(format!(
+        "  (a)/pgbench {:.2}, (b)/(a) {:.2}",
+        pair.spread.0.ok_per_second() / pair.pgbench_tps,
+        pair.hot.0.ok_per_second() / pair.spread.0.ok_per_second()
+    ));
+    report_callbacks(transcript, "(a)", &pair.spread.1);
+    report_callbacks(transcript, "(b)", &pair.hot.1);
+}
+
+fn report_soak(transcript: &mut Transcript, soak: &Soak) {
+    transcript.say(format!(
+        "memory soak: (a) through server 1 alone for {} s in {} slices of at most \
+         {SOAK_SLICE_SECONDS} s (sessions renewed between them when due); its resident memory \
+         every {} s:",
+        soak.seconds,
+        soak.slices,
+        SAMPLE_EVERY.as_secs()
+    ));
+    for sample in &soak.samples {
+        transcript.say(format!(
+            "  t={:.0}s rss={} MiB payments/s over the last {} s={:.0}",
+            sample.at.as_secs_f64(),
+            sample.rss_mib,
+            SAMPLE_EVERY.as_secs(),
+            sample.paid_per_second
+        ));
+    }
+    transcript.say(RUN_HEADER);
+    report_run(transcript, "(a) QR pay, soak", &soak.run);
+    report_callbacks(transcript, "the soak", &soak.called_back);
+    let verdict = if soak.peak_mib < MEMORY_GOAL_MIB {
+        "met"
+    } else {
+        "MISSED"
+    };
+    transcript.say(format!(
+        "  mean resident memory: first minute {:.1} MiB, last minute {:.1} MiB; peak (VmHWM, \
+         since the server started) {} MiB; goal peak < {MEMORY_GOAL_MIB} MiB: {verdict}",
+        first_minute_mib(&soak.samples),
+        last_minute_mib(&soak.samples),
+        soak.peak_mib
+    ));
+}
+
+/// The mean resident memory of the samples of the first minute (NaN without any).
+fn first_minute_mib(samples: &[Sample]) -> f64 {
+    mean_rss_mib(samples.iter().filter(|sample| sample.at <= MINUTE))
+}
+
+/// The mean resident memory of the samples of the last minute (NaN without any).
+fn last_minute_mib(samples: &[Sample]) -> f64 {
+    let end = samples.last().map_or(Duration::ZERO, |sample| sample.at);
+    mean_rss_mib(samples.iter().filter(|sample| sample.at + MINUTE >= end))
+}
+
+fn mean_rss_mib<'a>(samples: impl Iterator<Item = &'a Sample>) -> f64 {
+    let (count, sum) = samples.fold((0u64, 0u64), |(count, sum), sample| {
+        (count + 1, sum + sample.rss_mib)
+    });
+    sum as f64 / count as f64
 }
 
 fn report_run(transcript: &mut Transcript, name: &str, run: &Run) {
@@ -1025,6 +1403,11 @@ fn report_callbacks(transcript: &mut Transcript, name: &str, callbacks: &CalledB
         callbacks.arrived,
         callbacks.paid,
         STRAGGLERS.as_secs()
+    ));
+    transcript.say(format!(
+        "    {} orders called back more than once ({} of them under another webhook-id than the \
+         first: another event, not a retry)",
+        callbacks.repeated, callbacks.other_events
     ));
 }
 
