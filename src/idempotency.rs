@@ -160,6 +160,11 @@ impl<T> Idempotent<T> {
         F: for<'c> FnOnce(&'c mut PgConnection, T, P) -> BoxFuture<'c, ApiResult<Answer>>,
     {
         let mut tx = db.begin().await?;
+        // Bounds the wait for the guard's lock (the payer's other payment in flight, a repeat
+        // of this one among them) and for the key row.
+        sqlx::query(&format!("SET LOCAL lock_timeout = '{WAIT_BOUND}'"))
+            .execute(&mut *tx)
+            .await?;
         let passed = match guard(&mut tx).await {
             Ok(passed) => passed,
             Err(refusal) if refusal.is_lasting_refusal() => {
@@ -168,9 +173,6 @@ impl<T> Idempotent<T> {
             }
             Err(fault) => return Err(fault),
         };
-        sqlx::query(&format!("SET LOCAL lock_timeout = '{WAIT_BOUND}'"))
-            .execute(&mut *tx)
-            .await?;
         let claimed = sqlx::query_scalar!(
             r#"INSERT INTO idempotency_keys (caller_id, key, fingerprint) VALUES ($1, $2, $3)
                ON CONFLICT DO NOTHING RETURNING true AS "claimed!""#,
@@ -183,7 +185,10 @@ impl<T> Idempotent<T> {
         .map_err(in_progress_or)?
         .is_some();
         if !claimed {
-            return self.replay(&mut tx, caller_id).await;
+            let replayed = self.replay(&mut tx, caller_id).await;
+            // What the guard wrote stands: a right PIN forgives the failures before it.
+            tx.commit().await?;
+            return replayed;
         }
         sqlx::query("SET LOCAL lock_timeout = 0")
             .execute(&mut *tx)
@@ -301,7 +306,7 @@ fn stored_response(
 }
 
 /// A repeat that waited past the bound for the first request is told to come back later.
-fn in_progress_or(error: sqlx::Error) -> ApiError {
+pub fn in_progress_or(error: sqlx::Error) -> ApiError {
     let lock_timeout = error.as_database_error().and_then(|e| e.code()).as_deref() == Some("55P03");
     if lock_timeout {
         ApiError::new(ErrorCode::IdempotencyInProgress).with_retry_after(1)

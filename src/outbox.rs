@@ -77,7 +77,8 @@ pub async fn record(
     })
 }
 
-/// Finished merchant events (delivered, failed or never to be sent) are kept this long, for the
+/// Finished merchant events (delivered, failed or never to be sent) are kept this long after
+/// they happened and after their last attempt (a redelivery starts the time again), for the
 /// merchant's event list and redelivery, then purged.
 pub const FINISHED_EVENTS_KEPT: &str = "30 days";
 /// Events purged per statement, so a purge never holds many locks or a long transaction.
@@ -104,7 +105,7 @@ async fn purge_batch(db: &PgPool) -> Result<u64, sqlx::Error> {
     let ids = sqlx::query_scalar!(
         "SELECT e.id FROM outbox_events e JOIN callback_deliveries d ON d.event_id = e.id
          WHERE e.merchant_id IS NOT NULL AND e.created_at < now() - $1::text::interval
-           AND d.state <> 'pending'
+           AND d.state <> 'pending' AND COALESCE(d.last_attempt_at, e.created_at) < now() - $1::text::interval
          ORDER BY e.created_at LIMIT $2
          FOR UPDATE OF d SKIP LOCKED",
         FINISHED_EVENTS_KEPT,

@@ -175,13 +175,22 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 fn spawn_housekeeping(tasks: &BackgroundTasks, db: PgPool) {
     tasks.spawn("housekeeping", |cancel| async move {
         loop {
-            let purged = async {
-                crate::auth::purge_expired(&db).await?;
-                crate::outbox::purge_finished(&db).await?;
-                crate::idempotency::purge_expired(&db).await
-            };
-            if let Err(error) = purged.await {
-                tracing::warn!(%error, "purging expired records failed; retrying later");
+            // Each purge on its own: one failing (a first large backlog) stops no other.
+            let purges = [
+                ("sign-in records", crate::auth::purge_expired(&db).await),
+                (
+                    "finished events",
+                    crate::outbox::purge_finished(&db).await.map(drop),
+                ),
+                (
+                    "idempotency keys",
+                    crate::idempotency::purge_expired(&db).await,
+                ),
+            ];
+            for (what, purged) in purges {
+                if let Err(error) = purged {
+                    tracing::warn!(%error, what, "purging expired records failed; retrying later");
+                }
             }
             tokio::select! {
                 () = cancel.cancelled() => return,

@@ -13,6 +13,7 @@ use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::db::{LockSpace, xact_lock};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::idempotency::in_progress_or;
 
 pub const HEADER: &str = "x-payment-pin";
 pub const MAX_FAILURES: i32 = 5;
@@ -103,15 +104,19 @@ fn checking(
 /// locking payments after the fifth; the caller commits what a refusal wrote.
 ///
 /// Checks of one wallet take turns under an advisory lock, so parallel guesses cannot
-/// overshoot the lock-out. The lock is not a row lock: a right PIN with nothing to forgive
-/// writes nothing at all.
+/// overshoot the lock-out; in a payment the lock is held to its commit, so the payments of one
+/// wallet take turns (they did already, on the wallet's ledger row). Past the transaction's
+/// `lock_timeout` the wait answers 409 `idempotency_in_progress`. The lock is not a row lock: a
+/// right PIN with nothing to forgive writes nothing at all.
 async fn check_in(
     conn: &mut PgConnection,
     pepper: &[u8],
     account_id: Uuid,
     pin: &str,
 ) -> ApiResult<PinChecked> {
-    xact_lock(&mut *conn, LockSpace::Pin, &account_id.to_string()).await?;
+    xact_lock(&mut *conn, LockSpace::Pin, &account_id.to_string())
+        .await
+        .map_err(in_progress_or)?;
     let wallet = sqlx::query!(
         r#"SELECT pin_hash, pin_failures, pin_locked_until IS NOT NULL AS "lock_set!",
                   CEIL(EXTRACT(EPOCH FROM pin_locked_until - now()))::bigint AS locked_secs,

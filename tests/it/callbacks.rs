@@ -704,15 +704,21 @@ async fn metrics_show_the_callbacks_waiting(pool: PgPool) {
     assert!(metrics.contains("civicpay_queue_oldest_due_seconds"));
 }
 
-/// Finished deliveries older than the retention go with their event and attempt log; pending
-/// ones and recent ones stay, whatever their age.
+/// Finished deliveries past the retention (since the event and since its last attempt) go
+/// with their event and attempt log; pending ones, recent ones and recently redelivered ones
+/// stay.
 #[sqlx::test]
 async fn finished_events_past_their_retention_are_purged_and_nothing_else(pool: PgPool) {
     let (app, admin, citizen) = set_up(&pool).await;
     let mut receiver = Receiver::start().await;
     let shop = subscriber(&app, &admin, "SHOPP", &receiver.url).await;
     let workers = Workers::start(&pool, settings());
-    for order_ref in ["old-delivered", "old-pending", "new-delivered"] {
+    for order_ref in [
+        "old-delivered",
+        "old-pending",
+        "old-redelivered",
+        "new-delivered",
+    ] {
         paid_order(&app, &citizen, &shop, order_ref).await;
         receiver.next(SOON).await.expect("called back");
     }
@@ -722,9 +728,20 @@ async fn finished_events_past_their_retention_are_purged_and_nothing_else(pool: 
             "SELECT id FROM outbox_events WHERE type = 'payment.succeeded' AND data->>'order_ref' = '{order_ref}'"
         )
     };
-    for order_ref in ["old-delivered", "old-pending"] {
+    for order_ref in ["old-delivered", "old-pending", "old-redelivered"] {
         sqlx::query(&format!(
             "UPDATE outbox_events SET created_at = now() - interval '31 days' WHERE id = ({})",
+            event_of(order_ref)
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Delivered when it happened; "old-redelivered" was sent again just now.
+    for order_ref in ["old-delivered", "old-pending"] {
+        sqlx::query(&format!(
+            "UPDATE callback_deliveries SET last_attempt_at = now() - interval '31 days',
+                    delivered_at = now() - interval '31 days' WHERE event_id = ({})",
             event_of(order_ref)
         ))
         .execute(&pool)
@@ -748,7 +765,7 @@ async fn finished_events_past_their_retention_are_purged_and_nothing_else(pool: 
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(left, ["new-delivered", "old-pending"]);
+    assert_eq!(left, ["new-delivered", "old-pending", "old-redelivered"]);
     let orphans: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM callback_attempts a WHERE NOT EXISTS (SELECT 1 FROM outbox_events e WHERE e.id = a.event_id)",
     )

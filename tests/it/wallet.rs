@@ -665,6 +665,46 @@ async fn a_transfer_announces_itself_to_both_citizens_and_no_merchant(pool: PgPo
     assert_eq!(events[0].3["amount"], 2_500);
 }
 
+/// The PIN check of a payment holds the wallet's PIN lock to the payment's commit, so a
+/// repeat (or any other payment of the wallet) waits on it: within the same bound as on the
+/// key, then 409 and nothing stored.
+#[sqlx::test]
+async fn a_payment_waiting_past_the_bound_for_the_wallets_pin_lock_is_told_to_retry(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
+    let payer_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84912000001'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // A payment of this wallet in flight: it holds the PIN lock in its open transaction.
+    let mut first = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(5, hashtext($1))")
+        .bind(payer_id.to_string())
+        .execute(&mut *first)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = transfer(&app, &payer, "pin-busy", PIN, PAYEE, 1_000).await;
+    let problem = expect_conflict(response, "idempotency_in_progress").await;
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5));
+    assert!(problem.headers.contains_key("retry-after"));
+    first.rollback().await.unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE key = 'pin-busy'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 0, "nothing was stored under the key");
+    assert_eq!(
+        transfer(&app, &payer, "pin-busy", PIN, PAYEE, 1_000)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
 #[sqlx::test]
 async fn a_repeat_waiting_past_the_bound_is_told_the_first_is_in_progress(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
