@@ -665,19 +665,24 @@ async fn a_transfer_announces_itself_to_both_citizens_and_no_merchant(pool: PgPo
     assert_eq!(events[0].3["amount"], 2_500);
 }
 
+/// The app, the payer's token and account id, with 10,000 đ; the payee with nothing.
+async fn payer_and_payee(pool: &PgPool) -> (TestApp, String, uuid::Uuid) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let payer = citizen(&app, PAYER, 10_000).await;
+    citizen(&app, PAYEE, 0).await;
+    let payer_id = sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84912000001'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (app, payer, payer_id)
+}
+
 /// The PIN check of a payment holds the wallet's PIN lock to the payment's commit, so a
 /// repeat (or any other payment of the wallet) waits on it: within the same bound as on the
 /// key, then 409 and nothing stored.
 #[sqlx::test]
 async fn a_payment_waiting_past_the_bound_for_the_wallets_pin_lock_is_told_to_retry(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, PAYER, 10_000).await;
-    citizen(&app, PAYEE, 0).await;
-    let payer_id: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84912000001'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (app, payer, payer_id) = payer_and_payee(&pool).await;
     // A payment of this wallet in flight: it holds the PIN lock in its open transaction.
     let mut first = pool.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock(5, hashtext($1))")
@@ -707,14 +712,7 @@ async fn a_payment_waiting_past_the_bound_for_the_wallets_pin_lock_is_told_to_re
 
 #[sqlx::test]
 async fn a_repeat_waiting_past_the_bound_is_told_the_first_is_in_progress(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let payer = citizen(&app, PAYER, 10_000).await;
-    citizen(&app, PAYEE, 0).await;
-    let payer_id: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM accounts WHERE phone = '+84912000001'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (app, payer, payer_id) = payer_and_payee(&pool).await;
     // A first request holding the key in its open transaction.
     let mut first = pool.begin().await.unwrap();
     sqlx::query(
