@@ -56,11 +56,9 @@ impl PinChecked {
 pub async fn check(db: &PgPool, pepper: &[u8], account_id: Uuid, pin: &str) -> ApiResult<()> {
     let mut tx = db.begin().await?;
     let checked = check_in(&mut tx, pepper, account_id, pin).await;
-    if checked.is_ok()
-        || checked
-            .as_ref()
-            .is_err_and(|e| e.status().is_client_error())
-    {
+    // Commits as the guard of a payment does (`Idempotent::run_guarded`): on a pass or a
+    // lasting refusal, never on a fault.
+    if checked.as_ref().is_ok() || checked.as_ref().is_err_and(ApiError::is_lasting_refusal) {
         tx.commit().await?;
     }
     checked.map(|_| ())
