@@ -8,12 +8,13 @@
 //! 3. the application state, `state`, with the few files of features that it holds (each
 //!    feature's `settings`, the providers, the metrics registry);
 //! 4. the features: `units`, `auth`, `accounts`, `calendar`, `procedures`, `dossiers`,
-//!    `wallet`, `callbacks`, `merchants`, `payments`, `idempotency`, `ops`;
+//!    `wallet`, `callbacks`, `merchants`, `bills`, `payments`, `idempotency`, `ops`;
 //! 5. the application: `openapi`, `router`, `demo`, `server`, `cli`.
 
 pub mod accounts;
 pub mod auth;
 pub mod background;
+pub mod bills;
 pub mod calendar;
 pub mod callbacks;
 pub mod cli;

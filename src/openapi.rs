@@ -63,6 +63,11 @@ impl Modify for BearerAuth {
             .bearer_format("mk_…")
             .build();
         components.add_security_scheme("merchant_key", SecurityScheme::Http(merchant_key));
+        let biller_key = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("bk_…")
+            .build();
+        components.add_security_scheme("biller_key", SecurityScheme::Http(biller_key));
     }
 }
 

@@ -29,6 +29,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::procedures::routes())
         .merge(crate::dossiers::routes())
         .merge(crate::payments::routes())
+        .merge(crate::bills::routes())
         .merge(crate::ops::ledger_verify::routes())
 }
 
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
 /// to add probe routes (a panicking handler, a slow one); the server adds none.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     install_constraint_rules(constraint_rules);
+    crate::bills::on_fee_paid(crate::dossiers::fee_paid_hook);
     let (api, _) = api_routes().split_for_parts();
     // Swagger UI's default would ask an online validator about the document.
     let docs_config = SwaggerConfig::from("/openapi.json").validator_url("none");

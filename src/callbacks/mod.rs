@@ -27,8 +27,21 @@ pub const MERCHANT_EVENTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The events billers receive; `data` is the bill as the biller API returns it.
+pub const BILLER_EVENTS: &[(&str, &str)] = &[
+    ("bill.paid", "The bill was paid (by any channel)."),
+    (
+        "bill.cancelled",
+        "The bill was cancelled (by the biller, or with its dossier); a paid one was refunded.",
+    ),
+];
+
 pub fn is_merchant_event(event_type: &str) -> bool {
     MERCHANT_EVENTS
         .iter()
         .any(|(known, _)| *known == event_type)
+}
+
+pub fn is_biller_event(event_type: &str) -> bool {
+    BILLER_EVENTS.iter().any(|(known, _)| *known == event_type)
 }

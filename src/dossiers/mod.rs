@@ -33,6 +33,15 @@ use settings::DocumentStorage;
 pub use claims::claim_by_identity;
 pub use reading::DossierSummary;
 
+/// The `(bill paid)` transition as bills call it, in the paying transaction
+/// ([`crate::bills::on_fee_paid`]).
+pub fn fee_paid_hook(
+    conn: &mut sqlx::PgConnection,
+    dossier_id: uuid::Uuid,
+) -> futures_util::future::BoxFuture<'_, crate::http::ApiResult<bool>> {
+    Box::pin(lifecycle::fee_paid(conn, dossier_id))
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(submission::routes())

@@ -265,6 +265,24 @@ error_codes! {
             "The result cannot be returned while the dossier's fee is unpaid.",
         ),
     }
+    BillRefConflict(CONFLICT, "bill_ref_conflict") {
+        title: ("Trùng mã hóa đơn của đơn vị thu", "Bill reference already used"),
+        detail: (
+            "Mã tham chiếu (reference) này đã dùng cho một hóa đơn có nội dung khác.",
+            "This reference already names a bill with other details.",
+        ),
+    }
+    BillCancelled(CONFLICT, "bill_cancelled") {
+        title: ("Hóa đơn đã bị hủy", "Bill cancelled"),
+        detail: ("Hóa đơn này đã bị hủy.", "This bill was cancelled."),
+    }
+    BillNotUnpaid(CONFLICT, "bill_not_unpaid") {
+        title: ("Hóa đơn không còn chờ thanh toán", "Bill not unpaid"),
+        detail: (
+            "Chỉ hủy được hóa đơn chưa thanh toán.",
+            "Only an unpaid bill can be cancelled.",
+        ),
+    }
     Internal(INTERNAL_SERVER_ERROR, "internal") {
         title: ("Lỗi hệ thống", "Internal error"),
         detail: (

@@ -84,6 +84,15 @@ pub enum Message {
     DocumentCodesRepeated,
     /// A merchant key other than the newest tried to rotate keys or revoke the others.
     ApiKeyNotNewest,
+    BillAlreadyPaid,
+    /// A bill code that names no bill: looked up or paid by code.
+    BillNotFound,
+    /// A billing account naming a customer code the biller has sent bills for, but not this one.
+    CustomerCodeUnknown,
+    /// A bill's `amount` that is not the total of its items.
+    BillAmountNotItemsTotal,
+    /// A batch row that repeats the reference of an earlier row of the same batch.
+    ReferenceRepeatedInBatch,
 }
 
 impl Message {
@@ -251,6 +260,26 @@ impl Message {
             ApiKeyNotNewest => (
                 "Chỉ khóa API mới nhất của cửa hàng mới được đổi khóa hoặc thu hồi các khóa khác; khóa này là khóa cũ (vẫn dùng được đến khi hết hạn). Hãy dùng khóa mới nhất, hoặc nhờ quản trị viên cấp lại khóa.".into(),
                 "Only the merchant's newest API key may rotate keys or revoke the others; this is an older key (it works only until it expires). Use the newest key, or ask an administrator to reset the keys.".into(),
+            ),
+            BillAlreadyPaid => (
+                "Hóa đơn này đã được thanh toán.".into(),
+                "This bill is already paid.".into(),
+            ),
+            BillNotFound => (
+                "Không tìm thấy hóa đơn có mã này.".into(),
+                "No bill has this code.".into(),
+            ),
+            CustomerCodeUnknown => (
+                "Đơn vị thu không có mã khách hàng này.".into(),
+                "The biller does not know this customer code.".into(),
+            ),
+            BillAmountNotItemsTotal => (
+                "Số tiền (amount) phải bằng tổng số tiền các khoản (items).".into(),
+                "The amount must equal the total of the items.".into(),
+            ),
+            ReferenceRepeatedInBatch => (
+                "Mã tham chiếu này đã có ở một dòng trước trong cùng lô.".into(),
+                "An earlier row of the same batch has this reference.".into(),
             ),
         };
         match lang {

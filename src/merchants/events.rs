@@ -11,7 +11,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{MerchantCaller, lock_as_newest_key, new_webhook_secret};
-use crate::callbacks::is_merchant_event;
 use crate::http::error::Problem;
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
@@ -103,10 +102,19 @@ async fn list_events(
     Query(filter): Query<EventFilter>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Json<Page<MerchantEvent>>> {
+    events_of(&state, &caller, filter, page).await
+}
+
+pub(crate) async fn events_of(
+    state: &AppState,
+    caller: &MerchantCaller,
+    filter: EventFilter,
+    page: PageQuery,
+) -> ApiResult<Json<Page<MerchantEvent>>> {
     let limit = page.limit()?;
     let before: Option<i64> = page.after()?;
     if let Some(event_type) = &filter.event_type
-        && !is_merchant_event(event_type)
+        && !caller.role.receives(event_type)
     {
         return Err(ApiError::invalid_field("type", Message::FieldInvalidValue));
     }
@@ -138,6 +146,14 @@ async fn get_event(
     State(state): State<AppState>,
     caller: MerchantCaller,
     Path(id): Path<Uuid>,
+) -> ApiResult<Json<EventWithAttempts>> {
+    event_of(&state, &caller, id).await
+}
+
+pub(crate) async fn event_of(
+    state: &AppState,
+    caller: &MerchantCaller,
+    id: Uuid,
 ) -> ApiResult<Json<EventWithAttempts>> {
     let mut conn = state.db.acquire().await?;
     Ok(Json(
@@ -185,6 +201,14 @@ async fn redeliver(
     State(state): State<AppState>,
     caller: MerchantCaller,
     Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, Json<EventWithAttempts>)> {
+    redeliver_event(&state, &caller, id).await
+}
+
+pub(crate) async fn redeliver_event(
+    state: &AppState,
+    caller: &MerchantCaller,
+    id: Uuid,
 ) -> ApiResult<(StatusCode, Json<EventWithAttempts>)> {
     let mut tx = state.db.begin().await?;
     let has_callback_url = sqlx::query_scalar!(
@@ -235,10 +259,17 @@ async fn rotate_webhook_secret(
     State(state): State<AppState>,
     caller: MerchantCaller,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
+    rotate_secret(&state, &caller).await
+}
+
+pub(crate) async fn rotate_secret(
+    state: &AppState,
+    caller: &MerchantCaller,
+) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let mut tx = state.db.begin().await?;
     // Only the newest API key: a leaked old one inside its grace period must not take over
     // the signing secret.
-    lock_as_newest_key(&mut tx, &caller).await?;
+    lock_as_newest_key(&mut tx, caller).await?;
     let webhook_secret = new_webhook_secret();
     let previous_secret_expires_at = sqlx::query_scalar!(
         r#"UPDATE merchants

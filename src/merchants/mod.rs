@@ -10,7 +10,7 @@
 //! re-checks that the calling key is still the newest, so two rotations cannot both win.
 
 pub mod demo;
-mod events;
+pub mod events;
 pub mod orders;
 mod pay;
 pub mod qr;
@@ -83,7 +83,49 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
 }
 
-/// The merchant behind an `Authorization: Bearer mk_…` request.
+/// Who holds a key to the merchant API's machinery: a merchant (`mk_…` keys, the merchant
+/// routes) or a biller (`bk_…` keys, the biller routes). Billers are merchant rows of role
+/// `biller`, so keys, rotation, webhook secrets and callback deliveries work alike for both,
+/// and neither's key opens the other's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerRole {
+    Merchant,
+    Biller,
+}
+
+impl PartnerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerRole::Merchant => "merchant",
+            PartnerRole::Biller => "biller",
+        }
+    }
+
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            PartnerRole::Merchant => "mk_",
+            PartnerRole::Biller => "bk_",
+        }
+    }
+
+    fn account_kind(self) -> AccountKind {
+        match self {
+            PartnerRole::Merchant => AccountKind::Merchant,
+            PartnerRole::Biller => AccountKind::Biller,
+        }
+    }
+
+    /// Whether a partner of this role may subscribe to the event type.
+    pub fn receives(self, event_type: &str) -> bool {
+        match self {
+            PartnerRole::Merchant => crate::callbacks::is_merchant_event(event_type),
+            PartnerRole::Biller => crate::callbacks::is_biller_event(event_type),
+        }
+    }
+}
+
+/// The merchant behind an `Authorization: Bearer mk_…` request (or, as [`authenticate`] is
+/// told, the biller behind a `bk_…` one).
 #[derive(Debug, Clone)]
 pub struct MerchantCaller {
     pub merchant_id: Uuid,
@@ -93,45 +135,57 @@ pub struct MerchantCaller {
     /// only one that may rotate keys or revoke the others. Checked again under the merchant's
     /// lock by whatever changes keys.
     pub newest_key: bool,
+    pub role: PartnerRole,
 }
 
 impl FromRequestParts<AppState> for MerchantCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthenticated = || ApiError::new(ErrorCode::Unauthenticated);
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .filter(|k| k.starts_with("mk_"))
-            .ok_or_else(unauthenticated)?;
-        let key_hash = sha256(key.trim().as_bytes());
-        // A working key: not revoked, not expired. "Newest" = no working key of the same
-        // merchant was created after it (ties broken by id, so exactly one key is newest).
-        let key = sqlx::query!(
-            r#"SELECT m.id AS "merchant_id!", k.id AS "key_id!",
-                      NOT EXISTS (
-                          SELECT 1 FROM merchant_api_keys n
-                          WHERE n.merchant_id = k.merchant_id
-                            AND (n.created_at, n.id) > (k.created_at, k.id)
-                            AND n.revoked_at IS NULL AND (n.expires_at IS NULL OR n.expires_at > now())
-                      ) AS "newest!"
-               FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
-               WHERE k.key_hash = $1 AND k.revoked_at IS NULL
-                 AND (k.expires_at IS NULL OR k.expires_at > now()) AND m.disabled_at IS NULL"#,
-            key_hash.as_slice(),
-        )
-        .fetch_optional(&state.db)
-        .await?
-        .ok_or_else(unauthenticated)?;
-        Ok(MerchantCaller {
-            merchant_id: key.merchant_id,
-            key_id: key.key_id,
-            newest_key: key.newest,
-        })
+        authenticate(parts, state, PartnerRole::Merchant).await
     }
+}
+
+/// The partner of `role` whose working key the request carries, or 401.
+pub async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    role: PartnerRole,
+) -> Result<MerchantCaller, ApiError> {
+    let unauthenticated = || ApiError::new(ErrorCode::Unauthenticated);
+    let key = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|k| k.starts_with(role.key_prefix()))
+        .ok_or_else(unauthenticated)?;
+    let key_hash = sha256(key.trim().as_bytes());
+    // A working key: not revoked, not expired. "Newest" = no working key of the same
+    // merchant was created after it (ties broken by id, so exactly one key is newest).
+    let key = sqlx::query!(
+        r#"SELECT m.id AS "merchant_id!", k.id AS "key_id!",
+                  NOT EXISTS (
+                      SELECT 1 FROM merchant_api_keys n
+                      WHERE n.merchant_id = k.merchant_id
+                        AND (n.created_at, n.id) > (k.created_at, k.id)
+                        AND n.revoked_at IS NULL AND (n.expires_at IS NULL OR n.expires_at > now())
+                  ) AS "newest!"
+           FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND m.role = $2
+             AND (k.expires_at IS NULL OR k.expires_at > now()) AND m.disabled_at IS NULL"#,
+        key_hash.as_slice(),
+        role.as_str(),
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(unauthenticated)?;
+    Ok(MerchantCaller {
+        merchant_id: key.merchant_id,
+        key_id: key.key_id,
+        newest_key: key.newest,
+        role,
+    })
 }
 
 /// 403 for a key that is not the merchant's newest (an older one inside its grace period).
@@ -142,10 +196,15 @@ fn not_newest_key() -> ApiError {
 /// Takes the lock that serializes every change to one merchant's keys: its row, `FOR NO KEY
 /// UPDATE`, which the foreign-key checks of order inserts (`FOR KEY SHARE`) do not wait for.
 /// `None` when there is no such merchant, else whether it is disabled.
-async fn lock_merchant_keys(conn: &mut PgConnection, merchant_id: Uuid) -> ApiResult<Option<bool>> {
+async fn lock_partner_keys(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    role: PartnerRole,
+) -> ApiResult<Option<bool>> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT disabled_at IS NOT NULL AS "disabled!" FROM merchants WHERE id = $1 FOR NO KEY UPDATE"#,
+        r#"SELECT disabled_at IS NOT NULL AS "disabled!" FROM merchants WHERE id = $1 AND role = $2 FOR NO KEY UPDATE"#,
         merchant_id,
+        role.as_str(),
     )
     .fetch_optional(conn)
     .await?)
@@ -162,7 +221,7 @@ pub(crate) async fn lock_as_newest_key(
     if !caller.newest_key {
         return Err(not_newest_key());
     }
-    if lock_merchant_keys(conn, caller.merchant_id).await? != Some(false) {
+    if lock_partner_keys(conn, caller.merchant_id, caller.role).await? != Some(false) {
         return Err(ApiError::new(ErrorCode::Unauthenticated));
     }
     let key = sqlx::query!(
@@ -230,15 +289,13 @@ pub struct CreatedMerchant {
     pub webhook_secret: String,
 }
 
-fn check_callback_url(url: Option<&str>, mode: Mode) -> bool {
+pub(crate) fn check_callback_url(url: Option<&str>, mode: Mode) -> bool {
     let Some(url) = url else { return true };
     url::Url::parse(url).is_ok_and(|parsed| Destinations::for_mode(mode).url_allowed(&parsed))
 }
 
-fn check_events(events: &[String]) -> bool {
-    events
-        .iter()
-        .all(|e| crate::callbacks::is_merchant_event(e))
+pub(crate) fn check_events(events: &[String], role: PartnerRole) -> bool {
+    events.iter().all(|e| role.receives(e))
 }
 
 /// Onboard a merchant (admins).
@@ -268,7 +325,7 @@ async fn create_merchant(
             Message::FieldInvalidValue,
         )
         .check(
-            check_events(&merchant.events),
+            check_events(&merchant.events, PartnerRole::Merchant),
             "events",
             Message::FieldInvalidValue,
         )
@@ -286,13 +343,22 @@ pub async fn insert_merchant(
     conn: &mut PgConnection,
     merchant: &NewMerchant,
 ) -> ApiResult<CreatedMerchant> {
+    insert_partner(conn, merchant, PartnerRole::Merchant).await
+}
+
+/// Inserts a merchant or a biller (the biller's own row is the caller's to add).
+pub async fn insert_partner(
+    conn: &mut PgConnection,
+    merchant: &NewMerchant,
+    role: PartnerRole,
+) -> ApiResult<CreatedMerchant> {
     let id = Uuid::new_v4();
-    let ledger_account_id = ledger::owned_account(conn, AccountKind::Merchant, id).await?;
+    let ledger_account_id = ledger::owned_account(conn, role.account_kind(), id).await?;
     let webhook_secret = new_webhook_secret();
     sqlx::query!(
         "INSERT INTO merchants (id, code, name, category_code, limit_category, callback_url, fee_rate, events,
-                                city, webhook_secret, ledger_account_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, 'Hue'), $10, $11)",
+                                city, webhook_secret, ledger_account_id, role)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, 'Hue'), $10, $11, $12)",
         id,
         merchant.code,
         merchant.name.trim(),
@@ -304,10 +370,11 @@ pub async fn insert_merchant(
         merchant.city,
         webhook_secret,
         ledger_account_id,
+        role.as_str(),
     )
     .execute(&mut *conn)
     .await?;
-    let api_key = issue_api_key(conn, id).await?;
+    let api_key = issue_api_key(conn, id, role).await?;
     let merchant = load(conn, id)
         .await?
         .ok_or_else(|| ApiError::internal("merchant row vanished"))?;
@@ -330,10 +397,14 @@ pub fn new_webhook_secret() -> String {
 /// Issues a key with no expiry and answers it (shown once, stored as SHA-256). Its
 /// `created_at` is later than every other key's of the merchant (the clock, not the
 /// transaction's start, and never behind the newest), so it is the newest key. Callers other
-/// than onboarding hold [`lock_merchant_keys`] and have given every older working key an
+/// than onboarding hold [`lock_partner_keys`] and have given every older working key an
 /// expiry or revoked it first (one unexpiring key per merchant, enforced by an index).
-async fn issue_api_key(conn: &mut PgConnection, merchant_id: Uuid) -> ApiResult<String> {
-    let api_key = format!("mk_{}", random_token());
+async fn issue_api_key(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    role: PartnerRole,
+) -> ApiResult<String> {
+    let api_key = format!("{}{}", role.key_prefix(), random_token());
     let key_hash = sha256(api_key.as_bytes());
     sqlx::query!(
         "INSERT INTO merchant_api_keys (id, merchant_id, key_hash, created_at)
@@ -423,7 +494,10 @@ async fn update_profile(
             Message::FieldInvalidValue,
         )
         .check(
-            update.events.as_deref().is_none_or(check_events),
+            update
+                .events
+                .as_deref()
+                .is_none_or(|events| check_events(events, caller.role)),
             "events",
             Message::FieldInvalidValue,
         )
@@ -468,8 +542,15 @@ async fn rotate_api_key(
     State(state): State<AppState>,
     caller: MerchantCaller,
 ) -> ApiResult<(StatusCode, Json<RotatedKey>)> {
+    rotate_keys(&state, &caller).await
+}
+
+pub(crate) async fn rotate_keys(
+    state: &AppState,
+    caller: &MerchantCaller,
+) -> ApiResult<(StatusCode, Json<RotatedKey>)> {
     let mut tx = state.db.begin().await?;
-    lock_as_newest_key(&mut tx, &caller).await?;
+    lock_as_newest_key(&mut tx, caller).await?;
     let expires_at = sqlx::query_scalar!(
         r#"SELECT now() + make_interval(secs => $1) AS "at!""#,
         state.merchant_key_grace_secs as f64
@@ -490,7 +571,7 @@ async fn rotate_api_key(
     )
     .execute(&mut *tx)
     .await?;
-    let api_key = issue_api_key(&mut tx, caller.merchant_id).await?;
+    let api_key = issue_api_key(&mut tx, caller.merchant_id, caller.role).await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -519,8 +600,15 @@ async fn revoke_other_api_keys(
     State(state): State<AppState>,
     caller: MerchantCaller,
 ) -> ApiResult<Json<RevokedKeys>> {
+    revoke_other_keys(&state, &caller).await
+}
+
+pub(crate) async fn revoke_other_keys(
+    state: &AppState,
+    caller: &MerchantCaller,
+) -> ApiResult<Json<RevokedKeys>> {
     let mut tx = state.db.begin().await?;
-    lock_as_newest_key(&mut tx, &caller).await?;
+    lock_as_newest_key(&mut tx, caller).await?;
     let revoked = sqlx::query!(
         "UPDATE merchant_api_keys SET revoked_at = now()
          WHERE merchant_id = $1 AND id <> $2 AND revoked_at IS NULL
@@ -560,8 +648,16 @@ async fn reset_api_keys(
     _admin: Caller<Admins>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<(StatusCode, Json<ResetKeys>)> {
+    reset_keys(&state, id, PartnerRole::Merchant).await
+}
+
+pub(crate) async fn reset_keys(
+    state: &AppState,
+    id: Uuid,
+    role: PartnerRole,
+) -> ApiResult<(StatusCode, Json<ResetKeys>)> {
     let mut tx = state.db.begin().await?;
-    lock_merchant_keys(&mut tx, id)
+    lock_partner_keys(&mut tx, id, role)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let revoked = sqlx::query!(
@@ -572,7 +668,7 @@ async fn reset_api_keys(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let api_key = issue_api_key(&mut tx, id).await?;
+    let api_key = issue_api_key(&mut tx, id, role).await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,

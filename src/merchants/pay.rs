@@ -205,7 +205,7 @@ impl Payee {
             r#"SELECT id, code, name, category_code, city, ledger_account_id, fee_rate,
                       limit_category AS "limit_category: LimitCategory",
                       (SELECT id FROM ledger_accounts WHERE code = 'system_fee') AS "fee_account!"
-               FROM merchants WHERE code = $1 AND disabled_at IS NULL"#,
+               FROM merchants WHERE code = $1 AND role = 'merchant' AND disabled_at IS NULL"#,
             code,
         )
         .fetch_optional(conn)
@@ -315,7 +315,7 @@ async fn scanned_merchant(
     Path(code): Path<String>,
 ) -> ApiResult<Json<PayableMerchant>> {
     let merchant = sqlx::query!(
-        "SELECT code, name, category_code, city FROM merchants WHERE code = $1 AND disabled_at IS NULL",
+        "SELECT code, name, category_code, city FROM merchants WHERE code = $1 AND role = 'merchant' AND disabled_at IS NULL",
         code
     )
     .fetch_optional(&state.db)

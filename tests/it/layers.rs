@@ -48,6 +48,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("wallet::settings", State),
     ("accounts", Features),
     ("auth", Features),
+    ("bills", Features),
     ("calendar", Features),
     ("callbacks", Features),
     ("dossiers", Features),

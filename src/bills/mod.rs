@@ -1,0 +1,417 @@
+//! Bills (DESIGN.md, "Bills"): money a citizen owes a biller — a commune's dossier fee, the
+//! power or water company, sanitation, a school. Billers push their bills through the biller
+//! API ([`biller_api`]); dossier fees are billed from the procedure's fee schedule ([`fees`]);
+//! citizens see every bill they owe in one list and look bills up by code ([`citizen`]), and
+//! pay them from the wallet or through a provider ([`pay`]), once: a second payment arriving
+//! by another channel is refunded in the transaction that takes it.
+//!
+//! A biller is a merchant row of role `biller` ([`billers`]), so its `bk_` keys, their
+//! rotation, its webhook secret and its `bill.paid` / `bill.cancelled` callbacks are the
+//! merchants' own machinery.
+//!
+//! This feature sits below dossiers and payments: they call it (a dossier bills its fee and
+//! cancels it; a provider's notification pays a bill), and it reaches back only through the
+//! one hook dossiers register, [`on_fee_paid`], to move a dossier when its fee is paid.
+
+pub mod biller_api;
+pub mod billers;
+pub mod citizen;
+pub mod demo;
+pub mod fees;
+pub mod pay;
+pub mod settlement;
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use sqlx::types::Json as SqlJson;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
+
+use crate::domain::Money;
+use crate::http::{ApiError, ApiResult};
+use crate::outbox::{self, Audience};
+use crate::state::AppState;
+use crate::vietnam_time::vietnam;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(billers::routes())
+        .merge(biller_api::routes())
+        .merge(citizen::routes())
+        .merge(pay::routes())
+        .merge(settlement::routes())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum BillKind {
+    DossierFee,
+    Electricity,
+    Water,
+    Sanitation,
+    Tuition,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum BillStatus {
+    Unpaid,
+    Paid,
+    Cancelled,
+}
+
+/// How a bill was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum PaidVia {
+    Wallet,
+    Provider,
+    Cash,
+    CounterQr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BillItem {
+    pub name: String,
+    #[schema(value_type = i64)]
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BillerRef {
+    pub code: String,
+    pub name: String,
+}
+
+/// A bill as its payer, its biller and staff see it (DESIGN.md, "Bills").
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Bill {
+    pub id: Uuid,
+    /// Short and printable (no 0/O, 1/I/L): the payment reference.
+    #[schema(example = "BK7M2Q9XH4TZ")]
+    pub code: String,
+    pub biller: BillerRef,
+    pub kind: BillKind,
+    /// The biller's own id for the bill.
+    pub reference: String,
+    pub customer_code: Option<String>,
+    /// Masked (`Ng*** V** A`) unless the bill is the caller's own.
+    pub payer_name: String,
+    pub items: Vec<BillItem>,
+    /// The total of the items.
+    #[schema(value_type = i64)]
+    pub amount: Money,
+    pub due_date: Option<NaiveDate>,
+    /// Unpaid past its due date (Vietnam time).
+    pub overdue: bool,
+    pub status: BillStatus,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub paid_via: Option<PaidVia>,
+    /// Its receipt; `null` until receipts exist.
+    pub receipt_id: Option<Uuid>,
+    /// The dossier whose fee it is.
+    pub dossier_code: Option<String>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// When a paid bill cancelled with its dossier had its money sent back.
+    pub refunded_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A bill's row as `bill_details` has it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BillRow {
+    pub id: Uuid,
+    pub code: String,
+    pub biller_id: Uuid,
+    pub biller_code: String,
+    pub biller_name: String,
+    pub kind: BillKind,
+    pub reference: String,
+    pub customer_code: Option<String>,
+    pub payer_account_id: Option<Uuid>,
+    pub payer_name: String,
+    pub items: SqlJson<Vec<BillItem>>,
+    pub amount: Money,
+    pub due_date: Option<NaiveDate>,
+    pub status: BillStatus,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub paid_via: Option<PaidVia>,
+    pub paid_by: Option<Uuid>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub refunded_at: Option<DateTime<Utc>>,
+    pub dossier_id: Option<Uuid>,
+    pub dossier_code: Option<String>,
+    pub request_hash: Option<Vec<u8>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whose eyes a bill is shown to: only its own payer (or a biller, or staff) reads the payer's
+/// name in full.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader {
+    /// The biller, or staff in scope.
+    Issuer,
+    /// A signed-in citizen: the bill's own payer, or someone else (a relative paying by code).
+    Citizen { own: bool },
+}
+
+impl BillRow {
+    pub fn view(self, reader: Reader) -> Bill {
+        let overdue =
+            self.status == BillStatus::Unpaid && self.due_date.is_some_and(|due| due < today());
+        let payer_name = match reader {
+            Reader::Issuer | Reader::Citizen { own: true } => self.payer_name,
+            Reader::Citizen { own: false } => masked_name(&self.payer_name),
+        };
+        Bill {
+            id: self.id,
+            code: self.code,
+            biller: BillerRef {
+                code: self.biller_code,
+                name: self.biller_name,
+            },
+            kind: self.kind,
+            reference: self.reference,
+            customer_code: self.customer_code,
+            payer_name,
+            items: self.items.0,
+            amount: self.amount,
+            due_date: self.due_date,
+            overdue,
+            status: self.status,
+            paid_at: self.paid_at,
+            paid_via: self.paid_via,
+            receipt_id: None,
+            dossier_code: self.dossier_code,
+            cancelled_at: self.cancelled_at,
+            refunded_at: self.refunded_at,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Today in Vietnam.
+pub fn today() -> NaiveDate {
+    Utc::now().with_timezone(&vietnam()).date_naive()
+}
+
+/// A name as someone other than its owner sees it: each word keeps its first third (at least
+/// one letter) and shows at most three stars for the rest, so "Nguyễn Văn A" is "Ng*** V** A".
+pub fn masked_name(name: &str) -> String {
+    name.split_whitespace()
+        .map(|word| {
+            let letters: Vec<char> = word.chars().collect();
+            let kept = letters.len().div_ceil(3).max(1);
+            let hidden = (letters.len() - kept).min(3);
+            let mut masked: String = letters[..kept].iter().collect();
+            masked.extend(std::iter::repeat_n('*', hidden));
+            masked
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How a bill is found.
+#[derive(Debug, Clone, Copy)]
+pub enum BillKey<'a> {
+    Id(Uuid),
+    Code(&'a str),
+    /// The biller's own reference.
+    Reference {
+        biller_id: Uuid,
+        reference: &'a str,
+    },
+}
+
+/// The bill, read (or, with `lock`, locked for a change: `FOR UPDATE` of its row).
+pub async fn find(
+    conn: &mut PgConnection,
+    key: BillKey<'_>,
+    lock: bool,
+) -> Result<Option<BillRow>, sqlx::Error> {
+    let (by_id, by_code, biller_id, reference) = match key {
+        BillKey::Id(id) => (Some(id), None, None, None),
+        BillKey::Code(code) => (None, Some(code), None, None),
+        BillKey::Reference {
+            biller_id,
+            reference,
+        } => (None, None, Some(biller_id), Some(reference)),
+    };
+    let sql = if lock {
+        // The view cannot be locked; its bill row can.
+        "SELECT * FROM bill_details
+         WHERE id = (SELECT id FROM bills
+                     WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR code = $2)
+                       AND ($3::uuid IS NULL OR (biller_id = $3 AND reference = $4))
+                     FOR UPDATE)"
+    } else {
+        "SELECT * FROM bill_details
+         WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR code = $2)
+           AND ($3::uuid IS NULL OR (biller_id = $3 AND reference = $4))"
+    };
+    sqlx::query_as(sql)
+        .bind(by_id)
+        .bind(by_code)
+        .bind(biller_id)
+        .bind(reference)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A bill to write: from a biller's request or a dossier's fee schedule.
+#[derive(Debug, Clone)]
+pub struct NewBill {
+    pub biller_id: Uuid,
+    pub reference: String,
+    pub customer_code: Option<String>,
+    pub payer_account_id: Option<Uuid>,
+    pub payer_name: String,
+    pub items: Vec<BillItem>,
+    pub due_date: Option<NaiveDate>,
+    pub dossier_id: Option<Uuid>,
+    pub request_hash: Option<Vec<u8>>,
+}
+
+impl NewBill {
+    /// The total of the items, or `None` past what one bill may ask.
+    pub fn total(&self) -> Option<Money> {
+        self.items
+            .iter()
+            .try_fold(Money::ZERO, |sum, item| sum.checked_add(item.amount))
+            .and_then(Money::if_payable)
+    }
+}
+
+/// Writes a new unpaid bill under a fresh code and answers its id. A code already taken (one
+/// chance in about 10^14 per bill) is drawn again.
+pub async fn insert(conn: &mut PgConnection, bill: &NewBill) -> ApiResult<Uuid> {
+    let amount = bill
+        .total()
+        .ok_or_else(|| ApiError::internal("a bill's total was not checked"))?;
+    let id = Uuid::new_v4();
+    loop {
+        let inserted = sqlx::query!(
+            "INSERT INTO bills (id, code, biller_id, reference, customer_code, payer_account_id, payer_name,
+                                items, amount, due_date, dossier_id, request_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (code) DO NOTHING",
+            id,
+            new_code(),
+            bill.biller_id,
+            bill.reference,
+            bill.customer_code,
+            bill.payer_account_id,
+            bill.payer_name.trim(),
+            SqlJson(&bill.items) as _,
+            amount.dong(),
+            bill.due_date,
+            bill.dossier_id,
+            bill.request_hash,
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(id);
+        }
+    }
+}
+
+/// The characters of a bill code: no 0/O and no 1/I/L, which a person reading a code aloud or
+/// typing it would confuse (the same alphabet as dossier tracking keys).
+const CODE_ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+/// `B` and 11 random characters: about 54 bits, so codes cannot be guessed.
+const CODE_RANDOM_LEN: usize = 11;
+
+/// A fresh bill code from the operating system's CSPRNG, each character equally likely.
+pub fn new_code() -> String {
+    let alphabet_len = CODE_ALPHABET.len() as u8;
+    let unbiased_below = u8::MAX - u8::MAX % alphabet_len;
+    let mut code = String::with_capacity(CODE_RANDOM_LEN + 1);
+    code.push('B');
+    while code.len() < CODE_RANDOM_LEN + 1 {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+        for byte in bytes {
+            if byte < unbiased_below && code.len() < CODE_RANDOM_LEN + 1 {
+                code.push(CODE_ALPHABET[usize::from(byte % alphabet_len)] as char);
+            }
+        }
+    }
+    code
+}
+
+/// Whether text could be a bill code (checked before any lookup, so junk costs no query).
+pub fn looks_like_code(text: &str) -> bool {
+    text.len() == CODE_RANDOM_LEN + 1
+        && text.starts_with('B')
+        && text.bytes().skip(1).all(|b| CODE_ALPHABET.contains(&b))
+}
+
+/// Records `bill.paid` or `bill.cancelled` for the biller, with the bill as the biller API
+/// returns it, in the caller's transaction. Re-reads the bill, so the event carries what the
+/// transaction wrote.
+pub async fn announce(conn: &mut PgConnection, bill_id: Uuid, event_type: &str) -> ApiResult<Bill> {
+    let bill = find(conn, BillKey::Id(bill_id), false)
+        .await?
+        .ok_or_else(|| ApiError::internal("an announced bill vanished"))?;
+    let biller_id = bill.biller_id;
+    let bill = bill.view(Reader::Issuer);
+    let data = serde_json::to_value(&bill).map_err(ApiError::internal)?;
+    outbox::record(conn, event_type, &data, Audience::Merchant(biller_id)).await?;
+    Ok(bill)
+}
+
+/// What the dossiers feature does, in the paying transaction, when a dossier's fee bill is
+/// paid: the `(bill paid)` transition. Dossiers sit above bills, so they hand it down once at
+/// start ([`on_fee_paid`]) instead of bills calling up.
+pub type FeePaidHook = for<'c> fn(&'c mut PgConnection, Uuid) -> BoxFuture<'c, ApiResult<bool>>;
+
+static FEE_PAID: OnceLock<FeePaidHook> = OnceLock::new();
+
+/// Installs the `(bill paid)` transition (once per process; later calls are ignored).
+pub fn on_fee_paid(hook: FeePaidHook) {
+    let _ = FEE_PAID.set(hook);
+}
+
+/// Moves the dossier of a paid fee bill. Without the hook installed a fee bill is not paid at
+/// all (the whole transaction fails): a paid fee must never leave its dossier waiting.
+async fn fee_paid(conn: &mut PgConnection, dossier_id: Uuid) -> ApiResult<()> {
+    let hook = FEE_PAID
+        .get()
+        .ok_or_else(|| ApiError::internal("the (bill paid) hook is not installed"))?;
+    hook(conn, dossier_id).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_masked_word_by_word() {
+        assert_eq!(masked_name("Nguyễn Văn A"), "Ng*** V** A");
+        assert_eq!(masked_name("Trần Thị Bích Ngọc"), "Tr** T** Bí** Ng**");
+        assert_eq!(masked_name("  Lê   B  "), "L* B");
+    }
+
+    #[test]
+    fn codes_use_the_unambiguous_alphabet_and_are_recognised() {
+        for _ in 0..1_000 {
+            let code = new_code();
+            assert!(looks_like_code(&code), "{code}");
+            assert!(!code[1..].contains(['0', 'O', '1', 'I', 'L']));
+        }
+        assert!(!looks_like_code("B0000000000O"));
+        assert!(!looks_like_code("BABC"));
+    }
+}
