@@ -94,6 +94,11 @@ where
 }
 
 impl<T> Idempotent<T> {
+    /// The parsed body, for a handler that chooses how to run by what was asked.
+    pub fn body(&self) -> &T {
+        &self.body
+    }
+
     /// Runs `effect` once per key and caller, answering repeats from what was stored.
     pub async fn run<F>(self, db: &PgPool, caller_id: Uuid, effect: F) -> Response
     where

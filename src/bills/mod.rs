@@ -220,6 +220,30 @@ pub fn masked_name(name: &str) -> String {
         .join(" ")
 }
 
+/// Whether the bill is the citizen's own: addressed to them, or under a customer code they
+/// linked. Only then do they read the payer's name in full.
+pub async fn is_own(
+    conn: &mut PgConnection,
+    bill: &BillRow,
+    account_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    if bill.payer_account_id == Some(account_id) {
+        return Ok(true);
+    }
+    let Some(customer_code) = &bill.customer_code else {
+        return Ok(false);
+    };
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM billing_accounts
+                          WHERE account_id = $1 AND biller_id = $2 AND customer_code = $3) AS "linked!""#,
+        account_id,
+        bill.biller_id,
+        customer_code,
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// How a bill is found.
 #[derive(Debug, Clone, Copy)]
 pub enum BillKey<'a> {

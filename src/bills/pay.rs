@@ -1,9 +1,499 @@
-//! (being written)
+//! Paying a bill, once. From the wallet: one transaction with the PIN check, the wallet's
+//! one debit function (counted against the biller's limit category), the bill marked paid,
+//! its payment recorded, `bill.paid` in the outbox and a fee bill's dossier moved by
+//! `(bill paid)`. Through a provider: a payment opened at the provider with the bill on it;
+//! its notification ([`pay_by_provider`], called by `payments::settle`) pays the bill in the
+//! transaction that takes it.
+//!
+//! A bill is paid once. Two payments racing take turns on the bill's row; the second finds it
+//! paid: from the wallet it is refused (409 `already_paid`, nothing moves), but money that
+//! already reached a provider cannot be refused, so a provider payment of a paid (or
+//! cancelled) bill is accepted and sent back to the payer's wallet in the same transaction, a
+//! refund of a double payment in both the payer's and the biller's history.
+//!
+//! Locks, in this order everywhere: the dossier of a fee bill, then the bill, then the
+//! wallet (through the ledger). A dossier's move locks the dossier before its bill, so a
+//! payment must too, or the two could deadlock.
 
-use utoipa_axum::router::OpenApiRouter;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
+use super::{Bill, BillKey, BillRow, BillStatus, PaidVia, Reader};
+use crate::auth::Caller;
+use crate::auth::access::Citizens;
+use crate::auth::client_addr::ClientAddr;
+use crate::domain::Money;
+use crate::http::error::{FieldChecks, Problem};
+use crate::http::messages::Message;
+use crate::http::{ApiError, ApiResult, ErrorCode, Path};
+use crate::idempotency::{Answer, Idempotent};
+use crate::ledger::{self, EntryKind, NewEntry, Posting};
+use crate::payments::settings::{OpenPayment, Providers};
 use crate::state::AppState;
+use crate::wallet::pin::{self, PinChecked};
+use crate::wallet::{self, Debit, LimitCategory};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(pay_bill))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Wallet,
+    Provider,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayBillRequest {
+    /// `wallet` (the default; needs `X-Payment-Pin`) or `provider`.
+    #[serde(default)]
+    pub source: Source,
+    /// With `provider`: `sandbox` (development) or `vnpay`.
+    pub provider: Option<String>,
+}
+
+/// A bill's payment opened at a provider: open `payment_url` to pay.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProviderBillPayment {
+    pub id: Uuid,
+    #[schema(value_type = i64)]
+    pub amount: Money,
+    pub provider: String,
+    /// `pending` until the provider's notification.
+    pub status: String,
+    pub payment_url: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub bill_id: Uuid,
+}
+
+/// Pay a bill: from the wallet (`Idempotency-Key` and `X-Payment-Pin`) or through a provider
+/// (`{"source": "provider", "provider": "sandbox"}`, `Idempotency-Key`).
+#[utoipa::path(post, path = "/v1/bills/{id}/pay", tag = "bills", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header),
+           ("X-Payment-Pin" = Option<String>, Header, description = "Required to pay from the wallet")),
+    request_body = PayBillRequest,
+    responses(
+        (status = 200, body = Bill, description = "Paid from the wallet"),
+        (status = 201, body = ProviderBillPayment, description = "Opened at the provider"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`already_paid`, `bill_cancelled`, `insufficient_funds`, `limit_exceeded`, `wallet_not_verified`"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn pay_bill(
+    State(state): State<AppState>,
+    caller: Caller<Citizens>,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    request: Idempotent<PayBillRequest>,
+) -> Response {
+    let payer = caller.account_id;
+    if request.body().source == Source::Provider {
+        let providers = state.providers.clone();
+        let client_ip = client.to_string();
+        return request
+            .run(&state.db, payer, move |conn, body| {
+                Box::pin(async move {
+                    let opened = open_at_provider(conn, &providers, payer, id, body, &client_ip);
+                    answer(StatusCode::CREATED, &opened.await?)
+                })
+            })
+            .await;
+    }
+    let pin_check = match pin::guard(state.wallet.pepper(), &headers, payer) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal.into_response(),
+    };
+    request
+        .run_guarded(&state.db, payer, pin_check, move |conn, body, checked| {
+            Box::pin(async move {
+                if body.provider.is_some() {
+                    return Err(ApiError::invalid_field(
+                        "provider",
+                        Message::FieldInvalidValue,
+                    ));
+                }
+                let bill = pay_from_wallet(conn, &checked, id).await?;
+                answer(StatusCode::OK, &bill)
+            })
+        })
+        .await
+}
+
+fn answer(status: StatusCode, body: &impl Serialize) -> ApiResult<Answer> {
+    Ok(Answer {
+        status,
+        body: serde_json::to_value(body).map_err(ApiError::internal)?,
+    })
+}
+
+/// The bill locked for its payment, with where its money goes; 404 when there is none.
+struct Payable {
+    bill: BillRow,
+    biller_account: Uuid,
+    limit_category: LimitCategory,
+}
+
+async fn lock_payable(conn: &mut PgConnection, bill_id: Uuid) -> ApiResult<Payable> {
+    lock_dossier_of(conn, bill_id).await?;
+    let bill = super::find(conn, BillKey::Id(bill_id), true)
+        .await?
+        .ok_or_else(|| ApiError::not_found(Message::BillNotFound))?;
+    let biller = sqlx::query!(
+        r#"SELECT ledger_account_id, limit_category AS "limit_category: LimitCategory"
+           FROM merchants WHERE id = $1"#,
+        bill.biller_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Payable {
+        bill,
+        biller_account: biller.ledger_account_id,
+        limit_category: biller.limit_category,
+    })
+}
+
+/// Locks the dossier of a fee bill, first (see the module's lock order).
+async fn lock_dossier_of(conn: &mut PgConnection, bill_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "SELECT d.id FROM dossiers d JOIN bills b ON b.dossier_id = d.id WHERE b.id = $1 FOR UPDATE OF d",
+        bill_id,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(())
+}
+
+/// 409 unless the bill is still unpaid.
+fn refuse_unless_unpaid(bill: &BillRow) -> ApiResult<()> {
+    match bill.status {
+        BillStatus::Unpaid => Ok(()),
+        BillStatus::Paid => {
+            Err(ApiError::new(ErrorCode::AlreadyPaid).with_detail(Message::BillAlreadyPaid))
+        }
+        BillStatus::Cancelled => Err(ApiError::new(ErrorCode::BillCancelled)),
+    }
+}
+
+async fn pay_from_wallet(
+    conn: &mut PgConnection,
+    checked: &PinChecked,
+    bill_id: Uuid,
+) -> ApiResult<Bill> {
+    let payable = lock_payable(conn, bill_id).await?;
+    refuse_unless_unpaid(&payable.bill)?;
+    let payer = checked.verified_wallet()?;
+    let payer_id = payer.account_id();
+    let bill = &payable.bill;
+    let debited = wallet::debit(
+        conn,
+        Debit {
+            payer,
+            amount: bill.amount,
+            limit_category: payable.limit_category,
+            kind: EntryKind::BillPayment,
+            reference: bill.code.clone(),
+            note: None,
+            payee: Some(bill.biller_name.clone()),
+            credits: vec![Posting {
+                account_id: payable.biller_account,
+                amount: bill.amount.dong(),
+                counterparty: Some(bill.code.clone()),
+            }],
+        },
+    )
+    .await?;
+    let payment = Payment {
+        via: PaidVia::Wallet,
+        payer: payer_id,
+        entry_id: debited.entry_id,
+    };
+    settle_unpaid(conn, bill, &payment).await?;
+    let paid = super::find(conn, BillKey::Id(bill_id), false)
+        .await?
+        .ok_or_else(|| ApiError::internal("a paid bill vanished"))?;
+    let own = super::is_own(conn, &paid, payer_id).await?;
+    Ok(paid.view(Reader::Citizen { own }))
+}
+
+/// A payment that reached a bill.
+struct Payment {
+    via: PaidVia,
+    payer: Uuid,
+    entry_id: Uuid,
+}
+
+/// Records a payment of the bill; answers its id.
+async fn record_payment(
+    conn: &mut PgConnection,
+    bill: &BillRow,
+    payment: &Payment,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO bill_payments (id, bill_id, via, amount, payer_account_id, entry_id)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        bill.id,
+        payment.via as PaidVia,
+        bill.amount.dong(),
+        payment.payer,
+        payment.entry_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// The first payment of an unpaid bill, whose money is already on the biller's account: the
+/// bill paid, its payment recorded, a fee bill's dossier moved, `bill.paid` announced.
+async fn settle_unpaid(
+    conn: &mut PgConnection,
+    bill: &BillRow,
+    payment: &Payment,
+) -> ApiResult<()> {
+    sqlx::query!(
+        "UPDATE bills SET status = 'paid', paid_at = now(), paid_via = $2, paid_by = $3
+         WHERE id = $1 AND status = 'unpaid'",
+        bill.id,
+        payment.via as PaidVia,
+        payment.payer,
+    )
+    .execute(&mut *conn)
+    .await?;
+    record_payment(conn, bill, payment).await?;
+    if let Some(dossier_id) = bill.dossier_id {
+        super::fee_paid(conn, dossier_id).await?;
+    }
+    super::announce(conn, bill.id, "bill.paid").await?;
+    Ok(())
+}
+
+async fn open_at_provider(
+    conn: &mut PgConnection,
+    providers: &Providers,
+    payer: Uuid,
+    bill_id: Uuid,
+    request: PayBillRequest,
+    client_ip: &str,
+) -> ApiResult<ProviderBillPayment> {
+    let mut checks = FieldChecks::new();
+    let provider = checks.parse(
+        request
+            .provider
+            .as_deref()
+            .and_then(|name| providers.get(name)),
+        "provider",
+        if request.provider.is_none() {
+            Message::FieldRequired
+        } else {
+            Message::ProviderNotEnabled
+        },
+    );
+    let provider = checks.finish_with(provider)?;
+    let bill = super::find(conn, BillKey::Id(bill_id), false)
+        .await?
+        .ok_or_else(|| ApiError::not_found(Message::BillNotFound))?;
+    refuse_unless_unpaid(&bill)?;
+    // A double payment is sent back to the payer's wallet, so only a verified one may pay
+    // through a provider.
+    wallet::verified(conn, payer).await?;
+    let opened = providers
+        .open_payment(
+            conn,
+            OpenPayment {
+                account_id: payer,
+                amount: bill.amount.dong(),
+                provider: provider.as_ref(),
+                client_ip,
+                bill_id: Some(bill.id),
+            },
+        )
+        .await?;
+    Ok(ProviderBillPayment {
+        id: opened.id,
+        amount: bill.amount,
+        provider: provider.name().to_owned(),
+        status: "pending".to_owned(),
+        payment_url: opened.payment_url,
+        created_at: opened.created_at,
+        bill_id: bill.id,
+    })
+}
+
+/// A provider's confirmed payment of a bill, as `payments::settle` hands it over.
+pub struct ProviderPaid<'a> {
+    pub bill_id: Uuid,
+    pub payer: Uuid,
+    pub amount: i64,
+    pub provider: &'a str,
+    /// The provider's clearing account, debited.
+    pub clearing_account: Uuid,
+}
+
+/// Takes a provider's money for a bill in the caller's transaction: onto the biller's account,
+/// then either the bill is paid, or (already paid, or cancelled meanwhile) the money goes
+/// straight back to the payer's wallet as a refund of a double payment. Answers the payment's
+/// journal entry.
+pub async fn pay_by_provider(conn: &mut PgConnection, paid: ProviderPaid<'_>) -> ApiResult<Uuid> {
+    let payable = lock_payable(conn, paid.bill_id).await?;
+    let bill = &payable.bill;
+    let entry = ledger::post(
+        conn,
+        NewEntry {
+            kind: EntryKind::BillPayment,
+            reference: bill.code.clone(),
+            note: Some(paid.provider.to_owned()),
+            created_by: None,
+            postings: vec![
+                Posting {
+                    account_id: paid.clearing_account,
+                    amount: -paid.amount,
+                    counterparty: None,
+                },
+                Posting {
+                    account_id: payable.biller_account,
+                    amount: paid.amount,
+                    counterparty: Some(bill.code.clone()),
+                },
+            ],
+        },
+    )
+    .await
+    .map_err(|e| ApiError::internal(format!("posting a provider's bill payment: {e:?}")))?;
+    let payment = Payment {
+        via: PaidVia::Provider,
+        payer: paid.payer,
+        entry_id: entry.entry_id,
+    };
+    if bill.status == BillStatus::Unpaid && bill.amount.dong() == paid.amount {
+        settle_unpaid(conn, bill, &payment).await?;
+        return Ok(entry.entry_id);
+    }
+    tracing::warn!(
+        bill = %bill.code,
+        provider = paid.provider,
+        "a provider's payment of a bill that is no longer unpaid; refunding it to the payer's wallet"
+    );
+    let payment_id = record_payment(conn, bill, &payment).await?;
+    refund_one(
+        conn,
+        bill,
+        payable.biller_account,
+        payment_id,
+        RefundReason::DoublePayment,
+    )
+    .await?;
+    Ok(entry.entry_id)
+}
+
+/// Why a bill's payment went back to its payer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReason {
+    /// It arrived after the bill was paid (or cancelled).
+    DoublePayment,
+    /// The bill was cancelled with its dossier (refused, withdrawn, rejected).
+    DossierClosed,
+}
+
+impl RefundReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RefundReason::DoublePayment => "double_payment",
+            RefundReason::DossierClosed => "dossier_closed",
+        }
+    }
+
+    /// The note on the refund, as the payer's history shows it.
+    fn note(self) -> &'static str {
+        match self {
+            RefundReason::DoublePayment => "Hoàn tiền thanh toán trùng hóa đơn",
+            RefundReason::DossierClosed => "Hoàn phí, lệ phí của hồ sơ không được giải quyết",
+        }
+    }
+}
+
+/// Sends every payment of the bill not yet refunded back to the wallet it came from, in the
+/// caller's transaction (which holds the bill's lock).
+pub async fn refund_payments(
+    conn: &mut PgConnection,
+    bill: &BillRow,
+    reason: RefundReason,
+) -> ApiResult<()> {
+    let biller_account = sqlx::query_scalar!(
+        "SELECT ledger_account_id FROM merchants WHERE id = $1",
+        bill.biller_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let unrefunded = sqlx::query_scalar!(
+        "SELECT id FROM bill_payments WHERE bill_id = $1 AND refund_entry_id IS NULL ORDER BY created_at",
+        bill.id,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for payment_id in unrefunded {
+        refund_one(conn, bill, biller_account, payment_id, reason).await?;
+    }
+    Ok(())
+}
+
+/// One payment back from the biller to its payer's wallet, recorded against the payment.
+async fn refund_one(
+    conn: &mut PgConnection,
+    bill: &BillRow,
+    biller_account: Uuid,
+    payment_id: Uuid,
+    reason: RefundReason,
+) -> ApiResult<()> {
+    let payment = sqlx::query!(
+        r#"SELECT amount, payer_account_id AS "payer!" FROM bill_payments WHERE id = $1"#,
+        payment_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let wallet_account = wallet::ledger_account(conn, payment.payer).await?;
+    let entry = ledger::post(
+        conn,
+        NewEntry {
+            kind: EntryKind::Refund,
+            reference: bill.code.clone(),
+            note: Some(reason.note().to_owned()),
+            created_by: None,
+            postings: vec![
+                Posting {
+                    account_id: biller_account,
+                    amount: -payment.amount,
+                    counterparty: Some(bill.code.clone()),
+                },
+                Posting {
+                    account_id: wallet_account,
+                    amount: payment.amount,
+                    counterparty: Some(bill.biller_name.clone()),
+                },
+            ],
+        },
+    )
+    .await
+    // The biller's account holds at least what this bill brought it, unless it was paid out
+    // meanwhile: then nothing is refunded and the whole move waits for an operator.
+    .map_err(|error| error.answered_as(ErrorCode::InsufficientMerchantBalance))?;
+    sqlx::query!(
+        "UPDATE bill_payments SET refund_entry_id = $2, refund_reason = $3 WHERE id = $1",
+        payment_id,
+        entry.entry_id,
+        reason.as_str(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

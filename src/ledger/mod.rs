@@ -58,6 +58,8 @@ pub enum EntryKind {
     Refund,
     Fee,
     Adjustment,
+    /// A bill paid (from a wallet, a provider, a counter).
+    BillPayment,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]

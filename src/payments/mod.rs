@@ -27,6 +27,7 @@ use sqlx::{PgConnection, PgPool};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::bills::pay::ProviderPaid;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, ErrorCode, Path};
 use crate::ledger::{self, EntryKind, NewEntry, Posting, SystemAccount};
@@ -91,7 +92,7 @@ pub async fn settle(
 ) -> ApiResult<Outcome> {
     let mut tx = db.begin().await?;
     let Some(topup) = sqlx::query!(
-        r#"SELECT id, account_id, amount, status AS "status: TopupStatus"
+        r#"SELECT id, account_id, amount, status AS "status: TopupStatus", bill_id
            FROM topups WHERE provider = $1 AND reference = $2 FOR UPDATE"#,
         provider,
         reference
@@ -126,6 +127,7 @@ pub async fn settle(
                 id: topup.id,
                 account_id: topup.account_id,
                 amount: topup.amount,
+                bill_id: topup.bill_id,
             };
             credit(&mut tx, provider, &topup, &transaction_id, late_success).await?;
         }
@@ -148,6 +150,8 @@ pub async fn settle(
         }
     }
     tx.commit().await?;
+    // A bill's payment announced `bill.paid` to its biller.
+    outbox::committed();
     Ok(Outcome::Confirmed)
 }
 
@@ -156,10 +160,13 @@ struct LockedTopup {
     id: Uuid,
     account_id: Uuid,
     amount: i64,
+    /// The bill this payment pays, if it is not a top-up of the wallet.
+    bill_id: Option<Uuid>,
 }
 
 /// Credits a succeeded top-up in the caller's transaction: the wallet from the provider's
-/// clearing account, the top-up marked succeeded with its entry, and the citizen's event.
+/// clearing account (or, for a bill's payment, the biller: `bills::pay`), the top-up marked
+/// succeeded with its entry, and the citizen's event.
 async fn credit(
     conn: &mut PgConnection,
     provider: &str,
@@ -168,8 +175,55 @@ async fn credit(
     late_success: bool,
 ) -> ApiResult<()> {
     let transaction_id = real_transaction_id(transaction_id);
-    let wallet_account = crate::wallet::ledger_account(conn, topup.account_id).await?;
     let clearing = clearing_account(conn, provider).await?;
+    let entry_id = match topup.bill_id {
+        Some(bill_id) => {
+            let paid = ProviderPaid {
+                bill_id,
+                payer: topup.account_id,
+                amount: topup.amount,
+                provider,
+                clearing_account: clearing,
+            };
+            crate::bills::pay::pay_by_provider(conn, paid).await?
+        }
+        None => credit_wallet(conn, provider, topup, clearing, transaction_id).await?,
+    };
+    sqlx::query!(
+        "UPDATE topups SET status = 'succeeded', provider_txn_id = $2, entry_id = $3, settled_at = now(),
+                        credited_after_expiry = $4
+                 WHERE id = $1",
+        topup.id,
+        transaction_id,
+        entry_id,
+        late_success,
+    )
+    .execute(&mut *conn)
+    .await?;
+    if topup.bill_id.is_some() {
+        return Ok(());
+    }
+    let data =
+        serde_json::json!({"topup_id": topup.id, "amount": topup.amount, "provider": provider});
+    outbox::record(
+        conn,
+        "wallet.topup_succeeded",
+        &data,
+        Audience::Citizen(topup.account_id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A top-up's money onto the wallet, from the provider's clearing account.
+async fn credit_wallet(
+    conn: &mut PgConnection,
+    provider: &str,
+    topup: &LockedTopup,
+    clearing: Uuid,
+    transaction_id: Option<&str>,
+) -> ApiResult<Uuid> {
+    let wallet_account = crate::wallet::ledger_account(conn, topup.account_id).await?;
     let posted = ledger::post(
         conn,
         NewEntry {
@@ -193,27 +247,7 @@ async fn credit(
     )
     .await
     .map_err(|e| ApiError::internal(format!("posting a top-up: {e:?}")))?;
-    sqlx::query!(
-        "UPDATE topups SET status = 'succeeded', provider_txn_id = $2, entry_id = $3, settled_at = now(),
-                        credited_after_expiry = $4
-                 WHERE id = $1",
-        topup.id,
-        transaction_id,
-        posted.entry_id,
-        late_success,
-    )
-    .execute(&mut *conn)
-    .await?;
-    let data =
-        serde_json::json!({"topup_id": topup.id, "amount": topup.amount, "provider": provider});
-    outbox::record(
-        conn,
-        "wallet.topup_succeeded",
-        &data,
-        Audience::Citizen(topup.account_id),
-    )
-    .await?;
-    Ok(())
+    Ok(posted.entry_id)
 }
 
 /// A notification, start to end: verified against the raw request, settled, stored raw with

@@ -6,8 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
 use crate::config::Config;
-use crate::payments::provider::Provider;
+use crate::payments::provider::{PaymentRequest, Provider};
 use crate::payments::sandbox::Sandbox;
 use crate::payments::vnpay::VnPay;
 
@@ -71,5 +75,63 @@ impl Providers {
     pub fn expiry_age(&self, provider: &dyn Provider) -> chrono::Duration {
         let configured = chrono::Duration::seconds(self.topup_expiry_secs as i64);
         configured.max(provider.payment_window())
+    }
+}
+
+/// A payment opened at a provider, waiting for its notification: a top-up of the wallet, or,
+/// with a bill, the payment of that bill.
+pub struct OpenPayment<'a> {
+    pub account_id: Uuid,
+    pub amount: i64,
+    pub provider: &'a dyn Provider,
+    pub client_ip: &'a str,
+    pub bill_id: Option<Uuid>,
+}
+
+/// The opened payment's row.
+pub struct OpenedPayment {
+    pub id: Uuid,
+    pub payment_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Providers {
+    /// Opens a payment: its `topups` row, pending, with the provider's payment URL. Whoever
+    /// settles it (`payments::settle`) credits the wallet, or pays the bill.
+    pub async fn open_payment(
+        &self,
+        conn: &mut PgConnection,
+        payment: OpenPayment<'_>,
+    ) -> Result<OpenedPayment, sqlx::Error> {
+        let id = Uuid::new_v4();
+        let reference = format!("T{}", id.simple().to_string()[..16].to_ascii_uppercase());
+        let created_at = Utc::now();
+        let return_url = self.return_url(payment.provider.name());
+        let payment_url = payment.provider.payment_url(&PaymentRequest {
+            reference: &reference,
+            amount: payment.amount,
+            created_at,
+            return_url: &return_url,
+            client_ip: payment.client_ip,
+        });
+        sqlx::query!(
+            "INSERT INTO topups (id, account_id, provider, amount, reference, payment_url, created_at, bill_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            id,
+            payment.account_id,
+            payment.provider.name(),
+            payment.amount,
+            reference,
+            payment_url,
+            created_at,
+            payment.bill_id,
+        )
+        .execute(conn)
+        .await?;
+        Ok(OpenedPayment {
+            id,
+            payment_url,
+            created_at,
+        })
     }
 }

@@ -11,8 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::provider::PaymentRequest;
-use super::settings::Providers;
+use super::settings::{OpenPayment, Providers};
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::auth::client_addr::ClientAddr;
@@ -112,33 +111,27 @@ async fn start(
     );
     let (amount, provider) = checks.finish_with(amount.zip(provider))?;
     crate::wallet::verified(conn, citizen).await?;
-    let id = Uuid::new_v4();
-    let reference = format!("T{}", id.simple().to_string()[..16].to_ascii_uppercase());
-    let created_at = Utc::now();
-    let return_url = providers.return_url(provider.name());
-    let payment_url = provider.payment_url(&PaymentRequest {
-        reference: &reference,
-        amount: amount.dong(),
-        created_at,
-        return_url: &return_url,
-        client_ip,
-    });
-    let topup = sqlx::query_as!(
-        Topup,
-        r#"INSERT INTO topups (id, account_id, provider, amount, reference, payment_url, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, amount AS "amount: Money", provider, status AS "status: TopupStatus", payment_url,
-                     created_at, settled_at"#,
-        id,
-        citizen,
-        provider.name(),
-        amount.dong(),
-        reference,
-        payment_url,
-        created_at,
-    )
-    .fetch_one(conn)
-    .await?;
+    let opened = providers
+        .open_payment(
+            conn,
+            OpenPayment {
+                account_id: citizen,
+                amount: amount.dong(),
+                provider: provider.as_ref(),
+                client_ip,
+                bill_id: None,
+            },
+        )
+        .await?;
+    let topup = Topup {
+        id: opened.id,
+        amount,
+        provider: provider.name().to_owned(),
+        status: TopupStatus::Pending,
+        payment_url: opened.payment_url,
+        created_at: opened.created_at,
+        settled_at: None,
+    };
     Ok(Answer {
         status: StatusCode::CREATED,
         body: serde_json::to_value(&topup).map_err(ApiError::internal)?,

@@ -40,6 +40,7 @@ pub enum TransactionKind {
     TransferOut,
     Payment,
     Refund,
+    BillPayment,
     /// Money put in by an admin outside any provider (development and demo).
     Funding,
     Adjustment,
@@ -54,6 +55,7 @@ impl TransactionKind {
             TransactionKind::TransferOut => "transfer_out",
             TransactionKind::Payment => "payment",
             TransactionKind::Refund => "refund",
+            TransactionKind::BillPayment => "bill_payment",
             TransactionKind::Funding => "funding",
             TransactionKind::Adjustment => "adjustment",
         }
