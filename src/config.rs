@@ -395,7 +395,8 @@ pub enum SmsProvider {
     Disabled,
 }
 
-/// Accounts, tokens, one-time codes and their abuse limits.
+/// Accounts, tokens, one-time codes and their abuse limits (and the limit on guessing bill codes,
+/// counted with them).
 #[derive(Debug, Clone, Args)]
 pub struct AuthConfig {
     /// Key that signs access tokens, at least 32 bytes. Required in production; development
@@ -433,6 +434,17 @@ pub struct AuthConfig {
     #[arg(long, env = "CIVICPAY_LOGIN_WINDOW_SECS", value_name = "CIVICPAY_LOGIN_WINDOW_SECS",
           default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub login_window_secs: u32,
+
+    /// Bill lookups by code that find no bill allowed per signed-in account within the bill
+    /// lookup window; past it, every lookup by the account answers 429 with Retry-After.
+    #[arg(long, env = "CIVICPAY_BILL_LOOKUP_FAILURES_PER_ACCOUNT", value_name = "CIVICPAY_BILL_LOOKUP_FAILURES_PER_ACCOUNT",
+          default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub bill_lookup_failures_per_account: u32,
+
+    /// The sliding window failed bill lookups are counted over, in seconds.
+    #[arg(long, env = "CIVICPAY_BILL_LOOKUP_WINDOW_SECS", value_name = "CIVICPAY_BILL_LOOKUP_WINDOW_SECS",
+          default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub bill_lookup_window_secs: u32,
 
     /// Passwords hashed at once (registrations, logins, resets, staff creation); each Argon2id
     /// hash holds 19 MiB and a core, and the rest wait their turn. Default: one per CPU core.

@@ -39,6 +39,7 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "calendar", description = "Working calendar: holidays, days off, make-up working days"),
         (name = "procedures", description = "The catalogue of administrative procedures"),
         (name = "dossiers", description = "Dossiers: filing online and at the counter, life cycle, tracking, ratings"),
+        (name = "bills", description = "Bills: billers and their API, dossier fees, the citizen's one list, paying once"),
     ),
     // Schemas that only query parameters refer to: utoipa collects schemas from bodies, not
     // from `IntoParams`, so these are registered here (the `$ref` check below finds the next).
@@ -682,6 +683,13 @@ fn constrain_parameters(path: &str, operation: &mut Value) {
                 json!({"enum": ["sandbox", "vnpay"]}),
                 "`sandbox` (development only) or `vnpay`; one not enabled is 404.",
             ),
+            ("query", "type") if path == "/v1/biller/events" => {
+                let types: Vec<&str> = crate::callbacks::BILLER_EVENTS
+                    .iter()
+                    .map(|(event_type, _)| *event_type)
+                    .collect();
+                (json!({"enum": types}), "One event type.")
+            }
             ("query", "type") if path == "/v1/merchant/events" => {
                 let types: Vec<&str> = crate::callbacks::MERCHANT_EVENTS
                     .iter()
@@ -863,8 +871,8 @@ fn add_links(operation: &mut Value) {
     }
 }
 
-/// The OpenAPI 3.1 `webhooks` object: each callback a merchant may receive, with the Standard
-/// Webhooks headers and the event envelope whose `data` is the order. (utoipa 5 has no
+/// The OpenAPI 3.1 `webhooks` object: each callback a merchant or biller may receive, with the
+/// Standard Webhooks headers and the event envelope whose `data` is the order (or the bill). (utoipa 5 has no
 /// `webhooks` support, so it is added to the generated document here.)
 fn webhooks() -> serde_json::Value {
     let header = |name: &str, description: &str| {
@@ -887,7 +895,11 @@ fn webhooks() -> serde_json::Value {
         ),
     ]);
     let mut webhooks = serde_json::Map::new();
-    for (event_type, summary) in crate::callbacks::MERCHANT_EVENTS {
+    let merchant_events = crate::callbacks::MERCHANT_EVENTS
+        .iter()
+        .map(|e| (e, "Order"));
+    let biller_events = crate::callbacks::BILLER_EVENTS.iter().map(|e| (e, "Bill"));
+    for ((event_type, summary), data) in merchant_events.chain(biller_events) {
         let envelope = serde_json::json!({
             "type": "object",
             "required": ["id", "type", "created_at", "data"],
@@ -895,7 +907,7 @@ fn webhooks() -> serde_json::Value {
                 "id": {"type": "string", "format": "uuid"},
                 "type": {"type": "string", "const": event_type},
                 "created_at": {"type": "string", "format": "date-time"},
-                "data": {"$ref": "#/components/schemas/Order"}
+                "data": {"$ref": format!("#/components/schemas/{data}")}
             }
         });
         let operation = serde_json::json!({"post": {

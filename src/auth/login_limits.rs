@@ -16,10 +16,11 @@
 //!
 //! The same table counts other failures by their [`FailureKind`], each on its own:
 //! [`AddressLimit`] is the per-address half of these limits for any kind (public tracking's
-//! wrong keys, `dossiers::reading`).
+//! wrong keys, `dossiers::reading`), and [`SubjectLimit`] counts them per subject of our own
+//! naming (bill lookups' wrong codes per signed-in account, `bills::citizen`).
 //!
-//! The application state holds these limits (login's and public tracking's), so this file uses
-//! nothing above the foundations.
+//! The application state holds these limits (login's, public tracking's and bill lookups'), so
+//! this file uses nothing above the foundations.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -199,6 +200,9 @@ pub enum FailureKind {
     /// A public-tracking lookup of a dossier that found nothing: an unknown code, or a wrong or
     /// missing tracking key. The row's `phone` holds the code that was asked for.
     Tracking,
+    /// A signed-in citizen's lookup of a bill by a code that names no bill. The row's `phone`
+    /// holds the id of the account that looked ([`SubjectLimit`]).
+    BillLookup,
 }
 
 impl FailureKind {
@@ -206,6 +210,7 @@ impl FailureKind {
         match self {
             FailureKind::Login => "login",
             FailureKind::Tracking => "tracking",
+            FailureKind::BillLookup => "bill_lookup",
         }
     }
 }
@@ -251,6 +256,59 @@ impl AddressLimit {
         client: IpAddr,
     ) -> ApiResult<()> {
         let subject: String = subject.chars().take(100).collect();
+        sqlx::query!(
+            "INSERT INTO login_failures (phone, client_addr, kind) VALUES ($1, $2, $3)",
+            subject,
+            rate_key(client),
+            self.kind.as_str(),
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A limit on failures of `kind` per subject: at most `per_subject` within a sliding window,
+/// counted under a subject the server names (the signed-in account that looks bills up by
+/// code, by its id), not under anything the client types. Past it, the request answers 429
+/// with `Retry-After` before anything is looked up, right or wrong. The subject is kept in the
+/// row's `phone` column, indexed with the time. Checked without a lock, like [`AddressLimit`]:
+/// it may overshoot by the subject's requests in flight, which is harmless where each guess
+/// stands one chance in 2^54.
+#[derive(Debug, Clone)]
+pub struct SubjectLimit {
+    pub kind: FailureKind,
+    pub per_subject: i64,
+    pub window_secs: i64,
+}
+
+impl SubjectLimit {
+    pub async fn check(&self, conn: &mut PgConnection, subject: &str) -> ApiResult<()> {
+        let usage = sqlx::query!(
+            r#"SELECT count(*) AS "count!", min(failed_at) AS oldest
+               FROM login_failures
+               WHERE phone = $1 AND kind = $2 AND failed_at > now() - make_interval(secs => $3)"#,
+            subject,
+            self.kind.as_str(),
+            self.window_secs as f64,
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        limit_reached(
+            usage.count,
+            self.per_subject,
+            usage.oldest,
+            self.window_secs,
+        )
+    }
+
+    /// Counts one failure against the subject, from the client's address ([`rate_key`]).
+    pub async fn record_failure(
+        &self,
+        conn: &mut PgConnection,
+        subject: &str,
+        client: IpAddr,
+    ) -> ApiResult<()> {
         sqlx::query!(
             "INSERT INTO login_failures (phone, client_addr, kind) VALUES ($1, $2, $3)",
             subject,

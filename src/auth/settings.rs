@@ -1,5 +1,6 @@
 //! What the application state holds for auth, built once from the configuration: the token
-//! keys, the one-time-code key, the SMS sender, the login limits and the password hasher. This
+//! keys, the one-time-code key, the SMS sender, the login limits (and bill lookups' limit,
+//! counted in the same table) and the password hasher. This
 //! file and the ones it uses (`sms`, `login_limits`, `password`) use nothing above the
 //! foundations, so the state (`state.rs`) can hold them while the rest of auth uses the state.
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
-use crate::auth::login_limits::LoginLimits;
+use crate::auth::login_limits::{FailureKind, LoginLimits, SubjectLimit};
 use crate::auth::password::Hasher;
 use crate::auth::sms::{SandboxSms, SmsSender};
 use crate::config::{Config, SmsProvider};
@@ -23,6 +24,8 @@ pub struct AuthState {
     /// The same sender as `sms` when it is the sandbox, for its read-back route.
     pub sandbox_sms: Option<Arc<SandboxSms>>,
     pub limits: LoginLimits,
+    /// Bill lookups by a code that names no bill, per signed-in account (`bills::citizen`).
+    pub bill_lookups: SubjectLimit,
     /// Every password hash of the server's requests takes its turn here.
     pub passwords: Hasher,
     pub otp_global_hourly_cap: i64,
@@ -50,6 +53,11 @@ impl AuthState {
             sms: sandbox_sms.clone().map(|s| s as Arc<dyn SmsSender>),
             sandbox_sms,
             limits: LoginLimits::from(&config.auth),
+            bill_lookups: SubjectLimit {
+                kind: FailureKind::BillLookup,
+                per_subject: i64::from(config.auth.bill_lookup_failures_per_account),
+                window_secs: i64::from(config.auth.bill_lookup_window_secs),
+            },
             passwords: Hasher::from_config(&config.auth),
             otp_global_hourly_cap: i64::from(config.auth.otp_global_hourly_cap),
             trusted_proxies: config.auth.trusted_proxies.clone(),

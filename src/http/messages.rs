@@ -93,6 +93,13 @@ pub enum Message {
     BillAmountNotItemsTotal,
     /// A batch row that repeats the reference of an earlier row of the same batch.
     ReferenceRepeatedInBatch,
+    /// A billing account naming no biller a citizen may link (unknown, disabled, or a unit's
+    /// dossier fees, which reach their applicant without a link).
+    BillerUnknown,
+    /// A citizen who already has as many billing accounts as one may.
+    BillingAccountsFull {
+        max: i64,
+    },
 }
 
 impl Message {
@@ -280,6 +287,14 @@ impl Message {
             ReferenceRepeatedInBatch => (
                 "Mã tham chiếu này đã có ở một dòng trước trong cùng lô.".into(),
                 "An earlier row of the same batch has this reference.".into(),
+            ),
+            BillerUnknown => (
+                "Không có đơn vị thu nào có mã này để liên kết.".into(),
+                "No biller you can link has this code.".into(),
+            ),
+            BillingAccountsFull { max } => (
+                format!("Bạn đã có {max} mã khách hàng liên kết, là số tối đa; hãy bỏ bớt một mã trước."),
+                format!("You already have {max} linked customer codes, the most allowed; unlink one first."),
             ),
         };
         match lang {
