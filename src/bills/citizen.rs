@@ -355,7 +355,7 @@ async fn get_own_bill(
     let bill = find(&mut conn, BillKey::Id(id), false)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    let reader = if is_own(&mut conn, caller.account_id, &bill).await? {
+    let reader = if super::is_own(&mut conn, &bill, caller.account_id).await? {
         Reader::Citizen { own: true }
     } else if bill.paid_by == Some(caller.account_id) {
         Reader::Citizen { own: false }
@@ -408,27 +408,6 @@ async fn look_up_bill(
         limit.record_failure(&mut conn, &subject, client).await?;
         return Err(ApiError::not_found(Message::BillNotFound));
     };
-    let own = is_own(&mut conn, caller.account_id, &bill).await?;
+    let own = super::is_own(&mut conn, &bill, caller.account_id).await?;
     Ok(Json(bill.view(Reader::Citizen { own })))
-}
-
-/// Whether the bill is addressed to the account: as its payer, or through a customer code the
-/// account linked.
-async fn is_own(conn: &mut PgConnection, account_id: Uuid, bill: &BillRow) -> ApiResult<bool> {
-    if bill.payer_account_id == Some(account_id) {
-        return Ok(true);
-    }
-    let Some(customer_code) = bill.customer_code.as_deref() else {
-        return Ok(false);
-    };
-    let linked = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM billing_accounts
-                          WHERE account_id = $1 AND biller_id = $2 AND customer_code = $3) AS "linked!""#,
-        account_id,
-        bill.biller_id,
-        customer_code,
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(linked)
 }
