@@ -24,6 +24,7 @@ static LOADERS: &[(&str, Loader)] = &[
     ("merchants", |c, _| {
         Box::pin(crate::merchants::demo::load(c))
     }),
+    ("bills", |c, _| Box::pin(crate::bills::demo::load(c))),
     ("procedures", |c, _| {
         Box::pin(crate::procedures::demo::load(c))
     }),

@@ -1,14 +1,16 @@
 //! Checks `civicpay serve` makes once the database is migrated, before it listens.
 //!
 //! Production refuses a database holding demo data: the README publishes the demo accounts'
-//! passwords and the demo merchants' API keys, so such a database would let anyone log in as
-//! the demo admin or take payments as a demo merchant. What counts as demo data, precisely
-//! enough that a real citizen who happens to have a demo phone number is not taken for one:
+//! passwords and the demo merchants' and billers' API keys, so such a database would let anyone
+//! log in as the demo admin or take payments as a demo merchant or biller. What counts as demo
+//! data, precisely enough that a real citizen who happens to have a demo phone number is not
+//! taken for one:
 //! - a staff account with a demo phone whose published demo password still opens it, or a
 //!   demo staff account (phone, role and name as the demo created it) whatever its password
 //!   now (staff accounts are made only by admins; citizens register themselves, on any number
 //!   and with any password, so a citizen account alone never counts);
-//! - a merchant API key (working or not) whose hash is one of the published `mk_demo_` keys';
+//! - a merchant API key (working or not) whose hash is one of the published `mk_demo_` keys',
+//!   or a biller's of the published `bk_demo_` keys';
 //! - a wallet credited by the demo's funding entry (reference `demo-funding`; `ledger fund` is
 //!   refused in production, so nothing else writes one).
 
@@ -48,6 +50,7 @@ pub async fn demo_data_found(db: &PgPool) -> anyhow::Result<Vec<String>> {
         .collect();
     demo_staff_found(db, &demo_accounts, &phones, &mut found).await?;
     demo_api_keys_found(db, &mut found).await?;
+    demo_biller_keys_found(db, &mut found).await?;
     demo_wallets_found(db, &phones, &mut found).await?;
     Ok(found)
 }
@@ -111,6 +114,25 @@ async fn demo_api_keys_found(db: &PgPool, found: &mut Vec<String>) -> anyhow::Re
     .await?;
     for code in merchants {
         found.push(format!("a published mk_demo_ API key of merchant {code}"));
+    }
+    Ok(())
+}
+
+/// Adds to `found` each biller holding a published `bk_demo_` API key.
+async fn demo_biller_keys_found(db: &PgPool, found: &mut Vec<String>) -> anyhow::Result<()> {
+    let key_hashes: Vec<Vec<u8>> = crate::bills::demo::BILLERS
+        .iter()
+        .map(|(.., api_key)| sha256(api_key.as_bytes()).to_vec())
+        .collect();
+    let billers = sqlx::query_scalar!(
+        r#"SELECT DISTINCT m.code AS "code!" FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+           WHERE k.key_hash = ANY($1) AND m.role = 'biller' ORDER BY 1"#,
+        &key_hashes,
+    )
+    .fetch_all(db)
+    .await?;
+    for code in billers {
+        found.push(format!("a published bk_demo_ API key of biller {code}"));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod bills_citizen;
 mod bills_pay;
+mod bills_settlement;
 mod callbacks;
 mod cli;
 mod database;

@@ -209,6 +209,7 @@ fn parameters_carry_their_constraints() {
         ("/v1/wallet/transactions", "get"),
         ("/v1/merchant/transactions", "get"),
         ("/v1/merchant/events", "get"),
+        ("/v1/biller/transactions", "get"),
         ("/v1/dossiers", "get"),
         ("/v1/unit/dossiers", "get"),
         ("/v1/procedures", "get"),
@@ -238,6 +239,9 @@ fn parameters_carry_their_constraints() {
         ("/v1/merchant/transactions", "get", "from"),
         ("/v1/merchant/transactions", "get", "to"),
         ("/v1/merchant/settlements/{date}", "get", "date"),
+        ("/v1/biller/transactions", "get", "from"),
+        ("/v1/biller/transactions", "get", "to"),
+        ("/v1/biller/settlements/{date}", "get", "date"),
         ("/v1/admin/calendar/{date}", "put", "date"),
     ] {
         assert_eq!(

@@ -515,6 +515,10 @@ async fn only_what_the_demo_loaded_counts_as_demo_data(pool: PgPool) {
         "a published mk_demo_ API key of merchant CAFEHUE",
         "a published mk_demo_ API key of merchant DONGBA12",
         "a published mk_demo_ API key of merchant HUEPARK",
+        "a published bk_demo_ API key of biller EVNHUE",
+        "a published bk_demo_ API key of biller HEPCO",
+        "a published bk_demo_ API key of biller HUEWACO",
+        "a published bk_demo_ API key of biller THCSNTP",
         "the demo wallet of +84912345678 (its demo funding)",
     ] {
         assert!(found.iter().any(|f| f == expected), "{expected}: {found:?}");
