@@ -93,6 +93,8 @@ pub enum Message {
     BillAmountNotItemsTotal,
     /// A batch row that repeats the reference of an earlier row of the same batch.
     ReferenceRepeatedInBatch,
+    /// `request_payment` on a dossier that owes nothing: a free procedure, or a fee paid.
+    NoFeeOwed,
 }
 
 impl Message {
@@ -280,6 +282,10 @@ impl Message {
             ReferenceRepeatedInBatch => (
                 "Mã tham chiếu này đã có ở một dòng trước trong cùng lô.".into(),
                 "An earlier row of the same batch has this reference.".into(),
+            ),
+            NoFeeOwed => (
+                "Hồ sơ không còn phí, lệ phí phải thanh toán: thủ tục không thu phí, hoặc phí đã được thanh toán.".into(),
+                "The dossier owes no fee: the procedure is free, or its fee is paid already.".into(),
             ),
         };
         match lang {

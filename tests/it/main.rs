@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod bad_input;
+mod bills_fees;
 mod callbacks;
 mod cli;
 mod database;
