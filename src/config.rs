@@ -140,8 +140,8 @@ fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
 }
 
-/// Dossiers: where their documents may be kept, and how many wrong tracking keys an address
-/// may try.
+/// Dossiers: where their documents may be kept, how many wrong tracking keys an address may
+/// try, and what a postal delivery of the result costs.
 #[derive(Debug, Clone, Args)]
 pub struct DossierConfig {
     /// Where dossier documents are stored: a document's `uri` must start with exactly
@@ -161,6 +161,12 @@ pub struct DossierConfig {
     #[arg(long, env = "CIVICPAY_TRACKING_WINDOW_SECS", value_name = "CIVICPAY_TRACKING_WINDOW_SECS",
           default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub tracking_window_secs: u32,
+
+    /// What sending a dossier's result by post adds to its fee bill, in đồng, when the
+    /// applicant chose postal delivery (a free procedure stays free); 0 charges nothing.
+    #[arg(long, env = "CIVICPAY_POSTAL_DELIVERY_FEE", value_name = "CIVICPAY_POSTAL_DELIVERY_FEE",
+          default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub postal_delivery_fee: u32,
 }
 
 /// A storage prefix: a lower-case scheme, `://`, a bucket and optional folders, each a plain

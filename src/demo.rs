@@ -17,6 +17,7 @@ type Loader =
 /// In dependency order: later loaders may refer to what earlier ones created.
 static LOADERS: &[(&str, Loader)] = &[
     ("units", |c, _| Box::pin(crate::units::demo::load(c))),
+    ("unit billers", |c, _| Box::pin(unit_billers(c))),
     ("accounts", |c, _| Box::pin(crate::accounts::demo::load(c))),
     ("wallets", |c, context| {
         Box::pin(crate::wallet::demo::load(c, &context.pin_pepper))
@@ -29,6 +30,14 @@ static LOADERS: &[(&str, Loader)] = &[
         Box::pin(crate::procedures::demo::load(c))
     }),
 ];
+
+/// Every unit collects its dossier fees as a biller, made with the unit. The units cannot make
+/// it themselves (bills sit above units), so their loader's units get theirs here.
+async fn unit_billers(conn: &mut PgConnection) -> anyhow::Result<()> {
+    crate::bills::fees::bill_for_every_unit(conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
 
 /// Loads every module's demo data in one transaction: all of it or none.
 pub async fn load_all(pool: &PgPool, context: &DemoContext) -> anyhow::Result<()> {

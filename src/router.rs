@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     install_constraint_rules(constraint_rules);
     crate::bills::on_fee_paid(crate::dossiers::fee_paid_hook);
+    crate::wallet::on_verified(crate::dossiers::verified_hook);
     let (api, _) = api_routes().split_for_parts();
     // Swagger UI's default would ask an online validator about the document.
     let docs_config = SwaggerConfig::from("/openapi.json").validator_url("none");

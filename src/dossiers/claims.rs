@@ -29,6 +29,7 @@ use super::reading::{DossierDetail, detail};
 use crate::auth::access::Citizens;
 use crate::auth::settings::AuthState;
 use crate::auth::{Caller, otp};
+use crate::bills::fees;
 use crate::calendar::WorkingCalendar;
 use crate::db::LockSpace;
 use crate::domain::{NationalId, Phone};
@@ -76,10 +77,11 @@ pub(super) async fn verified_holder(
 
 /// Gives the account whose wallet this verification has just written the counter dossiers
 /// recorded for `national_id` and attached to nobody, open or closed within 90 days, each with
-/// a `claim_by_identity` line in its timeline; in the verification's transaction, after the
-/// wallet row. Claims nothing unless the wallet now holds this ID verified (a racing
-/// verification of the same account may have won the row). Rows filed before the keyed hash
-/// was stored are matched by the plain number they hold. Returns how many it claimed.
+/// a `claim_by_identity` line in its timeline and its fee bill addressed to the account; in
+/// the verification's transaction, after the wallet row. Claims nothing unless the wallet now
+/// holds this ID verified (a racing verification of the same account may have won the row).
+/// Rows filed before the keyed hash was stored are matched by the plain number they hold.
+/// Returns how many it claimed.
 pub async fn claim_by_identity(
     conn: &mut PgConnection,
     account_id: Uuid,
@@ -87,7 +89,7 @@ pub async fn claim_by_identity(
     national_id_hash: &[u8],
 ) -> Result<i64, sqlx::Error> {
     lock_identity(conn, national_id_hash).await?;
-    sqlx::query_scalar!(
+    let claimed = sqlx::query_scalar!(
         r#"WITH claimed AS (
                UPDATE dossiers d
                SET applicant_id = $1,
@@ -109,8 +111,12 @@ pub async fn claim_by_identity(
         national_id_hash,
         national_id.as_str(),
     )
-    .fetch_one(conn)
-    .await
+    .fetch_one(&mut *conn)
+    .await?;
+    if claimed > 0 {
+        fees::address_to_applicant(conn, account_id).await?;
+    }
+    Ok(claimed)
 }
 
 /// Stores a claim code for a counter dossier that could not be attached at filing (its HMAC
@@ -274,7 +280,7 @@ async fn count_wrong_try(conn: &mut PgConnection, dossier_id: Uuid) -> Result<i3
 }
 
 /// Uses up the dossier's claim code and gives the dossier to `account_id`, with a
-/// `claim_by_code` line in its timeline.
+/// `claim_by_code` line in its timeline and its fee bill addressed to the account.
 async fn attach_by_code(
     conn: &mut PgConnection,
     dossier_id: Uuid,
@@ -297,7 +303,7 @@ async fn attach_by_code(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    fees::address_to_applicant(conn, account_id).await
 }
 
 /// The one answer of every refused claim proof: a wrong code, a wrong national ID, a code used

@@ -4,7 +4,8 @@
 //! `invalid_transition` with `current_status` and `allowed_actions`; `fee_unpaid` for a result
 //! whose fee is owed). The dossier row is locked for the move, so of two officers acting at
 //! once the second sees the first's result and, if its move no longer fits, gets 409. Each move
-//! writes its timeline line in the same transaction.
+//! writes its timeline line, and bills or closes the dossier's fee bill, in the same
+//! transaction.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -17,15 +18,18 @@ use uuid::Uuid;
 use super::reading::{DossierDetail, detail};
 pub use super::transitions::{Action, allowed_actions};
 use super::{
-    Actor, DocumentInput, DocumentStorage, Status, add_documents, check_documents, record_move,
-    visible_to,
+    Actor, DocumentInput, DocumentStorage, Status, add_documents, bill_fee, check_documents,
+    record_move, visible_to,
 };
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Role};
+use crate::bills::fees::{self, fee_unpaid};
 use crate::calendar::WorkingCalendar;
+use crate::domain::Money;
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::procedures::FeeTiming;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -83,7 +87,7 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked, sqlx::Error> 
         (status = 200, body = DossierDetail),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "The caller's role may not take this action"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "`invalid_transition` (with `current_status`, `allowed_actions`), `fee_unpaid`"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`invalid_transition` (with `current_status`, `allowed_actions`; also `request_payment` when nothing is owed: a free procedure, or a fee paid already), `fee_unpaid`"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn act(
@@ -114,6 +118,18 @@ async fn act(
     }
     let to = action.target().unwrap_or(dossier.status);
     apply(&mut tx, id, &dossier, action, to, &request, now, &calendar).await?;
+    move_fee(
+        &mut tx,
+        id,
+        &dossier,
+        action,
+        state.dossiers.postal_delivery_fee,
+    )
+    .await?;
+    // Awaiting a payment nobody owes would wait for ever.
+    if action == Action::RequestPayment && !fee_unpaid(&mut tx, id).await? {
+        return Err(nothing_owed(&dossier, caller.role, now, &calendar));
+    }
     let actor = Actor::Account(caller.account_id, caller.role);
     if let Some(documents) = &request.documents {
         add_documents(
@@ -138,6 +154,8 @@ async fn act(
     .await?;
     let moved = detail(&mut tx, id, &caller, &calendar).await?;
     tx.commit().await?;
+    // A closed fee bill's `bill.cancelled`, the applicant's notification.
+    crate::outbox::committed();
     Ok(Json(moved))
 }
 
@@ -183,14 +201,41 @@ fn check_transition(
         calendar,
     );
     if !allowed.contains(&action) {
-        return Err(ApiError::new(ErrorCode::InvalidTransition)
-            .with_extra("current_status", dossier.status.as_str())
-            .with_extra(
-                "allowed_actions",
-                serde_json::to_value(&allowed).unwrap_or_default(),
-            ));
+        return Err(invalid_transition(dossier.status, &allowed));
     }
     Ok(())
+}
+
+/// 409 `invalid_transition`: the dossier's status, and what the caller may do instead.
+fn invalid_transition(status: Status, allowed: &[Action]) -> ApiError {
+    ApiError::new(ErrorCode::InvalidTransition)
+        .with_extra("current_status", status.as_str())
+        .with_extra(
+            "allowed_actions",
+            serde_json::to_value(allowed).unwrap_or_default(),
+        )
+}
+
+/// 409 `invalid_transition` for a `request_payment` that leaves nothing unpaid: the procedure
+/// is free, or its fee is paid already.
+fn nothing_owed(
+    dossier: &Locked,
+    role: Role,
+    now: DateTime<Utc>,
+    calendar: &WorkingCalendar,
+) -> ApiError {
+    let allowed: Vec<Action> = allowed_actions(
+        dossier.status,
+        dossier.due_at,
+        dossier.rescheduled,
+        role,
+        now,
+        calendar,
+    )
+    .into_iter()
+    .filter(|action| *action != Action::RequestPayment)
+    .collect();
+    invalid_transition(dossier.status, &allowed).with_detail(Message::NoFeeOwed)
 }
 
 fn action_name(action: Action) -> &'static str {
@@ -352,10 +397,32 @@ impl Clock {
     }
 }
 
-/// Whether a fee bill of the dossier is still unpaid. No bills exist yet: the bills issue fills
-/// this in, and `return_result` already answers `fee_unpaid` through it.
-async fn fee_unpaid(_conn: &mut PgConnection, _dossier_id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(false)
+/// What the move does to the dossier's fee bill (DESIGN.md, "Dossiers"): receiving a dossier
+/// whose procedure bills `on_receipt` bills it; `request_payment` bills it whatever the timing,
+/// being what the officer asks for (a dossier billed on receipt keeps its one bill); refusing,
+/// withdrawing or rejecting closes it, cancelled if unpaid, refunded if paid.
+async fn move_fee(
+    conn: &mut PgConnection,
+    id: Uuid,
+    dossier: &Locked,
+    action: Action,
+    postal_fee: Option<Money>,
+) -> ApiResult<()> {
+    match action {
+        Action::Receive | Action::RequestPayment => {
+            let procedure = crate::procedures::load(conn, &dossier.procedure_code)
+                .await?
+                .ok_or_else(|| ApiError::internal("a dossier's procedure vanished"))?;
+            if action == Action::RequestPayment || procedure.fee_timing == FeeTiming::OnReceipt {
+                bill_fee(conn, id, &procedure, postal_fee).await?;
+            }
+        }
+        Action::Refuse | Action::Withdraw | Action::Reject => {
+            fees::close_with_dossier(conn, id).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The `(bill paid)` row: a dossier awaiting payment goes back to processing, its due time moved

@@ -24,13 +24,15 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::auth::Scope;
+use crate::bills::fees::{self, FeeLine};
+use crate::domain::{Money, NationalId};
 use crate::http::error::{FieldChecks, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::procedures::Procedure;
 use crate::state::AppState;
 use settings::DocumentStorage;
 
-pub use claims::claim_by_identity;
 pub use reading::DossierSummary;
 
 /// The `(bill paid)` transition as bills call it, in the paying transaction
@@ -40,6 +42,23 @@ pub fn fee_paid_hook(
     dossier_id: uuid::Uuid,
 ) -> futures_util::future::BoxFuture<'_, crate::http::ApiResult<bool>> {
     Box::pin(lifecycle::fee_paid(conn, dossier_id))
+}
+
+/// What a wallet's verification does to dossiers, in its transaction
+/// ([`crate::wallet::on_verified`]): the counter dossiers of the ID become the account's
+/// ([`claims::claim_by_identity`]).
+pub fn verified_hook<'c>(
+    conn: &'c mut PgConnection,
+    account_id: Uuid,
+    national_id: &'c NationalId,
+    national_id_hash: &'c [u8],
+) -> futures_util::future::BoxFuture<'c, Result<i64, sqlx::Error>> {
+    Box::pin(claims::claim_by_identity(
+        conn,
+        account_id,
+        national_id,
+        national_id_hash,
+    ))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -319,6 +338,30 @@ async fn record_move(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Bills the dossier's fee from its procedure's schedule, each fee and charge a line, and the
+/// postal fee for a result sent by post; nothing for a free procedure, nothing more for a
+/// dossier billed already ([`fees::bill_dossier`]). In the caller's transaction.
+async fn bill_fee(
+    conn: &mut PgConnection,
+    dossier_id: Uuid,
+    procedure: &Procedure,
+    postal_fee: Option<Money>,
+) -> ApiResult<()> {
+    let lines = procedure
+        .fees
+        .iter()
+        .map(|fee| {
+            Some(FeeLine {
+                name: fee.name.clone(),
+                amount: Money::payable(fee.amount)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ApiError::internal("a procedure's fee is out of range"))?;
+    fees::bill_dossier(conn, dossier_id, &lines, postal_fee).await?;
     Ok(())
 }
 

@@ -16,7 +16,9 @@ use super::{Channel, Delivery, DeliveryMethod, Document, Status, TimelineEvent, 
 use crate::auth::Caller;
 use crate::auth::access::{AnyRole, Citizens, Policy, Role, Scope, Staff};
 use crate::auth::client_addr::ClientAddr;
+use crate::bills::BillStatus;
 use crate::calendar::WorkingCalendar;
+use crate::domain::Money;
 use crate::http::error::Problem;
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
@@ -138,6 +140,23 @@ pub struct DossierDetail {
     /// Oldest first.
     pub timeline: Vec<TimelineEvent>,
     pub rating: Option<Rating>,
+    /// The dossier's fee bill, found and paid by its id (`POST /v1/bills/{id}/pay`) or its
+    /// code: `null` for a free procedure, and until the fee is billed (when the dossier is
+    /// received, or by `request_payment`, as the procedure's `fee_timing` says).
+    pub fee_bill: Option<FeeBill>,
+}
+
+/// A dossier's fee bill as the dossier shows it; the bill itself has the rest.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FeeBill {
+    pub id: Uuid,
+    /// The bill's payment reference.
+    #[schema(example = "BK7M2Q9XH4TZ")]
+    pub code: String,
+    /// The total of its lines: the procedure's fees, and postal delivery when chosen.
+    #[schema(value_type = i64)]
+    pub amount: Money,
+    pub status: BillStatus,
 }
 
 /// Public tracking: where a dossier stands, nothing about who filed it.
@@ -187,6 +206,14 @@ pub async fn detail(
     .fetch_one(&mut *conn)
     .await?;
     let (documents, timeline, rating) = documents_timeline_and_rating(conn, id).await?;
+    let fee_bill = sqlx::query_as!(
+        FeeBill,
+        r#"SELECT id, code, amount AS "amount: Money", status AS "status: BillStatus"
+           FROM bills WHERE dossier_id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     let allowed_actions = allowed_actions(
         summary.status,
         summary.due_at,
@@ -218,6 +245,7 @@ pub async fn detail(
         documents,
         timeline,
         rating,
+        fee_bill,
     })
 }
 

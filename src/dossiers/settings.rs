@@ -1,10 +1,11 @@
 //! What the application state holds for dossiers, built once from the configuration: where
-//! documents may be kept, and public tracking's limit on wrong keys. This file uses nothing
-//! above the foundations but auth's limits (`auth::login_limits`, which use nothing above them
-//! either), so the application state (`state.rs`) can hold it.
+//! documents may be kept, public tracking's limit on wrong keys, and the postal delivery fee.
+//! This file uses nothing above the foundations but auth's limits (`auth::login_limits`, which
+//! use nothing above them either), so the application state (`state.rs`) can hold it.
 
 use crate::auth::login_limits::{AddressLimit, FailureKind};
 use crate::config::DossierConfig;
+use crate::domain::Money;
 
 /// What the dossier routes take from the configuration.
 #[derive(Debug, Clone)]
@@ -13,6 +14,8 @@ pub struct DossierSettings {
     pub storage: DocumentStorage,
     /// Failed public-tracking lookups allowed per client address.
     pub tracking_limit: AddressLimit,
+    /// What a result sent by post adds to the dossier's fee bill; `None`: nothing.
+    pub postal_delivery_fee: Option<Money>,
 }
 
 impl DossierSettings {
@@ -24,6 +27,7 @@ impl DossierSettings {
                 per_address: i64::from(config.tracking_failures_per_address),
                 window_secs: i64::from(config.tracking_window_secs),
             },
+            postal_delivery_fee: Money::payable(i64::from(config.postal_delivery_fee)),
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Filing a dossier: online by a citizen (it starts `submitted`), or at a one-stop counter by
-//! an officer for a citizen or for an applicant without an account (it starts `received`, its
-//! clock running). Codes are `{unit}-{yymmdd}-{NNNN}`, numbered per unit and Vietnam-time day
-//! by a counter row locked in the filing transaction: no gaps, no duplicates.
+//! Filing a dossier: online by a citizen (it starts `submitted`, unbilled until received), or at
+//! a one-stop counter by an officer for a citizen or for an applicant without an account (it
+//! starts `received`, its clock running, its fee billed if the procedure bills on receipt).
+//! Codes are `{unit}-{yymmdd}-{NNNN}`, numbered per unit and Vietnam-time day by a counter row
+//! locked in the filing transaction: no gaps, no duplicates.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +17,7 @@ use super::claims;
 use super::reading::{DossierDetail, detail};
 use super::{
     Actor, Channel, Delivery, DeliveryMethod, DocumentInput, DocumentStorage, Status,
-    add_documents, check_documents, record_move,
+    add_documents, bill_fee, check_documents, record_move,
 };
 use crate::auth::Caller;
 use crate::auth::access::{Citizens, Officers, Role};
@@ -25,7 +26,7 @@ use crate::domain::{NationalId, Phone};
 use crate::http::error::{FieldChecks, Problem, length_within};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json};
-use crate::procedures::{self, Procedure};
+use crate::procedures::{self, FeeTiming, Procedure};
 use crate::state::AppState;
 use crate::units::UnitLevel;
 use crate::vietnam_time::vietnam;
@@ -219,6 +220,9 @@ async fn receive_at_counter(
         },
     )
     .await?;
+    if procedure.fee_timing == FeeTiming::OnReceipt {
+        bill_fee(&mut tx, id, &procedure, state.dossiers.postal_delivery_fee).await?;
+    }
     // Not attached: the applicant may claim it with a code texted to the phone they gave.
     let claim_code = match applicant_id {
         Some(_) => None,

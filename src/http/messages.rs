@@ -100,6 +100,8 @@ pub enum Message {
     BillingAccountsFull {
         max: i64,
     },
+    /// `request_payment` on a dossier that owes nothing: a free procedure, or a fee paid.
+    NoFeeOwed,
 }
 
 impl Message {
@@ -295,6 +297,10 @@ impl Message {
             BillingAccountsFull { max } => (
                 format!("Bạn đã có {max} mã khách hàng liên kết, là số tối đa; hãy bỏ bớt một mã trước."),
                 format!("You already have {max} linked customer codes, the most allowed; unlink one first."),
+            ),
+            NoFeeOwed => (
+                "Hồ sơ không còn phí, lệ phí phải thanh toán: thủ tục không thu phí, hoặc phí đã được thanh toán.".into(),
+                "The dossier owes no fee: the procedure is free, or its fee is paid already.".into(),
             ),
         };
         match lang {

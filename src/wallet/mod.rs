@@ -21,9 +21,12 @@ pub use history::TransactionKind;
 /// Merchants and billers name the limit their payments count against.
 pub use limits::LimitCategory;
 
+use std::sync::OnceLock;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
@@ -46,6 +49,24 @@ pub static CONSTRAINT_RULES: &[ConstraintRule] = &[ConstraintRule {
     code: ErrorCode::NationalIdTaken,
     field: "national_id",
 }];
+
+/// What the dossiers feature does, in the verifying transaction, when a wallet is verified with
+/// a national ID: the counter dossiers recorded for that ID become the account's (answering how
+/// many). Dossiers sit above wallets (their fee bills are paid from wallets), so they hand it
+/// down once at start ([`on_verified`]) instead of wallets calling up.
+pub type VerifiedHook = for<'c> fn(
+    &'c mut PgConnection,
+    Uuid,
+    &'c NationalId,
+    &'c [u8],
+) -> BoxFuture<'c, Result<i64, sqlx::Error>>;
+
+static VERIFIED: OnceLock<VerifiedHook> = OnceLock::new();
+
+/// Installs what a verification does to dossiers (once per process; later calls are ignored).
+pub fn on_verified(hook: VerifiedHook) {
+    let _ = VERIFIED.set(hook);
+}
 
 /// A wallet's row, created with its ledger account on first use.
 struct WalletRow {
@@ -281,14 +302,13 @@ async fn verify_identity(
         .execute(&mut *tx)
         .await?;
         // Counter dossiers recorded for this ID become theirs (none if a racing verification
-        // of this account won the row above).
-        crate::dossiers::claim_by_identity(
-            &mut tx,
-            caller.account_id,
-            &national_id,
-            &national_id_hash,
-        )
-        .await?;
+        // of this account won the row above). Without the hook nothing is verified: a
+        // verification must not leave the citizen's dossiers behind.
+        let claim_dossiers = VERIFIED
+            .get()
+            .ok_or_else(|| ApiError::internal("the verification hook is not installed"))?;
+        let hash = national_id_hash.as_slice();
+        claim_dossiers(&mut *tx, caller.account_id, &national_id, hash).await?;
     }
     let wallet = load_wallet(&mut tx, caller.account_id, Utc::now()).await?;
     tx.commit().await?;

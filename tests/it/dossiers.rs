@@ -129,13 +129,23 @@ async fn an_online_dossier_goes_from_filing_to_a_rated_result(pool: PgPool) {
         .await;
     assert_eq!(awaiting["status_code"], 6);
 
-    // The bills issue's hook: the fee is paid, processing resumes.
-    let mut tx = pool.begin().await.unwrap();
-    let moved = civicpay::dossiers::lifecycle::fee_paid(&mut tx, id.parse().unwrap())
+    // The citizen pays the fee bill from the wallet (the demo PIN): processing resumes.
+    let pay_path = format!(
+        "/v1/bills/{}/pay",
+        awaiting["fee_bill"]["id"].as_str().unwrap()
+    );
+    let response = desk
+        .app
+        .client
+        .post(desk.app.url(&pay_path))
+        .bearer_auth(&desk.citizen)
+        .header("idempotency-key", "permit-fee")
+        .header("x-payment-pin", "246810")
+        .json(&json!({}))
+        .send()
         .await
         .unwrap();
-    tx.commit().await.unwrap();
-    assert!(moved);
+    assert_eq!(response.status(), StatusCode::OK);
     let dossier: Value = desk.get(&desk.citizen, &id).await.json().await.unwrap();
     assert_eq!(dossier["status"], "processing");
 
@@ -218,6 +228,7 @@ async fn an_online_dossier_goes_from_filing_to_a_rated_result(pool: PgPool) {
     expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
     let dossier: Value = desk.get(&desk.citizen, &id).await.json().await.unwrap();
     assert_eq!(dossier["rating"]["score"], 5);
+    crate::support::ledger::assert_ledger_verifies(&pool).await;
 }
 
 #[sqlx::test]

@@ -6,6 +6,7 @@ mod accounts;
 mod auth;
 mod bad_input;
 mod bills_citizen;
+mod bills_fees;
 mod bills_pay;
 mod bills_settlement;
 mod callbacks;
