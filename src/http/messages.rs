@@ -93,6 +93,13 @@ pub enum Message {
     BillAmountNotItemsTotal,
     /// A batch row that repeats the reference of an earlier row of the same batch.
     ReferenceRepeatedInBatch,
+    /// A list with too few or too many entries (a bill's items, a batch's bills).
+    ListLength {
+        min: usize,
+        max: usize,
+    },
+    /// A batch row whose reference already names another bill of the biller's.
+    BillReferenceTaken,
 }
 
 impl Message {
@@ -280,6 +287,14 @@ impl Message {
             ReferenceRepeatedInBatch => (
                 "Mã tham chiếu này đã có ở một dòng trước trong cùng lô.".into(),
                 "An earlier row of the same batch has this reference.".into(),
+            ),
+            ListLength { min, max } => (
+                format!("Danh sách phải có từ {min} đến {max} phần tử."),
+                format!("The list must have {min} to {max} entries."),
+            ),
+            BillReferenceTaken => (
+                "Mã tham chiếu này đã dùng cho một hóa đơn khác với nội dung khác.".into(),
+                "This reference already names a bill with other content.".into(),
             ),
         };
         match lang {

@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod bad_input;
+mod bills_biller;
 mod callbacks;
 mod cli;
 mod database;
