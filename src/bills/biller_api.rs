@@ -5,7 +5,7 @@
 //! A bill is idempotent on the biller's reference: the request's fingerprint (SHA-256 of the
 //! parsed request, so key order and spacing do not matter) is stored with the bill, and the
 //! same request again names the bill it wrote, while another request under the reference is a
-//! conflict. Both routes write through one path, [`place`]: one `INSERT … SELECT FROM UNNEST`
+//! conflict. Both routes write through one path, `place`: one `INSERT … SELECT FROM UNNEST`
 //! for every new bill, `ON CONFLICT DO NOTHING`, then one read of the references that were
 //! taken. Two identical requests at once thus both succeed with one bill: the second insert
 //! waits for the first to commit and then finds its bill. A batch is all or nothing, and a
