@@ -18,11 +18,29 @@ use super::messages::{Lang, Message};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One invalid field of a request: its name (dotted path for nested fields) and why.
+/// One invalid field of a request: its name (dotted path for nested fields) and why, and in
+/// a batch request the row it is in, so one answer can name every bad row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
     pub message: Message,
+    pub index: Option<usize>,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: Message) -> Self {
+        FieldError {
+            field: field.into(),
+            message,
+            index: None,
+        }
+    }
+
+    /// The same error, as one of row `index` of a batch.
+    pub fn at_index(mut self, index: usize) -> Self {
+        self.index = Some(index);
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,10 +98,7 @@ impl ApiError {
     }
 
     pub fn invalid_field(field: impl Into<String>, message: Message) -> Self {
-        ApiError::invalid_fields(vec![FieldError {
-            field: field.into(),
-            message,
-        }])
+        ApiError::invalid_fields(vec![FieldError::new(field, message)])
     }
 
     /// A failure that is our fault. The cause is logged with every cause under it (and the
@@ -133,6 +148,7 @@ impl ApiError {
                         .map(|e| ProblemField {
                             field: e.field.clone(),
                             message: e.message.text(lang),
+                            index: e.index,
                         })
                         .collect()
                 },
@@ -207,6 +223,9 @@ pub struct Problem {
 pub struct ProblemField {
     pub field: String,
     pub message: String,
+    /// The row of a batch request the field is in (`bills[index]`); only in batch answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
 }
 
 /// `error: its cause: the cause's cause…`, as anyhow's `{:#}` prints a chain. A cause the text
@@ -293,10 +312,7 @@ impl From<sqlx::Error> for ApiError {
         );
         let mut api_error = ApiError::new(code).with_detail(message.clone());
         if let Some(rule) = rule {
-            api_error.errors.push(FieldError {
-                field: rule.field.to_owned(),
-                message,
-            });
+            api_error.errors.push(FieldError::new(rule.field, message));
             api_error.detail = if code.status() == StatusCode::UNPROCESSABLE_ENTITY {
                 Message::InvalidFields
             } else {
@@ -352,10 +368,7 @@ impl FieldChecks {
     }
 
     fn fail(&mut self, field: &str, message: Message) {
-        self.0.push(FieldError {
-            field: field.to_owned(),
-            message,
-        });
+        self.0.push(FieldError::new(field, message));
     }
 
     /// 422 `validation_failed` naming every failed check, if any failed.

@@ -228,10 +228,7 @@ fn collect_nul_fields(value: &serde_json::Value, path: &str, fields: &mut Vec<Fi
 }
 
 fn nul_field(field: &str) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        message: Message::NulCharacter,
-    }
+    FieldError::new(field, Message::NulCharacter)
 }
 
 /// A name as a client can read it back: a NUL in it shown as its JSON escape.
@@ -297,10 +294,7 @@ fn field_error(path: &str, description: &str) -> FieldError {
     };
     if let Some(rest) = description.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or_default();
-        return FieldError {
-            field: join(name),
-            message: Message::FieldRequired,
-        };
+        return FieldError::new(join(name), Message::FieldRequired);
     }
     let field = if path == "." {
         String::new()
@@ -314,7 +308,7 @@ fn field_error(path: &str, description: &str) -> FieldError {
     } else {
         Message::FieldInvalidValue
     };
-    FieldError { field, message }
+    FieldError::new(field, message)
 }
 
 /// Query-string parameters; an invalid one is 422 naming the parameter.

@@ -102,6 +102,13 @@ pub enum Message {
     },
     /// `request_payment` on a dossier that owes nothing: a free procedure, or a fee paid.
     NoFeeOwed,
+    /// A list with too few or too many entries (a bill's items, a batch's bills).
+    ListLength {
+        min: usize,
+        max: usize,
+    },
+    /// A batch row whose reference already names another bill of the biller's.
+    BillReferenceTaken,
 }
 
 impl Message {
@@ -301,6 +308,14 @@ impl Message {
             NoFeeOwed => (
                 "Hồ sơ không còn phí, lệ phí phải thanh toán: thủ tục không thu phí, hoặc phí đã được thanh toán.".into(),
                 "The dossier owes no fee: the procedure is free, or its fee is paid already.".into(),
+            ),
+            ListLength { min, max } => (
+                format!("Danh sách phải có từ {min} đến {max} phần tử."),
+                format!("The list must have {min} to {max} entries."),
+            ),
+            BillReferenceTaken => (
+                "Mã tham chiếu này đã dùng cho một hóa đơn khác với nội dung khác.".into(),
+                "This reference already names a bill with other content.".into(),
             ),
         };
         match lang {

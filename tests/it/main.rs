@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod bad_input;
+mod bills_biller;
 mod bills_citizen;
 mod bills_fees;
 mod bills_pay;

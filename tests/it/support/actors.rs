@@ -124,3 +124,32 @@ pub async fn onboard(
         id: created["id"].as_str().unwrap().to_owned(),
     }
 }
+
+/// A biller of electricity the admin onboards, subscribed to `bill.paid` and `bill.cancelled`
+/// with its callbacks sent to `callback_url` (none without one); returns its API key and the
+/// creation answer.
+pub async fn onboard_biller(
+    app: &TestApp,
+    admin_token: &str,
+    code: &str,
+    callback_url: Option<&str>,
+) -> (String, Value) {
+    let body = json!({
+        "name": format!("Điện lực {code}"), "code": code, "kind": "electricity",
+        "limit_category": "utility", "callback_url": callback_url,
+        "events": ["bill.paid", "bill.cancelled"]
+    });
+    let response = app
+        .send_json_with(
+            reqwest::Method::POST,
+            "/v1/admin/billers",
+            admin_token,
+            &body,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let api_key = created["api_key"].as_str().unwrap().to_owned();
+    assert!(api_key.starts_with("bk_"), "{api_key}");
+    (api_key, created)
+}
