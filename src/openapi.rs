@@ -330,6 +330,20 @@ const LINKS: &[Link] = &[
         parameters: &[("code", "$response.body#/code")],
         description: "The procedure as the catalogue shows it.",
     },
+    Link {
+        from: "create_bill",
+        name: "getBill",
+        to: "get_biller_bill",
+        parameters: &[("reference", "$response.body#/reference")],
+        description: "The bill, by the biller's own reference.",
+    },
+    Link {
+        from: "pay_bill",
+        name: "getPaidBill",
+        to: "get_own_bill",
+        parameters: &[("id", "$response.body#/bill_id")],
+        description: "The bill a provider payment pays, to follow it.",
+    },
 ];
 
 /// Completes every operation of `document` (see above) and adds the shared responses.

@@ -241,6 +241,7 @@ pub async fn of_unit(conn: &mut PgConnection, unit_code: &str) -> ApiResult<Uuid
 
 /// The calling biller.
 #[utoipa::path(get, path = "/v1/biller/profile", tag = "bills", security(("biller_key" = [])),
+    operation_id = "get_biller_profile",
     responses((status = 200, body = Biller), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn get_profile(
     State(state): State<AppState>,
@@ -256,6 +257,7 @@ async fn get_profile(
 /// Issue a new API key; the older ones keep working for the configured grace period. Only the
 /// newest key may rotate.
 #[utoipa::path(post, path = "/v1/biller/api-keys/rotate", tag = "bills", security(("biller_key" = [])),
+    operation_id = "rotate_biller_api_key",
     responses(
         (status = 201, body = RotatedKey, description = "`api_key` is shown only here"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -270,6 +272,7 @@ async fn rotate_api_key(
 
 /// Revoke every other API key of the calling biller at once. Only the newest key may.
 #[utoipa::path(post, path = "/v1/biller/api-keys/revoke-others", tag = "bills", security(("biller_key" = [])),
+    operation_id = "revoke_other_biller_api_keys",
     responses(
         (status = 200, body = RevokedKeys),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -284,6 +287,7 @@ async fn revoke_other_api_keys(
 
 /// Revoke every API key of a biller and issue one new key (admins).
 #[utoipa::path(post, path = "/v1/admin/billers/{id}/api-keys/reset", tag = "bills", security(("bearer" = [])),
+    operation_id = "reset_biller_api_keys",
     params(("id" = Uuid, Path)),
     responses(
         (status = 201, body = ResetKeys, description = "`api_key` is shown only here"),

@@ -87,6 +87,7 @@ pub struct ProviderBillPayment {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`already_paid`, `bill_cancelled`, `insufficient_funds`, `limit_exceeded`, `wallet_not_verified`"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "`payment_pin_locked`"),
     ))]
 async fn pay_bill(
     State(state): State<AppState>,

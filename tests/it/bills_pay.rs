@@ -12,8 +12,10 @@ use crate::support::ledger::assert_ledger_verifies;
 use crate::support::problems::expect_conflict;
 use crate::support::receiver::Receiver;
 use crate::support::requests::balance;
+use crate::support::workers::{Workers, quick_settings};
 
-const PAYER: &str = "0912345678";
+/// Not a demo citizen: the demo data is loaded for the admin.
+const PAYER: &str = "0987000111";
 
 /// A water company whose callbacks go to `callback_url`; answers its API key.
 async fn water_company(app: &TestApp, callback_url: Option<&str>) -> String {
@@ -68,6 +70,7 @@ async fn bill_status(pool: &PgPool, bill: &Value) -> String {
 async fn a_bill_paid_from_the_wallet_is_paid_once_and_its_biller_called_back(pool: PgPool) {
     let mut receiver = Receiver::start().await;
     let app = TestApp::spawn(pool.clone()).await;
+    let workers = Workers::start(&pool, quick_settings());
     let key = water_company(&app, Some(&receiver.url)).await;
     let bill = push_bill(&app, &key, "HD-001", 185_000).await;
     let token = citizen(&app, PAYER, 500_000).await;
@@ -104,6 +107,7 @@ async fn a_bill_paid_from_the_wallet_is_paid_once_and_its_biller_called_back(poo
     assert_eq!(event["data"]["code"], bill["code"]);
     assert_eq!(event["data"]["status"], "paid");
     assert_eq!(event["data"]["payer_name"], "Nguyễn Văn A");
+    workers.stop().await;
     assert_ledger_verifies(&pool).await;
 }
 

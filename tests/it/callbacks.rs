@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use civicpay::callbacks::delivery::{DeliverySettings, Dispatcher};
+use civicpay::callbacks::delivery::DeliverySettings;
 use civicpay::callbacks::destination::Destinations;
 use civicpay::config::Mode;
 use civicpay::outbox::{Audience, record};
@@ -18,8 +18,6 @@ use sha2::Sha256;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::support::actors::{Merchant, admin, citizen};
@@ -29,44 +27,10 @@ use crate::support::metrics::{metrics_config, scrape};
 use crate::support::problems::{expect_invalid_fields, expect_problem};
 use crate::support::receiver::{Received, Receiver};
 use crate::support::requests::{new_order, pay};
+use crate::support::workers::{Workers, quick_settings};
 
 const SOON: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(1500);
-
-fn settings() -> DeliverySettings {
-    DeliverySettings {
-        concurrency: 16,
-        timeout: Duration::from_millis(500),
-        lease: Duration::from_millis(1500),
-        retry_schedule: vec![Duration::from_secs(1), Duration::from_secs(1)],
-        destinations: Destinations::Any,
-    }
-}
-
-/// A dispatcher running as a server process would run it.
-struct Workers {
-    cancel: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Workers {
-    fn start(pool: &PgPool, settings: DeliverySettings) -> Workers {
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(Dispatcher::new(pool.clone(), settings).run(cancel.clone()));
-        Workers { cancel, task }
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        self.task.await.unwrap();
-    }
-
-    /// Like a process killed: whatever was in flight is dropped mid-way.
-    async fn kill(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
 
 struct Subscriber {
     merchant: Merchant,
@@ -155,7 +119,7 @@ async fn a_payment_is_called_back_to_its_merchant_only_with_a_verifiable_signatu
     let mut other_receiver = Receiver::start().await;
     let shop = subscriber(&app, &admin, "SHOPA", &shop_receiver.url).await;
     let _other = subscriber(&app, &admin, "SHOPB", &other_receiver.url).await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
 
     let order = paid_order(&app, &citizen, &shop, "HD-1").await;
 
@@ -210,7 +174,7 @@ async fn an_unsubscribed_event_type_is_listed_as_skipped_and_not_sent(pool: PgPo
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     paid_order(&app, &citizen, &shop, "HD-2").await;
     assert!(receiver.next(QUIET).await.is_none());
     let events = merchant_get(&app, &shop.merchant.key, "/v1/merchant/events").await;
@@ -234,7 +198,7 @@ async fn a_receiver_that_was_down_gets_the_event_by_a_retry(pool: PgPool) {
         &format!("http://{address}/callbacks"),
     )
     .await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     paid_order(&app, &citizen, &shop, "HD-3").await;
     let events = merchant_get(&app, &shop.merchant.key, "/v1/merchant/events").await;
     let id = events["data"][0]["id"].as_str().unwrap().to_owned();
@@ -266,7 +230,7 @@ async fn an_error_answer_is_retried_with_the_same_id_until_a_2xx(pool: PgPool) {
     let mut receiver = Receiver::start().await;
     receiver.answer_with(&[500, 302]);
     let shop = subscriber(&app, &admin, "SHOPE", &receiver.url).await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     paid_order(&app, &citizen, &shop, "HD-4").await;
     let calls = receiver.collect(3, Duration::from_secs(8)).await;
     assert_eq!(
@@ -301,7 +265,7 @@ async fn an_answer_slower_than_the_timeout_counts_as_failed_and_is_retried(pool:
     let mut receiver = Receiver::start().await;
     receiver.delay_answers(Duration::from_millis(1200));
     let shop = subscriber(&app, &admin, "SHOPT", &receiver.url).await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     paid_order(&app, &citizen, &shop, "HD-5").await;
     let first = receiver.next(SOON).await.unwrap();
     receiver.delay_answers(Duration::ZERO);
@@ -326,7 +290,7 @@ async fn after_the_last_retry_of_the_schedule_the_delivery_fails(pool: PgPool) {
     let mut receiver = Receiver::start().await;
     receiver.answer_with(&[503, 503, 503, 503]);
     let shop = subscriber(&app, &admin, "SHOPF", &receiver.url).await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     paid_order(&app, &citizen, &shop, "HD-6").await;
     let calls = receiver.collect(4, Duration::from_secs(5)).await;
     assert_eq!(
@@ -372,8 +336,8 @@ async fn two_worker_pools_on_one_database_send_each_event_once(pool: PgPool) {
         .connect_with((*pool.connect_options()).clone())
         .await
         .unwrap();
-    let first = Workers::start(&pool, settings());
-    let second = Workers::start(&other_pool, settings());
+    let first = Workers::start(&pool, quick_settings());
+    let second = Workers::start(&other_pool, quick_settings());
     let mut ids = Vec::new();
     for _ in 0..4 {
         ids.extend(record_events(&pool, &shop.merchant.id, 50).await);
@@ -400,11 +364,11 @@ async fn an_event_committed_while_no_worker_runs_is_delivered_once_one_starts(po
     let (app, admin, citizen) = set_up(&pool).await;
     let mut receiver = Receiver::start().await;
     let shop = subscriber(&app, &admin, "SHOPR", &receiver.url).await;
-    let stopped = Workers::start(&pool, settings());
+    let stopped = Workers::start(&pool, quick_settings());
     stopped.stop().await;
     paid_order(&app, &citizen, &shop, "HD-7").await;
     assert!(receiver.next(QUIET).await.is_none());
-    let restarted = Workers::start(&pool, settings());
+    let restarted = Workers::start(&pool, quick_settings());
     let callback = receiver
         .next(SOON)
         .await
@@ -422,7 +386,7 @@ async fn a_worker_killed_mid_delivery_leaves_the_event_to_be_sent_again(pool: Pg
     let long_lease = DeliverySettings {
         timeout: Duration::from_secs(1),
         lease: Duration::from_secs(2),
-        ..settings()
+        ..quick_settings()
     };
     let doomed = Workers::start(&pool, long_lease.clone());
     paid_order(&app, &citizen, &shop, "HD-8").await;
@@ -453,7 +417,7 @@ async fn an_event_of_a_rolled_back_change_is_never_sent(pool: PgPool) {
     let (app, admin, citizen) = set_up(&pool).await;
     let mut receiver = Receiver::start().await;
     let shop = subscriber(&app, &admin, "SHOPX", &receiver.url).await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     let mut tx = pool.begin().await.unwrap();
     let merchant = Audience::Merchant(shop.merchant.id.parse().unwrap());
     record(
@@ -483,7 +447,7 @@ async fn a_redelivery_sends_the_same_event_again_now(pool: PgPool) {
     let (app, admin, citizen) = set_up(&pool).await;
     let mut receiver = Receiver::start().await;
     let shop = subscriber(&app, &admin, "SHOPY", &receiver.url).await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     paid_order(&app, &citizen, &shop, "HD-10").await;
     let first = receiver.next(SOON).await.unwrap();
     event_when(&app, &shop.merchant.key, &first.webhook_id, |e| {
@@ -545,7 +509,7 @@ async fn during_a_secret_rotation_callbacks_carry_both_signatures(pool: PgPool) 
     let new_secret = rotated["webhook_secret"].as_str().unwrap().to_owned();
     assert!(new_secret.starts_with("whsec_") && new_secret != shop.secret);
     assert!(rotated["previous_secret_expires_at"].is_string());
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
 
     paid_order(&app, &citizen, &shop, "HD-11").await;
     let callback = receiver.next(SOON).await.unwrap();
@@ -675,7 +639,7 @@ async fn production_refuses_callbacks_to_private_addresses_at_registration_and_a
     let shop = subscriber(&app, &admin, "SHOPN", &format!("https://{host}:{port}")).await;
     let production = DeliverySettings {
         destinations: Destinations::PublicHttps,
-        ..settings()
+        ..quick_settings()
     };
     let workers = Workers::start(&pool, production);
     let ids = record_events(&pool, &shop.merchant.id, 1).await;
@@ -712,7 +676,7 @@ async fn finished_events_past_their_retention_are_purged_and_nothing_else(pool: 
     let (app, admin, citizen) = set_up(&pool).await;
     let mut receiver = Receiver::start().await;
     let shop = subscriber(&app, &admin, "SHOPP", &receiver.url).await;
-    let workers = Workers::start(&pool, settings());
+    let workers = Workers::start(&pool, quick_settings());
     for order_ref in [
         "old-delivered",
         "old-pending",

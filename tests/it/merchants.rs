@@ -244,7 +244,7 @@ async fn paying_is_refused_without_funds_or_over_the_limit(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let admin = admin(&app).await;
     let cafe = onboard(&app, &admin, "CAFE01", "0", "general").await;
-    let water = onboard(&app, &admin, "HUEWACO", "0", "utility").await;
+    let water = onboard(&app, &admin, "NUOCSACH", "0", "utility").await;
     let citizen_token = citizen(&app, CITIZEN, 50_000).await;
     let big = new_order(&app, &cafe, "big", 60_000).await;
     expect_conflict(

@@ -152,6 +152,8 @@ fn each_create_operation_links_to_where_its_object_is_read() {
         ("receive_at_counter", "trackDossier", "track_publicly"),
         ("rate", "getDossier", "get_dossier"),
         ("create_procedure", "getProcedure", "get_procedure"),
+        ("create_bill", "getBill", "get_biller_bill"),
+        ("pay_bill", "getPaidBill", "get_own_bill"),
     ] {
         let (_, _, operation) = &operations[create];
         let found = &operation["responses"]["201"]["links"][link];

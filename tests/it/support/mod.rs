@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod problems;
 pub mod receiver;
 pub mod requests;
+pub mod workers;
