@@ -308,7 +308,7 @@ async fn verify_identity(
             .get()
             .ok_or_else(|| ApiError::internal("the verification hook is not installed"))?;
         let hash = national_id_hash.as_slice();
-        claim_dossiers(&mut *tx, caller.account_id, &national_id, hash).await?;
+        claim_dossiers(&mut tx, caller.account_id, &national_id, hash).await?;
     }
     let wallet = load_wallet(&mut tx, caller.account_id, Utc::now()).await?;
     tx.commit().await?;
