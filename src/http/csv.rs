@@ -42,6 +42,35 @@ where
     line
 }
 
+/// Where a streamed export writes its lines.
+pub type LineSender = tokio::sync::mpsc::Sender<Result<String, std::io::Error>>;
+
+/// The lines `write` sends, as a response body stream: `write` runs in a task of its own (so a
+/// long export is read from the database while it is sent, in bounded memory) and stops when
+/// the client has gone (a send fails). Should it fail, the body ends with an error, so the
+/// client sees a cut download, never a short file that looks whole.
+pub fn streamed<F, Fut>(
+    what: &'static str,
+    write: F,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>>
+where
+    F: FnOnce(LineSender) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), sqlx::Error>> + Send,
+{
+    let (lines, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    tokio::spawn(async move {
+        if let Err(error) = write(lines.clone()).await {
+            tracing::error!(%error, what, "a streamed export failed");
+            let _ = lines
+                .send(Err(std::io::Error::other(format!("{what} interrupted"))))
+                .await;
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|line| (line, receiver))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

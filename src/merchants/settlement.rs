@@ -218,24 +218,15 @@ async fn totals(
 const CSV_HEADER: &str = "time,kind,order_ref,order_code,amount,fee,net\n";
 
 /// The settlement's lines: every movement of the day, oldest first, streamed from the
-/// transaction by a task (however many there are, in bounded memory), then the totals.
+/// transaction (however many there are, in bounded memory), then the totals.
 fn settlement_lines(
     tx: Transaction<'static, Postgres>,
     merchant_id: Uuid,
     day: DaySpan,
     settlement: Settlement,
 ) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
-    let (lines, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
-    tokio::spawn(async move {
-        if let Err(error) = send_lines(tx, merchant_id, &day, &settlement, &lines).await {
-            tracing::error!(%error, "settlement stream failed");
-            let _ = lines
-                .send(Err(std::io::Error::other("settlement interrupted")))
-                .await;
-        }
-    });
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|line| (line, receiver))
+    csv::streamed("settlement", move |lines| async move {
+        send_lines(tx, merchant_id, &day, &settlement, &lines).await
     })
 }
 
@@ -245,7 +236,7 @@ async fn send_lines(
     merchant_id: Uuid,
     day: &DaySpan,
     settlement: &Settlement,
-    lines: &tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
+    lines: &csv::LineSender,
 ) -> Result<(), sqlx::Error> {
     if lines.send(Ok(CSV_HEADER.to_owned())).await.is_err() {
         return Ok(());
