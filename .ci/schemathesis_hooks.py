@@ -18,13 +18,15 @@ Two things a correct client does that a fuzzer does not know to do, and nothing 
      422 `payment_pin_invalid` (a payment PIN is known only to its owner: the citizen run sends
      the demo citizen's real PIN in `X-Payment-Pin`; this covers `old_pin` of PUT
      /v1/wallet/pin), and `cursor` refused (only a `next_cursor` the server issued is one);
-   - what the server holds: a code that names no procedure, unit or merchant of this server,
+   - what the server holds: a code that names no procedure, unit, merchant or biller of this
+     server (or a customer code its biller does not know, a bill reference it holds already),
      a phone with no verified wallet or the caller's own, a unit of another level than the
      procedure's, a provider not enabled here, a bank account not in the verified holder's
      name, a PIN change without the current PIN once one is set, a new appointment not after
      the current due time;
    - two fields at once, checked against the request itself: a period whose `from` is after
-     its `to` (both in the query), a filing missing a document its procedure requires (none of
+     its `to` (both in the query), a bill whose `amount` is not the total of its items, a batch
+     row repeating an earlier row's reference, a filing missing a document its procedure requires (none of
      the codes the answer lists as `missing_documents` is among the request's), an officer or
      supervisor without `unit_code`, a procedure's processing time in both units or neither,
      two of its required documents with one code;
@@ -53,6 +55,9 @@ SERVER_DATA_MESSAGES = {
     "Withdrawals go only to a bank account in the wallet holder's own name.",
     "To change the PIN, give the current one (old_pin).",
     "The new appointment must be after the current due time.",
+    "No biller you can link has this code.",
+    "The biller does not know this customer code.",
+    "This reference already names a bill with other content.",
 }
 UNIT_REQUIRED = "Officers and supervisors must be bound to a unit."
 ONE_TIME_UNIT = "Give the processing time in exactly one unit: working_days or working_hours."
@@ -60,6 +65,8 @@ CODES_REPEATED = "Each required document needs a code of its own."
 PERIOD_REVERSED = "The first day (from) must not be after the last (to)."
 MISSING_DOCUMENTS = "Mandatory documents are missing:"
 NUL_REFUSED = "Must not contain the NUL character (U+0000)."
+AMOUNT_NOT_TOTAL = "The amount must equal the total of the items."
+REFERENCE_REPEATED = "An earlier row of the same batch has this reference."
 
 
 @schemathesis.hook
@@ -119,7 +126,26 @@ def is_beyond_the_schema(case, problem, error):
         return bool(missing) and not given.intersection(missing)
     if message == NUL_REFUSED:
         return "\0" in repr_of_field(case, field)
+    bill = bill_of(case, error)
+    if message == AMOUNT_NOT_TOTAL:
+        items = [item for item in bill.get("items") or [] if isinstance(item, dict)]
+        return bill.get("amount") != sum(item.get("amount") or 0 for item in items)
+    if message == REFERENCE_REPEATED:
+        index = error.get("index")
+        rows = body.get("bills") or []
+        earlier = [row.get("reference") for row in rows[:index] if isinstance(row, dict)]
+        return isinstance(index, int) and bill.get("reference") in earlier
     return False
+
+
+def bill_of(case, error):
+    """The bill a field error is about: the batch row at its `index`, or the body itself."""
+    body = case.body if isinstance(case.body, dict) else {}
+    index = error.get("index")
+    rows = body.get("bills")
+    if isinstance(index, int) and isinstance(rows, list) and index < len(rows):
+        return rows[index] if isinstance(rows[index], dict) else {}
+    return body
 
 
 def body_documents(case):

@@ -93,6 +93,8 @@ CREATE TABLE bill_payments (
 );
 
 CREATE INDEX bill_payments_bill_idx ON bill_payments (bill_id);
+-- A bill keeps at most one payment: any other was refunded (and is written with its refund).
+CREATE UNIQUE INDEX bill_payments_one_kept ON bill_payments (bill_id) WHERE refund_entry_id IS NULL;
 
 -- A citizen's link to a biller's customer code: their bills show in the citizen's one list.
 CREATE TABLE billing_accounts (

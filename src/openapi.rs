@@ -764,6 +764,11 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
         .map(|(event_type, _)| *event_type)
         .collect();
     let events = json!({"enum": events});
+    let biller_events: Vec<&str> = crate::callbacks::BILLER_EVENTS
+        .iter()
+        .map(|(event_type, _)| *event_type)
+        .collect();
+    let biller_events = json!({"enum": biller_events});
     let name = |max: usize| json!({"minLength": 1, "maxLength": max, "pattern": "\\S"});
     // Registered in production only for https, and never to a user name or password.
     let callback_url = json!({"format": "uri", "pattern": "^https://[^/?#@\\s]+(/|$)"});
@@ -779,6 +784,7 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
             ]}),
         ),
         ("NewMerchant", "/callback_url", callback_url.clone()),
+        ("NewBiller", "/callback_url", callback_url.clone()),
         ("ProfileUpdate", "/callback_url", callback_url),
         ("NewMerchant", "/name", name(100)),
         (
@@ -787,6 +793,32 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
             json!({"pattern": "^[A-Z0-9]{3,20}$"}),
         ),
         ("NewMerchant", "/events/items", events.clone()),
+        ("NewBiller", "/events/items", biller_events),
+        ("NewBiller", "/name", name(100)),
+        // Dossier-fee billers come with their unit.
+        (
+            "NewBiller",
+            "/kind",
+            json!({"type": "string", "enum": ["electricity", "water", "sanitation", "tuition", "other"]}),
+        ),
+        ("NewBiller", "/code", json!({"pattern": "^[A-Z0-9]{3,20}$"})),
+        ("NewBiller", "/tax_code", name(20)),
+        ("NewBillingAccount", "/customer_code", name(64)),
+        ("NewBillingAccount", "/label", name(100)),
+        ("NewBillRequest", "/reference", name(64)),
+        ("NewBillRequest", "/customer_code", name(64)),
+        ("NewBillRequest", "/payer_name", name(200)),
+        ("NewBillItem", "/name", name(200)),
+        // A provider is named with `source: provider` and only then.
+        (
+            "PayBillRequest",
+            "",
+            json!({"oneOf": [
+                {"properties": {"source": {"const": "provider"}, "provider": {"type": "string"}},
+                 "required": ["source", "provider"]},
+                {"properties": {"source": {"const": "wallet"}, "provider": {"type": "null"}}},
+            ]}),
+        ),
         ("ProfileUpdate", "/events/items", events),
         (
             "NewStaff",

@@ -677,12 +677,18 @@ async fn cancel_bill(
             return Err(paid.with_detail(Message::BillAlreadyPaid));
         }
     }
-    sqlx::query!(
-        "UPDATE bills SET status = 'cancelled', cancelled_at = now() WHERE id = $1",
+    // The bill is locked and was read unpaid after the lock; the status in the WHERE keeps it
+    // so should that ever change.
+    let changed = sqlx::query!(
+        "UPDATE bills SET status = 'cancelled', cancelled_at = now() WHERE id = $1 AND status = 'unpaid'",
         bill.id,
     )
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if changed != 1 {
+        return Err(ApiError::new(ErrorCode::BillNotUnpaid));
+    }
     let cancelled = super::announce(&mut tx, bill.id, "bill.cancelled").await?;
     tx.commit().await?;
     outbox::committed();

@@ -236,7 +236,16 @@ pub async fn of_unit(conn: &mut PgConnection, unit_code: &str) -> ApiResult<Uuid
         events: Vec::new(),
         tax_code: None,
     };
-    Ok(insert(conn, &biller, Some(unit_code)).await?.biller.id)
+    let id = insert(conn, &biller, Some(unit_code)).await?.biller.id;
+    // A unit's fees are billed by its dossiers, never through the biller API: a key could
+    // cancel a fee (leaving its dossier waiting) or take a future dossier's reference.
+    sqlx::query!(
+        "UPDATE merchant_api_keys SET revoked_at = now() WHERE merchant_id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
 }
 
 /// The calling biller.
@@ -299,6 +308,15 @@ async fn reset_api_keys(
     _admin: Caller<Admins>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<(StatusCode, Json<ResetKeys>)> {
+    // A unit's dossier-fee biller has no key to reset (see `of_unit`).
+    let mut conn = state.db.acquire().await?;
+    if load(&mut conn, id)
+        .await?
+        .is_none_or(|biller| biller.kind == BillKind::DossierFee)
+    {
+        return Err(ApiError::new(ErrorCode::NotFound));
+    }
+    drop(conn);
     merchants::reset_keys(&state, id, PartnerRole::Biller).await
 }
 

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Bill, BillKey, BillRow, BillStatus, BillerRef, Reader, find, looks_like_code};
+use super::{Bill, BillKey, BillRow, BillStatus, BillerRef, find, looks_like_code};
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::auth::client_addr::ClientAddr;
@@ -99,10 +99,12 @@ impl From<BillingAccountRow> for BillingAccount {
     responses(
         (status = 201, body = BillingAccount, description = "Linked, or already linked: the link"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_failed`: an unknown `biller_code`, a `customer_code` the biller does not know, or 50 links already"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "`rate_limited`: too many customer codes or bill codes that named nothing; see `Retry-After`"),
     ))]
 async fn link_billing_account(
     State(state): State<AppState>,
     caller: Caller<Citizens>,
+    ClientAddr(client): ClientAddr,
     Json(request): Json<NewBillingAccount>,
 ) -> ApiResult<(StatusCode, Json<BillingAccount>)> {
     let customer_code = request.customer_code.trim();
@@ -120,6 +122,13 @@ async fn link_billing_account(
         )
         .finish()?;
     let account_id = caller.account_id;
+    // An unknown customer code says which codes exist, so trying codes counts against the
+    // same limit as looking bills up by code.
+    let limit = &state.auth.bill_lookups;
+    let subject = account_id.to_string();
+    limit
+        .check(&mut *state.db.acquire().await?, &subject)
+        .await?;
     let mut tx = state.db.begin().await?;
     let biller_id = linkable_biller(&mut tx, &request.biller_code).await?;
     // The caller's links are written one at a time, so the count below stays true.
@@ -132,7 +141,12 @@ async fn link_billing_account(
     if let Some(existing) = link_of(&mut tx, account_id, biller_id, customer_code).await? {
         return Ok((StatusCode::CREATED, Json(existing)));
     }
-    check_customer_code(&mut tx, biller_id, customer_code).await?;
+    if let Err(unknown) = check_customer_code(&mut tx, biller_id, customer_code).await {
+        drop(tx);
+        let mut conn = state.db.acquire().await?;
+        limit.record_failure(&mut conn, &subject, client).await?;
+        return Err(unknown);
+    }
     check_room(&mut tx, account_id).await?;
     sqlx::query!(
         "INSERT INTO billing_accounts (id, account_id, biller_id, customer_code, label)
@@ -332,7 +346,7 @@ async fn list_own_bills(
     .await?;
     let bills = rows
         .into_iter()
-        .map(|row| row.view(Reader::Citizen { own: true }))
+        .map(|row| row.view_for(caller.account_id))
         .collect();
     Ok(Json(Page::from_rows(bills, limit, |bill: &Bill| {
         (bill.due_date, bill.code.clone())
@@ -355,14 +369,14 @@ async fn get_own_bill(
     let bill = find(&mut conn, BillKey::Id(id), false)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    let reader = if super::is_own(&mut conn, &bill, caller.account_id).await? {
-        Reader::Citizen { own: true }
-    } else if bill.paid_by == Some(caller.account_id) {
-        Reader::Citizen { own: false }
-    } else {
+    let account = caller.account_id;
+    let visible = bill.payer_account_id == Some(account)
+        || bill.paid_by == Some(account)
+        || super::linked_to(&mut conn, &bill, account).await?;
+    if !visible {
         return Err(ApiError::new(ErrorCode::NotFound));
-    };
-    Ok(Json(bill.view(reader)))
+    }
+    Ok(Json(bill.view_for(account)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -408,6 +422,5 @@ async fn look_up_bill(
         limit.record_failure(&mut conn, &subject, client).await?;
         return Err(ApiError::not_found(Message::BillNotFound));
     };
-    let own = super::is_own(&mut conn, &bill, caller.account_id).await?;
-    Ok(Json(bill.view(Reader::Citizen { own })))
+    Ok(Json(bill.view_for(caller.account_id)))
 }

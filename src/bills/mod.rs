@@ -104,7 +104,7 @@ pub struct Bill {
     /// The biller's own id for the bill.
     pub reference: String,
     pub customer_code: Option<String>,
-    /// Masked (`Ng*** V** A`) unless the bill is the caller's own.
+    /// Masked (`Ng*** V** A`) for a citizen unless the bill is addressed to them.
     pub payer_name: String,
     pub items: Vec<BillItem>,
     /// The total of the items.
@@ -165,6 +165,14 @@ pub enum Reader {
 }
 
 impl BillRow {
+    /// The bill as a signed-in citizen reads it: the payer's name in full only on a bill
+    /// addressed to them (a dossier's applicant; a biller's bill is addressed to nobody's
+    /// account, so it is masked for everyone but the biller).
+    pub fn view_for(self, account_id: Uuid) -> Bill {
+        let own = self.payer_account_id == Some(account_id);
+        self.view(Reader::Citizen { own })
+    }
+
     pub fn view(self, reader: Reader) -> Bill {
         let overdue =
             self.status == BillStatus::Unpaid && self.due_date.is_some_and(|due| due < today());
@@ -220,16 +228,14 @@ pub fn masked_name(name: &str) -> String {
         .join(" ")
 }
 
-/// Whether the bill is the citizen's own: addressed to them, or under a customer code they
-/// linked. Only then do they read the payer's name in full.
-pub async fn is_own(
+/// Whether the citizen linked the bill's customer code: the bill is then in their list. A link
+/// proves nothing (anyone may type a customer code printed on a bill), so it shows the bill,
+/// never the payer's name: only a bill addressed to the citizen ([`BillRow::view_for`]) does.
+pub async fn linked_to(
     conn: &mut PgConnection,
     bill: &BillRow,
     account_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    if bill.payer_account_id == Some(account_id) {
-        return Ok(true);
-    }
     let Some(customer_code) = &bill.customer_code else {
         return Ok(false);
     };
@@ -257,6 +263,11 @@ pub enum BillKey<'a> {
 }
 
 /// The bill, read (or, with `lock`, locked for a change: `FOR UPDATE` of its row).
+///
+/// A locked bill is read in a statement after the one that locks it: a statement that waited
+/// for the lock still reads from the snapshot it started with, so one that locked and read at
+/// once would see the bill as it was before the transaction it waited for (a payment, say)
+/// committed.
 pub async fn find(
     conn: &mut PgConnection,
     key: BillKey<'_>,
@@ -270,19 +281,25 @@ pub async fn find(
             reference,
         } => (None, None, Some(biller_id), Some(reference)),
     };
-    let sql = if lock {
-        // The view cannot be locked; its bill row can.
-        "SELECT * FROM bill_details
-         WHERE id = (SELECT id FROM bills
-                     WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR code = $2)
-                       AND ($3::uuid IS NULL OR (biller_id = $3 AND reference = $4))
-                     FOR UPDATE)"
+    let filter = "($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR code = $2)
+                  AND ($3::uuid IS NULL OR (biller_id = $3 AND reference = $4))";
+    let by_id = if lock {
+        let locked: Option<Uuid> =
+            sqlx::query_scalar(&format!("SELECT id FROM bills WHERE {filter} FOR UPDATE"))
+                .bind(by_id)
+                .bind(by_code)
+                .bind(biller_id)
+                .bind(reference)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match locked {
+            Some(id) => Some(id),
+            None => return Ok(None),
+        }
     } else {
-        "SELECT * FROM bill_details
-         WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR code = $2)
-           AND ($3::uuid IS NULL OR (biller_id = $3 AND reference = $4))"
+        by_id
     };
-    sqlx::query_as(sql)
+    sqlx::query_as(&format!("SELECT * FROM bill_details WHERE {filter}"))
         .bind(by_id)
         .bind(by_code)
         .bind(biller_id)

@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Bill, BillKey, BillRow, BillStatus, PaidVia, Reader};
+use super::{Bill, BillKey, BillRow, BillStatus, PaidVia};
 use crate::auth::Caller;
 use crate::auth::access::Citizens;
 use crate::auth::client_addr::ClientAddr;
@@ -142,6 +142,9 @@ struct Payable {
     bill: BillRow,
     biller_account: Uuid,
     limit_category: LimitCategory,
+    /// A disabled biller's bills are not paid any more (money that still reaches one through a
+    /// provider is refunded).
+    biller_disabled: bool,
 }
 
 async fn lock_payable(conn: &mut PgConnection, bill_id: Uuid) -> ApiResult<Payable> {
@@ -150,7 +153,8 @@ async fn lock_payable(conn: &mut PgConnection, bill_id: Uuid) -> ApiResult<Payab
         .await?
         .ok_or_else(|| ApiError::not_found(Message::BillNotFound))?;
     let biller = sqlx::query!(
-        r#"SELECT ledger_account_id, limit_category AS "limit_category: LimitCategory"
+        r#"SELECT ledger_account_id, limit_category AS "limit_category: LimitCategory",
+                  disabled_at IS NOT NULL AS "disabled!"
            FROM merchants WHERE id = $1"#,
         bill.biller_id,
     )
@@ -160,6 +164,7 @@ async fn lock_payable(conn: &mut PgConnection, bill_id: Uuid) -> ApiResult<Payab
         bill,
         biller_account: biller.ledger_account_id,
         limit_category: biller.limit_category,
+        biller_disabled: biller.disabled,
     })
 }
 
@@ -174,8 +179,11 @@ async fn lock_dossier_of(conn: &mut PgConnection, bill_id: Uuid) -> Result<(), s
     Ok(())
 }
 
-/// 409 unless the bill is still unpaid.
-fn refuse_unless_unpaid(bill: &BillRow) -> ApiResult<()> {
+/// 409 unless the bill is still unpaid (404 for a disabled biller's).
+fn refuse_unless_unpaid(bill: &BillRow, biller_disabled: bool) -> ApiResult<()> {
+    if biller_disabled {
+        return Err(ApiError::not_found(Message::BillNotFound));
+    }
     match bill.status {
         BillStatus::Unpaid => Ok(()),
         BillStatus::Paid => {
@@ -191,7 +199,7 @@ async fn pay_from_wallet(
     bill_id: Uuid,
 ) -> ApiResult<Bill> {
     let payable = lock_payable(conn, bill_id).await?;
-    refuse_unless_unpaid(&payable.bill)?;
+    refuse_unless_unpaid(&payable.bill, payable.biller_disabled)?;
     let payer = checked.verified_wallet()?;
     let payer_id = payer.account_id();
     let bill = &payable.bill;
@@ -216,43 +224,51 @@ async fn pay_from_wallet(
     let payment = Payment {
         via: PaidVia::Wallet,
         payer: payer_id,
+        amount: bill.amount.dong(),
         entry_id: debited.entry_id,
     };
     settle_unpaid(conn, bill, &payment).await?;
     let paid = super::find(conn, BillKey::Id(bill_id), false)
         .await?
         .ok_or_else(|| ApiError::internal("a paid bill vanished"))?;
-    let own = super::is_own(conn, &paid, payer_id).await?;
-    Ok(paid.view(Reader::Citizen { own }))
+    Ok(paid.view_for(payer_id))
 }
 
 /// A payment that reached a bill.
 struct Payment {
     via: PaidVia,
     payer: Uuid,
+    /// What it brought, in đồng.
+    amount: i64,
     entry_id: Uuid,
 }
 
-/// Records a payment of the bill; answers its id.
+/// A payment sent back at once: the refund's entry, and why.
+type RefundedAtOnce = Option<(Uuid, RefundReason)>;
+
+/// Records a payment of the bill (with its refund, for one sent back at once). At most one
+/// payment of a bill is ever kept unrefunded (a unique index holds it).
 async fn record_payment(
     conn: &mut PgConnection,
     bill: &BillRow,
     payment: &Payment,
-) -> Result<Uuid, sqlx::Error> {
-    let id = Uuid::new_v4();
+    refund: RefundedAtOnce,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "INSERT INTO bill_payments (id, bill_id, via, amount, payer_account_id, entry_id)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        id,
+        "INSERT INTO bill_payments (id, bill_id, via, amount, payer_account_id, entry_id, refund_entry_id, refund_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        Uuid::new_v4(),
         bill.id,
         payment.via as PaidVia,
-        bill.amount.dong(),
+        payment.amount,
         payment.payer,
         payment.entry_id,
+        refund.map(|(entry, _)| entry),
+        refund.map(|(_, reason)| reason.as_str()),
     )
     .execute(conn)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// The first payment of an unpaid bill, whose money is already on the biller's account: the
@@ -262,7 +278,7 @@ async fn settle_unpaid(
     bill: &BillRow,
     payment: &Payment,
 ) -> ApiResult<()> {
-    sqlx::query!(
+    let paid = sqlx::query!(
         "UPDATE bills SET status = 'paid', paid_at = now(), paid_via = $2, paid_by = $3
          WHERE id = $1 AND status = 'unpaid'",
         bill.id,
@@ -270,8 +286,13 @@ async fn settle_unpaid(
         payment.payer,
     )
     .execute(&mut *conn)
-    .await?;
-    record_payment(conn, bill, payment).await?;
+    .await?
+    .rows_affected();
+    // The bill is locked and was read unpaid after the lock: never 0, unless that changes.
+    if paid != 1 {
+        return Err(ApiError::new(ErrorCode::AlreadyPaid).with_detail(Message::BillAlreadyPaid));
+    }
+    record_payment(conn, bill, payment, None).await?;
     if let Some(dossier_id) = bill.dossier_id {
         super::fee_paid(conn, dossier_id).await?;
     }
@@ -304,7 +325,13 @@ async fn open_at_provider(
     let bill = super::find(conn, BillKey::Id(bill_id), false)
         .await?
         .ok_or_else(|| ApiError::not_found(Message::BillNotFound))?;
-    refuse_unless_unpaid(&bill)?;
+    let biller_disabled = sqlx::query_scalar!(
+        r#"SELECT disabled_at IS NOT NULL AS "disabled!" FROM merchants WHERE id = $1"#,
+        bill.biller_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    refuse_unless_unpaid(&bill, biller_disabled)?;
     // A double payment is sent back to the payer's wallet, so only a verified one may pay
     // through a provider.
     wallet::verified(conn, payer).await?;
@@ -374,9 +401,11 @@ pub async fn pay_by_provider(conn: &mut PgConnection, paid: ProviderPaid<'_>) ->
     let payment = Payment {
         via: PaidVia::Provider,
         payer: paid.payer,
+        amount: paid.amount,
         entry_id: entry.entry_id,
     };
-    if bill.status == BillStatus::Unpaid && bill.amount.dong() == paid.amount {
+    let payable_now = !payable.biller_disabled && bill.status == BillStatus::Unpaid;
+    if payable_now && bill.amount.dong() == paid.amount {
         settle_unpaid(conn, bill, &payment).await?;
         return Ok(entry.entry_id);
     }
@@ -385,15 +414,14 @@ pub async fn pay_by_provider(conn: &mut PgConnection, paid: ProviderPaid<'_>) ->
         provider = paid.provider,
         "a provider's payment of a bill that is no longer unpaid; refunding it to the payer's wallet"
     );
-    let payment_id = record_payment(conn, bill, &payment).await?;
-    refund_one(
-        conn,
-        bill,
-        payable.biller_account,
-        payment_id,
-        RefundReason::DoublePayment,
-    )
-    .await?;
+    let reason = RefundReason::DoublePayment;
+    let back = Back {
+        payer: paid.payer,
+        amount: paid.amount,
+        biller_account: payable.biller_account,
+    };
+    let refund_entry = post_refund(conn, bill, &back, reason).await?;
+    record_payment(conn, bill, &payment, Some((refund_entry, reason))).await?;
     Ok(entry.entry_id)
 }
 
@@ -436,33 +464,47 @@ pub async fn refund_payments(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let unrefunded = sqlx::query_scalar!(
-        "SELECT id FROM bill_payments WHERE bill_id = $1 AND refund_entry_id IS NULL ORDER BY created_at",
+    let unrefunded = sqlx::query!(
+        r#"SELECT id, amount, payer_account_id AS "payer!" FROM bill_payments
+           WHERE bill_id = $1 AND refund_entry_id IS NULL ORDER BY created_at"#,
         bill.id,
     )
     .fetch_all(&mut *conn)
     .await?;
-    for payment_id in unrefunded {
-        refund_one(conn, bill, biller_account, payment_id, reason).await?;
+    for payment in unrefunded {
+        let back = Back {
+            payer: payment.payer,
+            amount: payment.amount,
+            biller_account,
+        };
+        let entry = post_refund(conn, bill, &back, reason).await?;
+        sqlx::query!(
+            "UPDATE bill_payments SET refund_entry_id = $2, refund_reason = $3 WHERE id = $1",
+            payment.id,
+            entry,
+            reason.as_str(),
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
 
-/// One payment back from the biller to its payer's wallet, recorded against the payment.
-async fn refund_one(
+/// Money going back from a biller to the wallet of whoever paid.
+struct Back {
+    payer: Uuid,
+    amount: i64,
+    biller_account: Uuid,
+}
+
+/// Posts a refund of a bill's payment from the biller to the payer's wallet; answers its entry.
+async fn post_refund(
     conn: &mut PgConnection,
     bill: &BillRow,
-    biller_account: Uuid,
-    payment_id: Uuid,
+    back: &Back,
     reason: RefundReason,
-) -> ApiResult<()> {
-    let payment = sqlx::query!(
-        r#"SELECT amount, payer_account_id AS "payer!" FROM bill_payments WHERE id = $1"#,
-        payment_id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let wallet_account = wallet::ledger_account(conn, payment.payer).await?;
+) -> ApiResult<Uuid> {
+    let wallet_account = wallet::ledger_account(conn, back.payer).await?;
     let entry = ledger::post(
         conn,
         NewEntry {
@@ -472,13 +514,13 @@ async fn refund_one(
             created_by: None,
             postings: vec![
                 Posting {
-                    account_id: biller_account,
-                    amount: -payment.amount,
+                    account_id: back.biller_account,
+                    amount: -back.amount,
                     counterparty: Some(bill.code.clone()),
                 },
                 Posting {
                     account_id: wallet_account,
-                    amount: payment.amount,
+                    amount: back.amount,
                     counterparty: Some(bill.biller_name.clone()),
                 },
             ],
@@ -486,15 +528,7 @@ async fn refund_one(
     )
     .await
     // The biller's account holds at least what this bill brought it, unless it was paid out
-    // meanwhile: then nothing is refunded and the whole move waits for an operator.
+    // meanwhile: then nothing is refunded and the whole move is refused.
     .map_err(|error| error.answered_as(ErrorCode::InsufficientMerchantBalance))?;
-    sqlx::query!(
-        "UPDATE bill_payments SET refund_entry_id = $2, refund_reason = $3 WHERE id = $1",
-        payment_id,
-        entry.entry_id,
-        reason.as_str(),
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    Ok(entry.entry_id)
 }

@@ -151,7 +151,7 @@ async fn get_topup(
         Topup,
         r#"SELECT id, amount AS "amount: Money", provider, status AS "status: TopupStatus", payment_url,
                   created_at, settled_at
-           FROM topups WHERE id = $1 AND account_id = $2"#,
+           FROM topups WHERE id = $1 AND account_id = $2 AND bill_id IS NULL"#,
         id,
         caller.account_id,
     )

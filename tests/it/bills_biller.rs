@@ -287,13 +287,16 @@ async fn an_empty_batch_and_one_over_10000_bills_are_refused_naming_bills(pool: 
 }
 
 #[sqlx::test]
-async fn cancelling_an_unpaid_bill_calls_the_biller_back_once_however_often_it_is_asked(
+async fn cancelling_an_unpaid_bill_calls_its_biller_back_once_however_often_it_is_asked(
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool.clone()).await;
     let admin = admin(&app).await;
     let mut receiver = Receiver::start().await;
     let (key, _) = onboard_biller(&app, &admin, "EVTEST1", Some(receiver.url.as_str())).await;
+    // Another biller, subscribed to the same events, hears nothing of it.
+    let mut bystander = Receiver::start().await;
+    onboard_biller(&app, &admin, "EVTEST2", Some(bystander.url.as_str())).await;
     let workers = Workers::start(&pool, quick_settings());
     let bill = created(&app, &key, &bill_body("HD-1", "2026-12-20")).await;
 
@@ -320,6 +323,10 @@ async fn cancelling_an_unpaid_bill_calls_the_biller_back_once_however_often_it_i
     let again: Value = response.json().await.unwrap();
     assert_eq!(again["cancelled_at"], cancelled["cancelled_at"]);
     assert!(receiver.next(QUIET).await.is_none(), "one event only");
+    assert!(
+        bystander.next(QUIET).await.is_none(),
+        "to its own biller only"
+    );
     let events = count(
         &pool,
         "SELECT count(*) FROM outbox_events WHERE type = 'bill.cancelled'",

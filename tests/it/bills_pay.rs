@@ -297,3 +297,56 @@ async fn utility_bills_count_against_their_own_limit_not_the_general_one(pool: P
     assert_eq!(used("general"), Some(0));
     assert_eq!(used("utility"), Some(300_000));
 }
+
+#[sqlx::test]
+async fn two_citizens_paying_one_bill_at_once_pay_it_once(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = water_company(&app, None).await;
+    let first = citizen(&app, PAYER, 1_000_000).await;
+    let second = citizen(&app, "0987000222", 1_000_000).await;
+    // Relatives paying one bill at the same moment, ten times over: each bill is paid once.
+    for n in 0..10 {
+        let bill = push_bill(&app, &key, &format!("HD-RACE-{n}"), 10_000).await;
+        let (key_a, key_b) = (format!("a-{n}"), format!("b-{n}"));
+        let (a, b) = tokio::join!(
+            pay_from_wallet(&app, &first, &bill, &key_a),
+            pay_from_wallet(&app, &second, &bill, &key_b),
+        );
+        let mut statuses = [a.status(), b.status()];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "bill {n}");
+    }
+    let spent = 2_000_000 - balance(&app, &first).await - balance(&app, &second).await;
+    assert_eq!(spent, 10 * 10_000);
+    assert_eq!(count(&pool, "SELECT count(*) FROM bill_payments").await, 10);
+    assert_ledger_verifies(&pool).await;
+}
+
+#[sqlx::test]
+async fn a_bill_cancelled_while_it_is_paid_ends_either_paid_or_cancelled(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = water_company(&app, None).await;
+    let token = citizen(&app, PAYER, 1_000_000).await;
+    let mut paid = 0;
+    for n in 0..10 {
+        let reference = format!("HD-CANCEL-{n}");
+        let bill = push_bill(&app, &key, &reference, 10_000).await;
+        let cancel_path = format!("/v1/biller/bills/{reference}/cancel");
+        let (pay_key, empty) = (format!("c-{n}"), json!({}));
+        let (payment, cancel) = tokio::join!(
+            pay_from_wallet(&app, &token, &bill, &pay_key),
+            app.send_json_with(reqwest::Method::POST, &cancel_path, &key, &empty),
+        );
+        let status = bill_status(&pool, &bill).await;
+        match (payment.status(), cancel.status()) {
+            (StatusCode::OK, StatusCode::CONFLICT) => {
+                assert_eq!(status, "paid");
+                paid += 1;
+            }
+            (StatusCode::CONFLICT, StatusCode::OK) => assert_eq!(status, "cancelled"),
+            other => panic!("bill {n}: payment and cancel answered {other:?}"),
+        }
+    }
+    assert_eq!(balance(&app, &token).await, 1_000_000 - paid * 10_000);
+    assert_ledger_verifies(&pool).await;
+}
