@@ -89,6 +89,8 @@ pub enum LockSpace {
     /// A counter filing and a wallet verification of one national ID (by its keyed hash), in
     /// turn, so whichever commits second sees the other (`dossiers::claims`).
     DossierClaim = 6,
+    /// Numbering one receipt series, one sequencer at a time across processes.
+    ReceiptSeries = 7,
 }
 
 /// Waits for the advisory lock on `name` in `space`, held until the transaction of `conn` ends.

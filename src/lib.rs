@@ -33,6 +33,7 @@ pub mod ops;
 pub mod outbox;
 pub mod payments;
 pub mod procedures;
+pub mod receipts;
 pub mod router;
 pub mod secrets;
 pub mod server;

@@ -30,6 +30,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::dossiers::routes())
         .merge(crate::payments::routes())
         .merge(crate::bills::routes())
+        .merge(crate::receipts::routes())
         .merge(crate::ops::ledger_verify::routes())
 }
 

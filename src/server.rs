@@ -124,6 +124,7 @@ fn spawn_background_tasks(
     let providers = &state.providers;
     crate::payments::reconciler::spawn(tasks, pool.clone(), providers.clone());
     crate::payments::withdrawals::spawn_payout_worker(tasks, pool.clone(), providers.clone());
+    crate::receipts::sequencer::spawn(tasks, pool.clone(), state.receipt_keys.clone());
 }
 
 /// Serves the API (and metrics) until SIGINT or SIGTERM; one signal stops both listeners, and

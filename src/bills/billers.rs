@@ -2,8 +2,8 @@
 //! authenticated by `bk_` keys. Keys, their rotation and revocation, the webhook secret and the
 //! event log are the merchants' own (`crate::merchants`), reached here under the biller paths.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::{StatusCode, request::Parts};
+use axum::extract::State;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -41,25 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_webhook_secret))
 }
 
-/// The biller behind an `Authorization: Bearer bk_…` request.
-#[derive(Debug, Clone)]
-pub struct BillerCaller(pub MerchantCaller);
-
-impl BillerCaller {
-    pub fn biller_id(&self) -> Uuid {
-        self.0.merchant_id
-    }
-}
-
-impl FromRequestParts<AppState> for BillerCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        merchants::authenticate(parts, state, PartnerRole::Biller)
-            .await
-            .map(BillerCaller)
-    }
-}
+pub use crate::merchants::BillerCaller;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -113,6 +113,7 @@ pub async fn close_with_dossier(conn: &mut PgConnection, dossier_id: Uuid) -> Ap
             )
             .execute(&mut *conn)
             .await?;
+            crate::receipts::cancel(conn, id).await?;
         }
     }
     announce(conn, id, "bill.cancelled").await?;

@@ -79,6 +79,17 @@ pub enum PaidVia {
     CounterQr,
 }
 
+impl PaidVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaidVia::Wallet => "wallet",
+            PaidVia::Provider => "provider",
+            PaidVia::Cash => "cash",
+            PaidVia::CounterQr => "counter_qr",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BillItem {
     pub name: String,
@@ -116,7 +127,7 @@ pub struct Bill {
     pub status: BillStatus,
     pub paid_at: Option<DateTime<Utc>>,
     pub paid_via: Option<PaidVia>,
-    /// Its receipt; `null` until receipts exist.
+    /// Its receipt (`GET /v1/receipts/{id}`), once paid.
     pub receipt_id: Option<Uuid>,
     /// The dossier whose fee it is.
     pub dossier_code: Option<String>,
@@ -152,6 +163,7 @@ pub struct BillRow {
     pub dossier_code: Option<String>,
     pub request_hash: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
+    pub receipt_id: Option<Uuid>,
 }
 
 /// Whose eyes a bill is shown to: only its own payer (or a biller, or staff) reads the payer's
@@ -198,7 +210,7 @@ impl BillRow {
             status: self.status,
             paid_at: self.paid_at,
             paid_via: self.paid_via,
-            receipt_id: None,
+            receipt_id: self.receipt_id,
             dossier_code: self.dossier_code,
             cancelled_at: self.cancelled_at,
             refunded_at: self.refunded_at,

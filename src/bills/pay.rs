@@ -272,27 +272,27 @@ async fn record_payment(
 }
 
 /// The first payment of an unpaid bill, whose money is already on the biller's account: the
-/// bill paid, its payment recorded, a fee bill's dossier moved, `bill.paid` announced.
+/// bill paid, its payment recorded, its receipt written (numbered after commit), a fee bill's
+/// dossier moved, `bill.paid` announced. A double payment gets no receipt: its refund is
+/// recorded against the bill's payments.
 async fn settle_unpaid(
     conn: &mut PgConnection,
     bill: &BillRow,
     payment: &Payment,
 ) -> ApiResult<()> {
-    let paid = sqlx::query!(
-        "UPDATE bills SET status = 'paid', paid_at = now(), paid_via = $2, paid_by = $3
-         WHERE id = $1 AND status = 'unpaid'",
+    let paid_at = sqlx::query_scalar!(
+        r#"UPDATE bills SET status = 'paid', paid_at = now(), paid_via = $2, paid_by = $3
+           WHERE id = $1 AND status = 'unpaid' RETURNING paid_at AS "paid_at!""#,
         bill.id,
         payment.via as PaidVia,
         payment.payer,
     )
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?
-    .rows_affected();
-    // The bill is locked and was read unpaid after the lock: never 0, unless that changes.
-    if paid != 1 {
-        return Err(ApiError::new(ErrorCode::AlreadyPaid).with_detail(Message::BillAlreadyPaid));
-    }
+    // The bill is locked and was read unpaid after the lock: never none, unless that changes.
+    .ok_or_else(|| ApiError::new(ErrorCode::AlreadyPaid).with_detail(Message::BillAlreadyPaid))?;
     record_payment(conn, bill, payment, None).await?;
+    crate::receipts::issue(conn, bill.id, payment.via.as_str(), paid_at).await?;
     if let Some(dossier_id) = bill.dossier_id {
         super::fee_paid(conn, dossier_id).await?;
     }

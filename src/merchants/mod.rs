@@ -188,6 +188,26 @@ pub async fn authenticate(
     })
 }
 
+/// The biller behind an `Authorization: Bearer bk_…` request.
+#[derive(Debug, Clone)]
+pub struct BillerCaller(pub MerchantCaller);
+
+impl BillerCaller {
+    pub fn biller_id(&self) -> Uuid {
+        self.0.merchant_id
+    }
+}
+
+impl FromRequestParts<AppState> for BillerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state, PartnerRole::Biller)
+            .await
+            .map(BillerCaller)
+    }
+}
+
 /// 403 for a key that is not the merchant's newest (an older one inside its grace period).
 fn not_newest_key() -> ApiError {
     ApiError::new(ErrorCode::Forbidden).with_detail(Message::ApiKeyNotNewest)

@@ -57,6 +57,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("ops", Features),
     ("payments", Features),
     ("procedures", Features),
+    ("receipts", Features),
     ("units", Features),
     ("wallet", Features),
     ("openapi", Application),
