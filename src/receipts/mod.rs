@@ -1,0 +1,3 @@
+//! Receipts (being written).
+
+pub mod jcs;
