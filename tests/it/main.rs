@@ -32,6 +32,7 @@ mod password_bound;
 mod payments;
 mod pin_writes;
 mod procedures;
+mod receipts_offline;
 mod shutdown;
 mod staff_reset;
 mod support;
