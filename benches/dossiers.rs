@@ -144,6 +144,8 @@ async fn start_server(pool: &PgPool, pepper: &[u8]) -> anyhow::Result<String> {
     let mut config = Config::from_env()?;
     config.auth.jwt_secret = Some("bench-signing-key-0123456789abcdef-0123456789".into());
     config.wallet.pin_pepper = Some(String::from_utf8(pepper.to_vec())?);
+    // 32 bytes, base64url: `bench-receipt-signing-key-012345`.
+    config.receipts.signing_key = Some("YmVuY2gtcmVjZWlwdC1zaWduaW5nLWtleS0wMTIzNDU".into());
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = router(AppState::new(pool.clone(), &config));

@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,6 +103,52 @@ pub struct Config {
 
     #[command(flatten)]
     pub metrics: MetricsConfig,
+
+    #[command(flatten)]
+    pub receipts: ReceiptConfig,
+}
+
+/// Receipts' Ed25519 keys (`receipts::signing`): the one that signs them now, and the public
+/// keys of those that signed before a rotation, so that older receipts still verify.
+#[derive(Debug, Clone, Args)]
+pub struct ReceiptConfig {
+    /// Key that signs receipts: the 32-byte Ed25519 seed, base64url without padding (43
+    /// characters). Required in production; development generates one once and keeps it. Its
+    /// key id is derived from its public key, both shown at GET /v1/receipts/public-key.
+    #[arg(id = "receipt_signing_key", long = "receipt-signing-key", env = "CIVICPAY_RECEIPT_SIGNING_KEY",
+          value_name = "CIVICPAY_RECEIPT_SIGNING_KEY", hide_env_values = true, value_parser = parse_receipt_signing_key)]
+    pub signing_key: Option<String>,
+
+    /// Comma-separated public keys of earlier signing keys (32 bytes each, base64url without
+    /// padding, as GET /v1/receipts/public-key shows them): receipts they signed still verify.
+    #[arg(id = "receipt_previous_public_keys", long = "receipt-previous-public-keys",
+          env = "CIVICPAY_RECEIPT_PREVIOUS_PUBLIC_KEYS", value_name = "CIVICPAY_RECEIPT_PREVIOUS_PUBLIC_KEYS",
+          value_delimiter = ',', value_parser = parse_receipt_public_key)]
+    pub previous_public_keys: Vec<String>,
+}
+
+/// The 32 bytes a receipt key setting holds (a signing key's seed, or a public key): base64url
+/// without padding, the form the public-key route shows keys in.
+pub fn receipt_key_bytes(value: &str) -> Result<[u8; 32], String> {
+    let decoded = URL_SAFE_NO_PAD
+        .decode(value.trim())
+        .map_err(|_| "must be base64url without padding".to_owned())?;
+    let length = decoded.len();
+    <[u8; 32]>::try_from(decoded)
+        .map_err(|_| format!("must be 32 bytes (43 base64url characters), not {length}"))
+}
+
+fn parse_receipt_signing_key(value: &str) -> Result<String, String> {
+    receipt_key_bytes(value)?;
+    Ok(value.trim().to_owned())
+}
+
+/// A public key must also be a point of the curve, or nothing could ever verify with it.
+fn parse_receipt_public_key(value: &str) -> Result<String, String> {
+    let bytes = receipt_key_bytes(value)?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "is not an Ed25519 public key".to_owned())?;
+    Ok(value.trim().to_owned())
 }
 
 /// Where Prometheus reads `/metrics`: a listener of its own, and optionally the API's listener
@@ -535,6 +583,11 @@ impl Config {
         }
         if self.wallet.pin_pepper.is_none() {
             anyhow::bail!("CIVICPAY_MODE=production needs CIVICPAY_PIN_PEPPER (at least 32 bytes)");
+        }
+        if self.receipts.signing_key.is_none() {
+            anyhow::bail!(
+                "CIVICPAY_MODE=production needs CIVICPAY_RECEIPT_SIGNING_KEY (a 32-byte Ed25519 seed, base64url without padding)"
+            );
         }
         if self.payments.sandbox_enabled(self.mode) {
             anyhow::bail!("CIVICPAY_MODE=production refuses CIVICPAY_PAYMENT_SANDBOX=on");

@@ -40,6 +40,7 @@ pub const REFRESH_COMMAND: &str = "cargo run -q -- openapi > openapi/openapi.jso
         (name = "procedures", description = "The catalogue of administrative procedures"),
         (name = "dossiers", description = "Dossiers: filing online and at the counter, life cycle, tracking, ratings"),
         (name = "bills", description = "Bills: billers and their API, dossier fees, the citizen's one list, paying once"),
+        (name = "receipts", description = "Signed electronic receipts: public keys and verification"),
     ),
     // Schemas that only query parameters refer to: utoipa collects schemas from bodies, not
     // from `IntoParams`, so these are registered here (the `$ref` check below finds the next).

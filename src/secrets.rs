@@ -1,6 +1,7 @@
 //! Secrets in development: a key that is not configured is generated once (with a warning),
 //! kept in `development_secrets`, and reused on every later start, so tokens and payment PINs
-//! survive a restart. Production has them all configured (`Config::check_mode`).
+//! survive a restart and receipts stay verifiable. Production has them all configured
+//! (`Config::check_mode`).
 
 use sqlx::PgPool;
 
@@ -16,6 +17,12 @@ pub async fn fill_in_development(mut config: Config, db: &PgPool) -> anyhow::Res
     }
     if config.wallet.pin_pepper.is_none() {
         config.wallet.pin_pepper = Some(stored_or_new(db, "CIVICPAY_PIN_PEPPER").await?);
+    }
+    // A generated key (`random_token`) is 32 random bytes in base64url without padding: an
+    // Ed25519 seed in the very form the setting takes.
+    if config.receipts.signing_key.is_none() {
+        let key = stored_or_new(db, "CIVICPAY_RECEIPT_SIGNING_KEY").await?;
+        config.receipts.signing_key = Some(key);
     }
     Ok(config)
 }

@@ -381,6 +381,15 @@ fn production_refuses_to_start_without_its_key_or_with_the_sandbox() {
             .contains("CIVICPAY_PIN_PEPPER")
     );
     config.wallet.pin_pepper = test_config().wallet.pin_pepper;
+    config.receipts.signing_key = None;
+    assert!(
+        config
+            .check_mode()
+            .unwrap_err()
+            .to_string()
+            .contains("CIVICPAY_RECEIPT_SIGNING_KEY")
+    );
+    config.receipts.signing_key = test_config().receipts.signing_key;
     config.wallet.identity_verifier = Some(civicpay::config::IdentityVerifierKind::Sandbox);
     assert!(
         config

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::support::app::{TEST_JWT_SECRET, TEST_PIN_PEPPER};
+use crate::support::app::{TEST_JWT_SECRET, TEST_PIN_PEPPER, TEST_RECEIPT_SIGNING_KEY};
 use crate::support::database::database_named;
 use crate::support::demo::load_demo;
 
@@ -90,6 +90,8 @@ const SETTINGS: &[&str] = &[
     "CIVICPAY_METRICS_TOKEN",
     "CIVICPAY_BILL_LOOKUP_FAILURES_PER_ACCOUNT",
     "CIVICPAY_BILL_LOOKUP_WINDOW_SECS",
+    "CIVICPAY_RECEIPT_SIGNING_KEY",
+    "CIVICPAY_RECEIPT_PREVIOUS_PUBLIC_KEYS",
 ];
 
 #[test]
@@ -119,6 +121,21 @@ fn a_bad_setting_fails_fast_naming_it() {
         ("CIVICPAY_JWT_SECRET", "too-short"),
         ("CIVICPAY_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
         ("CIVICPAY_CALLBACK_RETRY_SCHEDULE", "5 minutes"),
+        // 31 bytes, 33 bytes, padded, not base64url.
+        (
+            "CIVICPAY_RECEIPT_SIGNING_KEY",
+            "dGVzdC1yZWNlaXB0LXNpZ25pbmcta2V5LTAxMjM0NQ",
+        ),
+        (
+            "CIVICPAY_RECEIPT_SIGNING_KEY",
+            "dGVzdC1yZWNlaXB0LXNpZ25pbmcta2V5LTAxMjM0NTY3",
+        ),
+        (
+            "CIVICPAY_RECEIPT_SIGNING_KEY",
+            "dGVzdC1yZWNlaXB0LXNpZ25pbmcta2V5LTAxMjM0NTY=",
+        ),
+        ("CIVICPAY_RECEIPT_SIGNING_KEY", "not a key"),
+        ("CIVICPAY_RECEIPT_PREVIOUS_PUBLIC_KEYS", "c2hvcnQ"),
     ] {
         let output = civicpay(&["serve"], &[(setting, value)]);
         assert_eq!(output.status.code(), Some(2), "{setting}={value}");
@@ -276,6 +293,7 @@ async fn production_refuses_to_start_on_a_database_holding_demo_data(pool: PgPoo
             ("CIVICPAY_MODE", "production"),
             ("CIVICPAY_JWT_SECRET", TEST_JWT_SECRET),
             ("CIVICPAY_PIN_PEPPER", TEST_PIN_PEPPER),
+            ("CIVICPAY_RECEIPT_SIGNING_KEY", TEST_RECEIPT_SIGNING_KEY),
             ("CIVICPAY_DATABASE_URL", url.as_str()),
             ("CIVICPAY_BIND", "127.0.0.1:0"),
             ("CIVICPAY_METRICS_BIND", "off"),

@@ -44,6 +44,8 @@ const LAYERS: &[(&str, Layer)] = &[
     ("payments::sandbox", State),
     ("payments::settings", State),
     ("payments::vnpay", State),
+    ("receipts::jcs", State),
+    ("receipts::signing", State),
     ("wallet::identity", State),
     ("wallet::settings", State),
     ("accounts", Features),

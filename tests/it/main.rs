@@ -33,6 +33,7 @@ mod payments;
 mod pin_writes;
 mod procedures;
 mod receipts;
+mod receipts_offline;
 mod shutdown;
 mod staff_reset;
 mod support;

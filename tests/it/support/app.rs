@@ -30,10 +30,15 @@ pub const TEST_JWT_SECRET: &str = "test-signing-key-0123456789abcdef-0123456789"
 
 pub const TEST_PIN_PEPPER: &str = "test-pin-pepper-0123456789abcdef-0123456789";
 
+/// The Ed25519 seed receipts are signed with in tests, base64url: the 32 bytes
+/// `test-receipt-signing-key-0123456`.
+pub const TEST_RECEIPT_SIGNING_KEY: &str = "dGVzdC1yZWNlaXB0LXNpZ25pbmcta2V5LTAxMjM0NTY";
+
 pub fn test_config() -> Config {
     let mut config = Config::from_env().expect("the default configuration is valid");
     config.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned());
     config.wallet.pin_pepper = Some(TEST_PIN_PEPPER.to_owned());
+    config.receipts.signing_key = Some(TEST_RECEIPT_SIGNING_KEY.to_owned());
     config
 }
 
