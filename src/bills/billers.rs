@@ -22,9 +22,7 @@ use crate::merchants::events::{
     EventFilter, EventWithAttempts, MerchantEvent, RotatedSecret, event_of, events_of,
     redeliver_event, rotate_secret,
 };
-use crate::merchants::{
-    self, MerchantCaller, NewMerchant, PartnerRole, ResetKeys, RevokedKeys, RotatedKey,
-};
+use crate::merchants::{self, NewMerchant, PartnerRole, ResetKeys, RevokedKeys, RotatedKey};
 use crate::state::AppState;
 use crate::wallet::LimitCategory;
 

@@ -31,13 +31,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct Row {
     id: Uuid,
     bill_id: Uuid,
-    biller_id: Uuid,
     unit_code: Option<String>,
     paid_by: Option<Uuid>,
     payer_account_id: Option<Uuid>,
     form: String,
     series: String,
-    number: Option<i64>,
     year: i32,
     method: String,
     paid_at: DateTime<Utc>,
@@ -53,7 +51,8 @@ struct Row {
     amount: i64,
 }
 
-const SELECT: &str = "SELECT r.id, r.bill_id, b.biller_id, bl.unit_code, b.paid_by, b.payer_account_id,
+const SELECT: &str =
+    "SELECT r.id, r.bill_id, b.biller_id, bl.unit_code, b.paid_by, b.payer_account_id,
         s.form, s.series, r.number, r.year, r.method, r.paid_at, r.canonical, r.signature,
         r.cancelled_at, b.code AS bill_code, m.code AS biller_code, m.name AS biller_name,
         bl.tax_code, b.payer_name, b.items, b.amount
@@ -97,8 +96,7 @@ impl Row {
                 cancelled_at: self.cancelled_at,
             });
         };
-        let signed: SignedReceipt =
-            serde_json::from_str(&canonical).map_err(ApiError::internal)?;
+        let signed: SignedReceipt = serde_json::from_str(&canonical).map_err(ApiError::internal)?;
         Ok(Receipt {
             id: signed.id,
             status,
@@ -129,11 +127,12 @@ impl Row {
 async fn may_read(state: &AppState, caller: &Caller<AnyRole>, row: &Row) -> ApiResult<bool> {
     Ok(match caller.role {
         Role::Citizen => {
-            row.paid_by == Some(caller.account_id) || row.payer_account_id == Some(caller.account_id)
+            row.paid_by == Some(caller.account_id)
+                || row.payer_account_id == Some(caller.account_id)
         }
         Role::Admin => true,
         Role::Officer | Role::Supervisor => match &row.unit_code {
-            Some(unit) => caller.covers_unit(&state.db, unit).await?,
+            Some(unit) => caller.scope().covers_unit(&state.db, unit).await?,
             None => false,
         },
     })

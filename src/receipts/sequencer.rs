@@ -79,7 +79,11 @@ struct Due {
     amount: i64,
 }
 
-async fn number_batch(db: &PgPool, keys: &ReceiptKeys, series_id: Uuid) -> Result<usize, sqlx::Error> {
+async fn number_batch(
+    db: &PgPool,
+    keys: &ReceiptKeys,
+    series_id: Uuid,
+) -> Result<usize, sqlx::Error> {
     let mut tx = db.begin().await?;
     if !try_xact_lock(&mut tx, LockSpace::ReceiptSeries, &series_id.to_string()).await? {
         return Ok(0);
@@ -107,9 +111,8 @@ async fn number_batch(db: &PgPool, keys: &ReceiptKeys, series_id: Uuid) -> Resul
     for receipt in &due {
         let number = next_number(&mut tx, series_id, receipt.year).await?;
         let signed = signed(receipt, number, issued_at, keys.key_id());
-        let canonical = jcs::canonical(
-            &serde_json::to_value(&signed).expect("a receipt is plain JSON"),
-        );
+        let canonical =
+            jcs::canonical(&serde_json::to_value(&signed).expect("a receipt is plain JSON"));
         numbered.ids.push(receipt.id);
         numbered.numbers.push(number);
         numbered.signatures.push(keys.sign(canonical.as_bytes()));
@@ -122,7 +125,11 @@ async fn number_batch(db: &PgPool, keys: &ReceiptKeys, series_id: Uuid) -> Resul
 
 /// The next number of the series in the year, counted in this transaction (the series' lock
 /// is held, so the counter row is this pass's alone).
-async fn next_number(conn: &mut PgConnection, series_id: Uuid, year: i32) -> Result<i64, sqlx::Error> {
+async fn next_number(
+    conn: &mut PgConnection,
+    series_id: Uuid,
+    year: i32,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"INSERT INTO receipt_numbers (series_id, year, last_number) VALUES ($1, $2, 1)
            ON CONFLICT (series_id, year) DO UPDATE SET last_number = receipt_numbers.last_number + 1

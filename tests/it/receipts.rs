@@ -2,8 +2,8 @@
 //! and year after commit by the sequencer (run here as the server runs it, one pass at a time),
 //! signed, and verifiable by anyone.
 
-use reqwest::StatusCode;
 use futures_util::StreamExt;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -76,7 +76,8 @@ async fn pay(app: &TestApp, token: &str, bill_id: &str) -> reqwest::Response {
 }
 
 async fn receipt(app: &TestApp, token: &str, id: &str) -> Value {
-    app.get_json_with(token, &format!("/v1/receipts/{id}")).await
+    app.get_json_with(token, &format!("/v1/receipts/{id}"))
+        .await
 }
 
 /// The numbers the series holds, in order.
@@ -99,7 +100,9 @@ async fn a_bill_paid_from_the_wallet_gets_one_receipt_numbered_and_signed(pool: 
     let token = citizen(&app, PAYER, 500_000).await;
 
     let paid: Value = pay(&app, &token, &ids[0]).await.json().await.unwrap();
-    let receipt_id = paid["receipt_id"].as_str().expect("the pay answer names the receipt");
+    let receipt_id = paid["receipt_id"]
+        .as_str()
+        .expect("the pay answer names the receipt");
     let before = receipt(&app, &token, receipt_id).await;
     assert_eq!(before["status"], "numbering");
     assert_eq!(before["number"], Value::Null);
@@ -163,7 +166,13 @@ async fn a_bill_paid_through_a_provider_gets_its_receipt_and_a_double_payment_no
             .json()
             .await
             .unwrap();
-        let reference = opened["payment_url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+        let reference = opened["payment_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
         if n == 1 {
             assert_eq!(pay(&app, &token, id).await.status(), StatusCode::OK);
         }
@@ -220,7 +229,11 @@ async fn numbers_stay_gapless_across_a_thousand_concurrent_payments_some_refused
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!(paid + refused, 1_000, "{outcomes:?}");
-    assert_eq!(refused, 2 * (125 - 50), "two payers afford 50 of their 125 bills");
+    assert_eq!(
+        refused,
+        2 * (125 - 50),
+        "two payers afford 50 of their 125 bills"
+    );
 
     // Meanwhile nothing is numbered; one pass numbers them all, 1 to the number paid.
     assert!(numbers(&pool).await.is_empty());
