@@ -65,6 +65,7 @@ pub fn constraint_rules() -> Vec<&'static [ConstraintRule]> {
         crate::wallet::CONSTRAINT_RULES,
         crate::merchants::CONSTRAINT_RULES,
         crate::procedures::CONSTRAINT_RULES,
+        crate::receipts::series::CONSTRAINT_RULES,
     ]
 }
 

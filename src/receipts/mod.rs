@@ -12,6 +12,7 @@
 
 pub mod jcs;
 pub mod sequencer;
+pub mod series;
 pub mod signing;
 mod verify;
 
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(verify::routes())
         .merge(reading::routes())
+        .merge(series::routes())
 }
 
 mod reading;

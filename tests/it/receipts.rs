@@ -278,3 +278,46 @@ async fn a_sequencer_killed_mid_pass_leaves_no_gap_after_the_restart(pool: PgPoo
         0
     );
 }
+
+#[sqlx::test]
+async fn a_biller_s_own_series_numbers_its_channel_and_the_public_key_is_published(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = water_company(&app).await;
+    let admin = crate::support::demo::log_in(&app, crate::support::demo::ADMIN).await;
+    let biller_id: String =
+        sqlx::query_scalar("SELECT id::text FROM merchants WHERE code = 'NUOCRCPT'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let path = format!("/v1/admin/billers/{biller_id}/receipt-series");
+    let body = json!({"method": "wallet", "form": "01BLP0-002", "series": "NT-26E"});
+    let added = app
+        .send_json_with(reqwest::Method::POST, &path, &admin, &body)
+        .await;
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let again = app
+        .send_json_with(reqwest::Method::POST, &path, &admin, &body)
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    let ids = bills(&app, &key, 1, 50_000).await;
+    let token = citizen(&app, PAYER, 100_000).await;
+    let paid: Value = pay(&app, &token, &ids[0]).await.json().await.unwrap();
+    number_due(&pool, &keys()).await.unwrap();
+    let issued = receipt(&app, &token, paid["receipt_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (issued["form"].as_str(), issued["series"].as_str()),
+        (Some("01BLP0-002"), Some("NT-26E"))
+    );
+    assert_eq!(issued["number"], 1);
+
+    let published = app.get_json("/v1/receipts/public-key").await;
+    let current = &published["keys"][0];
+    assert_eq!(current["current"], true);
+    assert_eq!(current["key_id"], issued["key_id"]);
+    assert_eq!(
+        current["public_key"].as_str().unwrap().len(),
+        43,
+        "32 bytes, base64url"
+    );
+}
