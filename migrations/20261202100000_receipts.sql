@@ -12,7 +12,7 @@ CREATE TABLE receipt_series (
     series    text NOT NULL,
 
     CONSTRAINT receipt_series_method_valid CHECK (method IN ('wallet', 'provider', 'cash', 'counter_qr')),
-    CONSTRAINT receipt_series_symbol_key UNIQUE (biller_id, form, series)
+    CONSTRAINT receipt_series_symbol_key UNIQUE (biller_id, series)
 );
 
 CREATE UNIQUE INDEX receipt_series_channel_key ON receipt_series (biller_id, COALESCE(method, ''));
@@ -27,7 +27,8 @@ CREATE TABLE receipt_numbers (
 
 CREATE TABLE receipts (
     id          uuid PRIMARY KEY,
-    -- The order receipts were written in; the sequencer numbers a series in this order.
+    -- The order receipts were written in: the sequencer takes a series' committed receipts in
+    -- this order, so numbers follow commit order (a receipt committed late numbers after).
     seq         bigserial NOT NULL UNIQUE,
     bill_id     uuid NOT NULL UNIQUE REFERENCES bills (id),
     series_id   uuid NOT NULL REFERENCES receipt_series (id),

@@ -810,6 +810,21 @@ fn property_constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("NewBillRequest", "/customer_code", name(64)),
         ("NewBillRequest", "/payer_name", name(200)),
         ("NewBillItem", "/name", name(200)),
+        (
+            "NewSeries",
+            "/form",
+            json!({"pattern": "^[A-Z0-9/-]{1,20}$"}),
+        ),
+        (
+            "NewSeries",
+            "/series",
+            json!({"pattern": "^[A-Z0-9/-]{1,12}$", "not": {"enum": ["BL-E", "BL-T"]}}),
+        ),
+        (
+            "NewSeries",
+            "/method",
+            json!({"type": ["string", "null"], "enum": ["wallet", "provider", "cash", "counter_qr", null]}),
+        ),
         // A provider is named with `source: provider` and only then.
         (
             "PayBillRequest",

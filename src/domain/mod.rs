@@ -3,9 +3,11 @@
 //! feature (and the HTTP plumbing's messages) may use them.
 
 pub mod money;
+pub mod names;
 pub mod national_id;
 pub mod phone;
 
 pub use money::Money;
+pub use names::masked_name;
 pub use national_id::NationalId;
 pub use phone::Phone;

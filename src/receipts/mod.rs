@@ -40,6 +40,8 @@ mod reading;
 const DEFAULT_FORM: &str = "01BLP0-001";
 const ELECTRONIC_SERIES: &str = "BL-E";
 const CASH_SERIES: &str = "BL-T";
+/// The symbols the defaults use, which no configured series may take.
+pub(crate) const DEFAULT_SERIES: [&str; 2] = [ELECTRONIC_SERIES, CASH_SERIES];
 
 /// Writes the unnumbered receipt of a bill just paid, in the paying transaction; answers its
 /// id. The series is the biller's for the channel (`method`), else its series for every
@@ -85,10 +87,11 @@ async fn series_for(conn: &mut PgConnection, bill_id: Uuid, method: &str) -> Api
         "cash" => (Some("cash"), CASH_SERIES),
         _ => (None, ELECTRONIC_SERIES),
     };
-    // Two first payments of a biller at once make it once: the loser reads the winner's.
+    // Two first payments of a biller at once make it once: the loser reads the winner's. (No
+    // admin series can hold a default symbol: `series::add_series` refuses them.)
     sqlx::query!(
         "INSERT INTO receipt_series (id, biller_id, method, form, series) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (biller_id, (COALESCE(method, ''))) DO NOTHING",
         Uuid::new_v4(),
         biller_id,
         channel,

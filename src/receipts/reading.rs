@@ -65,9 +65,9 @@ const SELECT: &str =
 impl Row {
     fn into_receipt(self) -> ApiResult<Receipt> {
         let status = match (&self.canonical, self.cancelled_at) {
-            (None, _) => ReceiptStatus::Numbering,
+            (_, Some(_)) => ReceiptStatus::Cancelled,
+            (None, None) => ReceiptStatus::Numbering,
             (Some(_), None) => ReceiptStatus::Issued,
-            (Some(_), Some(_)) => ReceiptStatus::Cancelled,
         };
         let (Some(canonical), Some(signature)) = (self.canonical, self.signature) else {
             return Ok(Receipt {

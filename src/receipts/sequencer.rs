@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
 use sqlx::types::Json as SqlJson;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -43,23 +44,33 @@ pub fn spawn(tasks: &BackgroundTasks, db: PgPool, keys: Arc<ReceiptKeys>) {
     });
 }
 
-/// Numbers every committed unnumbered receipt this process can lock; answers how many.
+/// Numbers the committed unnumbered receipts this process can lock, until none is left;
+/// answers how many. Each round gives every series one batch in turn, so a backlog in one
+/// series does not hold the others back, and a series that fails is logged and left for the
+/// next pass without stopping the rest.
 pub async fn number_due(db: &PgPool, keys: &ReceiptKeys) -> Result<usize, sqlx::Error> {
-    let series: Vec<Uuid> =
-        sqlx::query_scalar!("SELECT DISTINCT series_id FROM receipts WHERE number IS NULL")
-            .fetch_all(db)
-            .await?;
     let mut numbered = 0;
-    for series_id in series {
-        loop {
-            let batch = number_batch(db, keys, series_id).await?;
-            numbered += batch;
-            if batch < BATCH as usize {
-                break;
+    loop {
+        let series: Vec<Uuid> =
+            sqlx::query_scalar!("SELECT DISTINCT series_id FROM receipts WHERE number IS NULL")
+                .fetch_all(db)
+                .await?;
+        let mut full_batches = 0;
+        for series_id in series {
+            match number_batch(db, keys, series_id).await {
+                Ok(batch) => {
+                    numbered += batch;
+                    full_batches += usize::from(batch == BATCH as usize);
+                }
+                Err(error) => {
+                    tracing::error!(%error, %series_id, "numbering a receipt series failed");
+                }
             }
         }
+        if full_batches == 0 {
+            return Ok(numbered);
+        }
     }
-    Ok(numbered)
 }
 
 /// An unnumbered receipt with what its signed form says.
@@ -75,6 +86,8 @@ struct Due {
     biller_name: String,
     tax_code: Option<String>,
     payer_name: String,
+    /// The citizen the bill is addressed to paid it: only then is their name in full.
+    paid_by_addressee: bool,
     items: SqlJson<Vec<ReceiptItem>>,
     amount: i64,
 }
@@ -92,6 +105,7 @@ async fn number_batch(
         Due,
         r#"SELECT r.id, r.year, r.method, r.paid_at, s.form, s.series, b.code AS bill_code,
                   m.code AS biller_code, m.name AS biller_name, bl.tax_code, b.payer_name,
+                  COALESCE(b.paid_by = b.payer_account_id, false) AS "paid_by_addressee!",
                   b.items AS "items: SqlJson<Vec<ReceiptItem>>", b.amount
            FROM receipts r
            JOIN receipt_series s ON s.id = r.series_id
@@ -106,7 +120,11 @@ async fn number_batch(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let issued_at = Utc::now();
+    // The database's clock, which every process shares, so issue times follow the numbers.
+    let issued_at =
+        sqlx::query_scalar!(r#"SELECT date_trunc('milliseconds', clock_timestamp()) AS "now!""#)
+            .fetch_one(&mut *tx)
+            .await?;
     let mut numbered = Numbered::default();
     for receipt in &due {
         let number = next_number(&mut tx, series_id, receipt.year).await?;
@@ -154,7 +172,13 @@ fn signed(receipt: &Due, number: i64, issued_at: DateTime<Utc>, key_id: &str) ->
             name: receipt.biller_name.clone(),
             tax_code: receipt.tax_code.clone(),
         },
-        payer_name: receipt.payer_name.clone(),
+        // A receipt may be read (and its QR scanned) by whoever paid: a relative, anyone with
+        // the bill's code. The name is in full only on the addressee's own receipt.
+        payer_name: if receipt.paid_by_addressee {
+            receipt.payer_name.clone()
+        } else {
+            crate::domain::masked_name(&receipt.payer_name)
+        },
         items: receipt.items.0.clone(),
         amount: receipt.amount,
         method: receipt.method.clone(),

@@ -44,7 +44,9 @@ pub struct NewSeries {
     /// The form number, 1 to 20 letters, digits, `-` and `/`.
     #[schema(example = "01BLP0-001")]
     pub form: String,
-    /// The series symbol, 1 to 12 letters, digits, `-` and `/`.
+    /// The series symbol, 1 to 12 upper-case letters, digits, `-` and `/`, unique for the
+    /// biller; not `BL-E` or `BL-T`, the defaults'. A series for every channel can be added
+    /// only before the biller's first receipt (which makes the default one).
     #[schema(example = "BL-26E")]
     pub series: String,
 }
@@ -91,7 +93,7 @@ async fn add_series(
         )
         .check(symbol(&new.form, 20), "form", Message::FieldInvalidValue)
         .check(
-            symbol(&new.series, 12),
+            symbol(&new.series, 12) && !super::DEFAULT_SERIES.contains(&new.series.as_str()),
             "series",
             Message::FieldInvalidValue,
         )

@@ -51,6 +51,10 @@ pub struct ReceiptVerification {
     /// Why it is not genuine; only when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Refused>,
+    /// Where a genuine receipt stands in our records now: `issued`, or `cancelled` (its bill
+    /// was refunded, so it no longer proves a payment that stands). Offline checks cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<super::ReceiptStatus>,
 }
 
 /// The public keys receipts are verified with, each with its `key_id` (the one a receipt
@@ -95,6 +99,7 @@ async fn verify_receipt(
         Ok(receipt) => ReceiptVerification {
             genuine: true,
             key_id: receipt["key_id"].as_str().map(str::to_owned),
+            status: Some(standing(&state, &receipt).await?),
             receipt: Some(receipt),
             reason: None,
         },
@@ -103,7 +108,29 @@ async fn verify_receipt(
             key_id: None,
             receipt: None,
             reason: Some(reason),
+            status: None,
         },
     };
     Ok(Json(answer))
+}
+
+/// A genuine receipt's standing: cancelled once its bill was refunded. (Genuine means we
+/// signed it, so it is ours; one not found would be from another deployment's key.)
+async fn standing(
+    state: &AppState,
+    receipt: &serde_json::Value,
+) -> ApiResult<super::ReceiptStatus> {
+    let id = receipt["id"]
+        .as_str()
+        .and_then(|id| id.parse::<uuid::Uuid>().ok());
+    let cancelled = sqlx::query_scalar!(
+        r#"SELECT cancelled_at IS NOT NULL AS "cancelled!" FROM receipts WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    Ok(match cancelled {
+        Some(true) => super::ReceiptStatus::Cancelled,
+        _ => super::ReceiptStatus::Issued,
+    })
 }
