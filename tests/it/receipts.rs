@@ -324,3 +324,39 @@ async fn a_biller_s_own_series_numbers_its_channel_and_the_public_key_is_publish
         "32 bytes, base64url"
     );
 }
+
+#[sqlx::test]
+async fn a_cancelled_receipt_keeps_its_number_and_verifies_as_cancelled(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let key = water_company(&app).await;
+    let ids = bills(&app, &key, 1, 70_000).await;
+    let token = citizen(&app, PAYER, 100_000).await;
+    let paid: Value = pay(&app, &token, &ids[0]).await.json().await.unwrap();
+    number_due(&pool, &keys()).await.unwrap();
+    let receipt_id = paid["receipt_id"].as_str().unwrap();
+    let issued = receipt(&app, &token, receipt_id).await;
+
+    // What a dossier's refund does to its fee's receipt (`bills::fees`).
+    let mut conn = pool.acquire().await.unwrap();
+    civicpay::receipts::cancel(&mut conn, ids[0].parse().unwrap())
+        .await
+        .unwrap();
+    drop(conn);
+    let cancelled = receipt(&app, &token, receipt_id).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["number"], issued["number"]);
+    assert_eq!(cancelled["compact"], issued["compact"]);
+    let verified: Value = app
+        .post_json(
+            "/v1/receipts/verify",
+            &json!({"compact": issued["compact"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (verified["genuine"].as_bool(), verified["status"].as_str()),
+        (Some(true), Some("cancelled"))
+    );
+}
