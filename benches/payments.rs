@@ -42,9 +42,7 @@
 //! seeding takes a few minutes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,11 +52,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
-use futures_util::{StreamExt, stream};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -67,13 +63,13 @@ use uuid::Uuid;
 
 mod support;
 use support::{
-    Memory, Rounds, SERVER, Server, client_address, env_number, fresh_database, pgbench_init,
-    pgbench_run, sandbox_code, server_binary,
+    ADMIN, Citizen, Load, Memory, Outcome, PIN, RUN_HEADER, Rounds, Run, SEED_AT_ONCE, SERVER,
+    Server, TASKS, Tally, Transcript, citizen_of, closed_loop, describe_machine, env_number,
+    expect, failure, fresh_database, in_parallel, log_in, pgbench_init, pgbench_run, quantile_ms,
+    renew_sessions, report_run, save_results, seed_citizens,
 };
 
 const BENCH_DB: &str = "civicpay_bench_payments";
-/// The load's connections: each one a back-to-back client in the closed loops.
-const TASKS: usize = 32;
 const POOL_SIZE: u32 = 16;
 const CALLBACK_WORKERS: u32 = 64;
 const MERCHANTS: usize = 1_000;
@@ -84,18 +80,10 @@ const AMOUNT: i64 = 1_000;
 /// citizens costs each 600,000 đ (with only 32 citizens, 37,500,000 đ: the funds, not the
 /// limit, would run out first on a longer soak).
 const FUNDS: i64 = 50_000_000;
-const PIN: &str = "482916";
-const PASSWORD: &str = "bench-password-2026";
-/// The demo admin (README, "Demo accounts"), who onboards the merchants.
-const ADMIN: (&str, &str) = ("0900000001", "admin-demo-2026");
 /// Birth registration at Phú Xuân: filed online, free.
 const PROCEDURE: &str = "1.001193";
 const UNIT: &str = "19753";
 const SHA256: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-/// Registrations at once: each hashes a password.
-const REGISTER_AT_ONCE: usize = 4;
-/// Other seeding requests, and funding processes, at once.
-const SEED_AT_ONCE: usize = 8;
 /// Every run stops after this many requests, whatever the time.
 const MAX_REQUESTS_PER_RUN: u64 = 1_000_000;
 /// A soak slice stops after this many requests per second of it, whatever the time (ten
@@ -172,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         let soak = bench.soak(settings.soak_seconds).await?;
         report_soak(&mut transcript, &soak);
     }
-    let path = save_results(&transcript)?;
+    let path = save_results("payments", &transcript)?;
     println!("written to {}", path.display());
     Ok(())
 }
@@ -217,29 +205,6 @@ fn start_server() -> anyhow::Result<Server> {
             ("CIVICPAY_OTP_GLOBAL_HOURLY_CAP", "1000000".to_owned()),
         ],
     )
-}
-
-/// The number of cores, the CPU and PostgreSQL's version, for the results file.
-async fn describe_machine(pool: &PgPool) -> anyhow::Result<String> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let postgres: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(pool)
-        .await?;
-    Ok(format!(
-        "machine: nproc {cores}, CPU {}, PostgreSQL {postgres}",
-        cpu_model()
-    ))
-}
-
-fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    info.lines()
-        .find_map(|line| line.strip_prefix("model name"))
-        .map(|rest| {
-            rest.trim_start_matches(|c: char| c == ':' || c.is_whitespace())
-                .to_owned()
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 // The merchants' callback endpoint.
@@ -338,32 +303,6 @@ fn webhook_id(headers: &HeaderMap) -> Option<Uuid> {
 
 // Seeding, through the public API.
 
-/// A signed-in citizen with a verified, funded wallet and a PIN.
-struct Citizen {
-    phone: String,
-    access_token: String,
-    refresh_token: String,
-    expires_at: Instant,
-}
-
-#[derive(Deserialize)]
-struct TokenPair {
-    access_token: String,
-    refresh_token: String,
-    expires_in: u64,
-}
-
-impl Citizen {
-    fn signed_in(phone: String, tokens: TokenPair) -> Citizen {
-        Citizen {
-            phone,
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token,
-            expires_at: Instant::now() + Duration::from_secs(tokens.expires_in),
-        }
-    }
-}
-
 /// A dossier's public tracking: its code and tracking key.
 #[derive(Deserialize)]
 struct Tracked {
@@ -385,20 +324,8 @@ async fn seed(
     callback_url: &str,
 ) -> anyhow::Result<Site> {
     let started = Instant::now();
-    let registered = in_parallel(0..settings.citizens, REGISTER_AT_ONCE, |n| {
-        register_citizen(client, base, n)
-    })
-    .await?;
-    let mut citizens = Arc::new(registered);
-    let elapsed_s = started.elapsed().as_secs_f64();
-    eprintln!(
-        "{} citizens registered and verified with a PIN in {elapsed_s:.0} s",
-        citizens.len()
-    );
-    let phones: Vec<String> = citizens.iter().map(|c| c.phone.clone()).collect();
-    tokio::task::spawn_blocking(move || fund_citizens(&phones)).await??;
-    let elapsed_s = started.elapsed().as_secs_f64();
-    eprintln!("funded with {FUNDS} đ each by {elapsed_s:.0} s");
+    let seeded = seed_citizens(client, base, &database_url(), settings.citizens, FUNDS).await?;
+    let mut citizens = Arc::new(seeded);
     let admin = log_in(client, base, ADMIN).await?;
     let merchants = in_parallel(0..MERCHANTS, SEED_AT_ONCE, |n| {
         onboard_merchant(client, base, &admin, callback_url, n)
@@ -414,148 +341,6 @@ async fn seed(
         merchants,
         dossiers: Arc::new(dossiers),
     })
-}
-
-/// `work` for every item, `at_once` at a time; the results in no particular order, or the
-/// first error.
-async fn in_parallel<I, T, Fut>(
-    items: I,
-    at_once: usize,
-    work: impl FnMut(I::Item) -> Fut,
-) -> anyhow::Result<Vec<T>>
-where
-    I: IntoIterator,
-    Fut: Future<Output = anyhow::Result<T>>,
-{
-    let results: Vec<anyhow::Result<T>> = stream::iter(items)
-        .map(work)
-        .buffer_unordered(at_once)
-        .collect()
-        .await;
-    results.into_iter().collect()
-}
-
-/// `response` if it has `status`; otherwise an error naming `what`, with the status and body.
-async fn expect(
-    response: reqwest::Response,
-    status: StatusCode,
-    what: &str,
-) -> anyhow::Result<reqwest::Response> {
-    let got = response.status();
-    if got == status {
-        return Ok(response);
-    }
-    anyhow::bail!(
-        "{what}: {got} {}",
-        response.text().await.unwrap_or_default()
-    )
-}
-
-/// Citizen `n`: registered with the code texted to its phone (from an address of its own, so
-/// the per-address limit on codes does not stop it), its wallet verified with a national ID
-/// of its own, its PIN set.
-async fn register_citizen(
-    client: &reqwest::Client,
-    base: &str,
-    n: usize,
-) -> anyhow::Result<Citizen> {
-    let phone = format!("0914{n:06}");
-    let from = client_address(n);
-    let texted = client
-        .post(format!("{base}/v1/auth/otp"))
-        .header("x-forwarded-for", from.as_str())
-        .json(&json!({"phone": phone, "purpose": "register"}))
-        .send()
-        .await?;
-    expect(texted, StatusCode::ACCEPTED, "a registration code").await?;
-    let code = sandbox_code(client, base, &phone).await?;
-    let registered = client
-        .post(format!("{base}/v1/auth/register"))
-        .header("x-forwarded-for", from.as_str())
-        .json(&json!({"phone": phone, "otp": code, "full_name": "Người Thử", "password": PASSWORD}))
-        .send()
-        .await?;
-    let tokens: TokenPair = expect(registered, StatusCode::CREATED, "a registration")
-        .await?
-        .json()
-        .await?;
-    let citizen = Citizen::signed_in(phone, tokens);
-    let verified = client
-        .post(format!("{base}/v1/wallet/verification"))
-        .bearer_auth(&citizen.access_token)
-        .json(&json!({"national_id": format!("046200{n:06}")}))
-        .send()
-        .await?;
-    expect(verified, StatusCode::OK, "a wallet verification").await?;
-    let pin_set = client
-        .put(format!("{base}/v1/wallet/pin"))
-        .bearer_auth(&citizen.access_token)
-        .json(&json!({"pin": PIN}))
-        .send()
-        .await?;
-    expect(pin_set, StatusCode::NO_CONTENT, "a PIN").await?;
-    Ok(citizen)
-}
-
-/// `civicpay ledger fund` once per citizen, SEED_AT_ONCE processes at a time, each waited for
-/// on a thread of its own.
-fn fund_citizens(phones: &[String]) -> anyhow::Result<()> {
-    let next = &AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..SEED_AT_ONCE)
-            .map(|_| scope.spawn(move || fund_in_turn(next, phones)))
-            .collect();
-        workers.into_iter().try_for_each(|worker| {
-            worker
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("a funding thread panicked")))
-        })
-    })
-}
-
-/// Funds the next citizen nobody has taken yet, until none is left.
-fn fund_in_turn(next: &AtomicUsize, phones: &[String]) -> anyhow::Result<()> {
-    let amount = FUNDS.to_string();
-    let database_url = database_url();
-    while let Some(phone) = phones.get(next.fetch_add(1, Ordering::Relaxed)) {
-        let funded = Command::new(server_binary())
-            .args([
-                "ledger",
-                "fund",
-                "--phone",
-                phone.as_str(),
-                "--amount",
-                amount.as_str(),
-            ])
-            .env("CIVICPAY_MODE", "development")
-            .env("CIVICPAY_DATABASE_URL", database_url.as_str())
-            .stdin(Stdio::null())
-            .output()?;
-        anyhow::ensure!(
-            funded.status.success(),
-            "ledger fund --phone {phone}: {}",
-            String::from_utf8_lossy(&funded.stderr)
-        );
-    }
-    Ok(())
-}
-
-/// An access token of `(phone, password)`.
-async fn log_in(
-    client: &reqwest::Client,
-    base: &str,
-    (phone, password): (&str, &str),
-) -> anyhow::Result<String> {
-    let response = client
-        .post(format!("{base}/v1/auth/login"))
-        .json(&json!({"phone": phone, "password": password}))
-        .send()
-        .await?;
-    let tokens: TokenPair = expect(response, StatusCode::OK, "a login")
-        .await?
-        .json()
-        .await?;
-    Ok(tokens.access_token)
 }
 
 /// Merchant `n`, onboarded by the admin with its `payment.succeeded` callbacks sent to
@@ -636,67 +421,7 @@ async fn file_dossier(
         .await?)
 }
 
-/// A citizen's new session: a refresh costs no password hash.
-async fn refreshed(
-    client: &reqwest::Client,
-    base: &str,
-    citizen: &Citizen,
-) -> anyhow::Result<Citizen> {
-    let response = client
-        .post(format!("{base}/v1/auth/refresh"))
-        .json(&json!({"refresh_token": citizen.refresh_token}))
-        .send()
-        .await?;
-    let tokens: TokenPair = expect(response, StatusCode::OK, "a refresh")
-        .await?
-        .json()
-        .await?;
-    Ok(Citizen::signed_in(citizen.phone.clone(), tokens))
-}
-
-/// Access tokens last 15 minutes: every citizen gets a new session when the first of them
-/// would run out within `needed`.
-async fn renew_sessions(
-    client: &reqwest::Client,
-    base: &str,
-    citizens: &mut Arc<Vec<Citizen>>,
-    needed: Duration,
-) -> anyhow::Result<()> {
-    let first_expiry = citizens.iter().map(|c| c.expires_at).min();
-    if first_expiry.is_some_and(|at| at > Instant::now() + needed) {
-        return Ok(());
-    }
-    let fresh = in_parallel(citizens.iter(), SEED_AT_ONCE, |citizen| {
-        refreshed(client, base, citizen)
-    })
-    .await?;
-    *citizens = Arc::new(fresh);
-    Ok(())
-}
-
 // The load.
-
-/// How one request ended.
-enum Outcome {
-    /// A success; for a payment, the paid order's id.
-    Ok(Option<Uuid>),
-    Failed(String),
-}
-
-/// A kind of request the load sends: the `n`th one of connection `task`.
-trait Load: Send + Sync + 'static {
-    fn send(&self, task: usize, n: u64) -> impl Future<Output = Outcome> + Send;
-}
-
-/// The citizens are dealt out to the connections like cards (task t gets citizens t, t + 32,
-/// t + 64, …), so no two connections pay from one wallet at once; each takes its own in turn.
-fn citizen_of(citizens: &[Citizen], task: usize, n: u64) -> &Citizen {
-    let own = citizens.len().saturating_sub(task).div_ceil(TASKS);
-    if own == 0 {
-        return &citizens[task % citizens.len()];
-    }
-    &citizens[task + TASKS * (n as usize % own)]
-}
 
 /// The server connection `task` sends to: the servers are dealt out like the citizens (task i
 /// to server i % their number); with one server, always it.
@@ -809,118 +534,6 @@ async fn read(request: reqwest::RequestBuilder) -> Outcome {
         },
         answered => failure(answered).await,
     }
-}
-
-/// What a request that did not succeed said.
-async fn failure(sent: reqwest::Result<reqwest::Response>) -> Outcome {
-    match sent {
-        Ok(response) => {
-            let status = response.status();
-            Outcome::Failed(format!(
-                "{status} {}",
-                response.text().await.unwrap_or_default()
-            ))
-        }
-        Err(error) => Outcome::Failed(error.to_string()),
-    }
-}
-
-/// The outcomes of a run's requests, as they come in.
-#[derive(Default)]
-struct Tally {
-    /// Of the successes only.
-    latencies: Vec<Duration>,
-    errors: u64,
-    first_error: Option<String>,
-    /// The orders the run's payments paid.
-    paid: Vec<Uuid>,
-}
-
-impl Tally {
-    fn record(&mut self, latency: Duration, outcome: Outcome) {
-        match outcome {
-            Outcome::Ok(paid) => {
-                self.latencies.push(latency);
-                self.paid.extend(paid);
-            }
-            Outcome::Failed(why) => {
-                self.errors += 1;
-                if self.first_error.is_none() {
-                    self.first_error = Some(why);
-                }
-            }
-        }
-    }
-
-    fn merge(&mut self, other: Tally) {
-        self.latencies.extend(other.latencies);
-        self.errors += other.errors;
-        self.paid.extend(other.paid);
-        if self.first_error.is_none() {
-            self.first_error = other.first_error;
-        }
-    }
-}
-
-/// A finished run: its tally, latencies sorted, and when it ran.
-struct Run {
-    tally: Tally,
-    started: Instant,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn finished(mut tally: Tally, started: Instant) -> Run {
-        tally.latencies.sort_unstable();
-        Run {
-            tally,
-            started,
-            elapsed: started.elapsed(),
-        }
-    }
-
-    fn ok_per_second(&self) -> f64 {
-        self.tally.latencies.len() as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn ms_at(&self, quantile: f64) -> f64 {
-        quantile_ms(&self.tally.latencies, quantile)
-    }
-}
-
-fn quantile_ms(sorted: &[Duration], quantile: f64) -> f64 {
-    let index = ((sorted.len() as f64 * quantile) as usize).min(sorted.len().saturating_sub(1));
-    sorted
-        .get(index)
-        .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-}
-
-/// TASKS back-to-back clients sending `load` for `seconds`, each at most its share of
-/// `max_requests`.
-async fn closed_loop(load: impl Load, seconds: u64, max_requests: u64) -> anyhow::Result<Run> {
-    let load = Arc::new(load);
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut clients = JoinSet::new();
-    for task in 0..TASKS {
-        let load = load.clone();
-        clients.spawn(async move {
-            let mut tally = Tally::default();
-            let mut n = 0;
-            while Instant::now() < deadline && n < max_requests / TASKS as u64 {
-                let sent = Instant::now();
-                let outcome = load.send(task, n).await;
-                tally.record(sent.elapsed(), outcome);
-                n += 1;
-            }
-            tally
-        });
-    }
-    let mut tally = Tally::default();
-    while let Some(done) = clients.join_next().await {
-        tally.merge(done?);
-    }
-    Ok(Run::finished(tally, started))
 }
 
 /// `load` at `rate` requests a second for `seconds`, each started on its tick whatever the
@@ -1260,22 +873,6 @@ async fn sample_memory(
 
 // The report.
 
-/// What the benchmark prints, kept to be written to bench/results/ at the end.
-#[derive(Default)]
-struct Transcript(String);
-
-impl Transcript {
-    fn say(&mut self, line: impl AsRef<str>) {
-        let line = line.as_ref();
-        println!("{line}");
-        self.0.push_str(line);
-        self.0.push('\n');
-    }
-}
-
-/// The columns `report_run` fills in.
-const RUN_HEADER: &str = "  run                          ok/s   p50_ms   p99_ms   errors";
-
 fn report_round(transcript: &mut Transcript, number: u64, round: &Round) {
     transcript.say(format!(
         "round {number}: pgbench TPC-B {:.0} tps; server peak resident memory (VmHWM) {} MiB",
@@ -1374,20 +971,6 @@ fn mean_rss_mib<'a>(samples: impl Iterator<Item = &'a Sample>) -> f64 {
     sum as f64 / count as f64
 }
 
-fn report_run(transcript: &mut Transcript, name: &str, run: &Run) {
-    transcript.say(format!(
-        "  {name:<27} {:>7.1}  {:>7.2}  {:>7.2}  {:>7}",
-        run.ok_per_second(),
-        run.ms_at(0.50),
-        run.ms_at(0.99),
-        run.tally.errors
-    ));
-    if let Some(error) = &run.tally.first_error {
-        let start: String = error.chars().take(200).collect();
-        transcript.say(format!("    first error: {start}"));
-    }
-}
-
 fn report_callbacks(transcript: &mut Transcript, name: &str, callbacks: &CalledBack) {
     let verdict = if callbacks.arrived == callbacks.paid {
         "all".to_owned()
@@ -1425,40 +1008,4 @@ fn report_offered(transcript: &mut Transcript, name: &str, offered: &Offered) {
         offered.run.ms_at(0.50),
         offered.run.tally.errors
     ));
-}
-
-/// Writes the commit, the date and the transcript (which starts with the machine) to
-/// bench/results/payments-<UTC date-time>-<commit>.txt.
-fn save_results(transcript: &Transcript) -> anyhow::Result<PathBuf> {
-    let commit = current_commit();
-    let now = Utc::now();
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
-    std::fs::create_dir_all(&folder)?;
-    let path = folder.join(format!(
-        "payments-{}-{commit}.txt",
-        now.format("%Y%m%dT%H%M%SZ")
-    ));
-    let text = format!(
-        "commit {commit}\ndate {}\n{}",
-        now.to_rfc3339(),
-        transcript.0
-    );
-    std::fs::write(&path, text)?;
-    Ok(path)
-}
-
-fn current_commit() -> String {
-    Command::new("git")
-        .args([
-            "-C",
-            env!("CARGO_MANIFEST_DIR"),
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ])
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
