@@ -1,14 +1,17 @@
-//! Numbers and signs receipts right after their payments commit. One pass ([`number_due`])
-//! takes each series with unnumbered receipts under a transaction-scoped advisory lock (a
-//! series another process is numbering is skipped, so two never number one series at once),
-//! locks its unnumbered receipts in the order they were written and gives them the next
-//! numbers of their series and year, signed, in one transaction with the series' counter.
-//! Only committed receipts are seen, so a rolled-back payment takes no number; a crash before
-//! the pass commits leaves the receipts unnumbered for the next pass, so no number is lost.
+//! Numbers and signs receipts right after their payments commit. One batch ([`number_due`]
+//! runs them until none is left) takes the oldest committed unnumbered receipts of every
+//! series at once, in the order they were written, each series under a transaction-scoped
+//! advisory lock (the receipts of a series another process is numbering are left to it, so two
+//! never number one series at once); reserves each series' and year's block of numbers from its
+//! counter in one statement; signs; and writes them all in one statement, in one transaction.
+//! So a pass costs the same few round trips for one series or a thousand. Only committed
+//! receipts are seen, so a rolled-back payment takes no number; a crash before the batch
+//! commits leaves its receipts unnumbered for the next pass, so no number is lost.
 //!
 //! The server runs a pass whenever this process commits a transaction that recorded events (a
 //! bill's payment records `bill.paid`), and every [`EVERY`] for the other processes' receipts.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ use uuid::Uuid;
 use super::signing::ReceiptKeys;
 use super::{ReceiptBiller, ReceiptItem, SignedReceipt, jcs};
 use crate::background::BackgroundTasks;
-use crate::db::{LockSpace, try_xact_lock};
+use crate::db::LockSpace;
 
 /// How often a pass runs when nothing wakes it.
 pub const EVERY: Duration = Duration::from_millis(250);
@@ -45,29 +48,13 @@ pub fn spawn(tasks: &BackgroundTasks, db: PgPool, keys: Arc<ReceiptKeys>) {
 }
 
 /// Numbers the committed unnumbered receipts this process can lock, until none is left;
-/// answers how many. Each round gives every series one batch in turn, so a backlog in one
-/// series does not hold the others back, and a series that fails is logged and left for the
-/// next pass without stopping the rest.
+/// answers how many.
 pub async fn number_due(db: &PgPool, keys: &ReceiptKeys) -> Result<usize, sqlx::Error> {
     let mut numbered = 0;
     loop {
-        let series: Vec<Uuid> =
-            sqlx::query_scalar!("SELECT DISTINCT series_id FROM receipts WHERE number IS NULL")
-                .fetch_all(db)
-                .await?;
-        let mut full_batches = 0;
-        for series_id in series {
-            match number_batch(db, keys, series_id).await {
-                Ok(batch) => {
-                    numbered += batch;
-                    full_batches += usize::from(batch == BATCH as usize);
-                }
-                Err(error) => {
-                    tracing::error!(%error, %series_id, "numbering a receipt series failed");
-                }
-            }
-        }
-        if full_batches == 0 {
+        let batch = number_batch(db, keys).await?;
+        numbered += batch;
+        if batch < BATCH as usize {
             return Ok(numbered);
         }
     }
@@ -76,6 +63,7 @@ pub async fn number_due(db: &PgPool, keys: &ReceiptKeys) -> Result<usize, sqlx::
 /// An unnumbered receipt with what its signed form says.
 struct Due {
     id: Uuid,
+    series_id: Uuid,
     year: i32,
     method: String,
     paid_at: DateTime<Utc>,
@@ -92,18 +80,13 @@ struct Due {
     amount: i64,
 }
 
-async fn number_batch(
-    db: &PgPool,
-    keys: &ReceiptKeys,
-    series_id: Uuid,
-) -> Result<usize, sqlx::Error> {
+async fn number_batch(db: &PgPool, keys: &ReceiptKeys) -> Result<usize, sqlx::Error> {
     let mut tx = db.begin().await?;
-    if !try_xact_lock(&mut tx, LockSpace::ReceiptSeries, &series_id.to_string()).await? {
-        return Ok(0);
-    }
+    // `pg_try_advisory_xact_lock` in the filter takes each series' lock once (it is reentrant
+    // within the transaction) and leaves out the series whose lock another process holds.
     let due = sqlx::query_as!(
         Due,
-        r#"SELECT r.id, r.year, r.method, r.paid_at, s.form, s.series, b.code AS bill_code,
+        r#"SELECT r.id, r.series_id, r.year, r.method, r.paid_at, s.form, s.series, b.code AS bill_code,
                   m.code AS biller_code, m.name AS biller_name, bl.tax_code, b.payer_name,
                   COALESCE(b.paid_by = b.payer_account_id, false) AS "paid_by_addressee!",
                   b.items AS "items: SqlJson<Vec<ReceiptItem>>", b.amount
@@ -112,22 +95,26 @@ async fn number_batch(
            JOIN bills b ON b.id = r.bill_id
            JOIN billers bl ON bl.id = b.biller_id
            JOIN merchants m ON m.id = b.biller_id
-           WHERE r.series_id = $1 AND r.number IS NULL
+           WHERE r.number IS NULL AND pg_try_advisory_xact_lock($1::int, hashtext(r.series_id::text))
            ORDER BY r.seq LIMIT $2
            FOR UPDATE OF r"#,
-        series_id,
+        LockSpace::ReceiptSeries as i32,
         BATCH,
     )
     .fetch_all(&mut *tx)
     .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
     // The database's clock, which every process shares, so issue times follow the numbers.
     let issued_at =
         sqlx::query_scalar!(r#"SELECT date_trunc('milliseconds', clock_timestamp()) AS "now!""#)
             .fetch_one(&mut *tx)
             .await?;
+    let mut next = reserve(&mut tx, &due).await?;
     let mut numbered = Numbered::default();
     for receipt in &due {
-        let number = next_number(&mut tx, series_id, receipt.year).await?;
+        let number = next.take(receipt.series_id, receipt.year);
         let signed = signed(receipt, number, issued_at, keys.key_id());
         let canonical =
             jcs::canonical(&serde_json::to_value(&signed).expect("a receipt is plain JSON"));
@@ -141,22 +128,54 @@ async fn number_batch(
     Ok(due.len())
 }
 
-/// The next number of the series in the year, counted in this transaction (the series' lock
-/// is held, so the counter row is this pass's alone).
-async fn next_number(
-    conn: &mut PgConnection,
-    series_id: Uuid,
-    year: i32,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"INSERT INTO receipt_numbers (series_id, year, last_number) VALUES ($1, $2, 1)
-           ON CONFLICT (series_id, year) DO UPDATE SET last_number = receipt_numbers.last_number + 1
-           RETURNING last_number"#,
-        series_id,
-        year,
+/// The next numbers of each series and year, reserved from their counters.
+struct Reserved {
+    /// (series, year) → the next number to hand out.
+    next: HashMap<(Uuid, i32), i64>,
+}
+
+impl Reserved {
+    fn take(&mut self, series_id: Uuid, year: i32) -> i64 {
+        let next = self
+            .next
+            .get_mut(&(series_id, year))
+            .expect("every receipt's series and year were reserved");
+        let number = *next;
+        *next += 1;
+        number
+    }
+}
+
+/// Reserves, in one statement, as many numbers of each series and year as the batch holds
+/// receipts of them (their locks are held, so their counters are this batch's alone).
+async fn reserve(conn: &mut PgConnection, due: &[Due]) -> Result<Reserved, sqlx::Error> {
+    let mut counts: HashMap<(Uuid, i32), i64> = HashMap::new();
+    for receipt in due {
+        *counts.entry((receipt.series_id, receipt.year)).or_default() += 1;
+    }
+    let (keys, amounts): (Vec<_>, Vec<i64>) = counts.into_iter().unzip();
+    let (series, years): (Vec<Uuid>, Vec<i32>) = keys.into_iter().unzip();
+    let reserved = sqlx::query!(
+        r#"INSERT INTO receipt_numbers (series_id, year, last_number)
+           SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::bigint[])
+           ON CONFLICT (series_id, year)
+               DO UPDATE SET last_number = receipt_numbers.last_number + EXCLUDED.last_number
+           RETURNING series_id, year, last_number"#,
+        &series,
+        &years,
+        &amounts,
     )
-    .fetch_one(conn)
-    .await
+    .fetch_all(conn)
+    .await?;
+    let taken: HashMap<(Uuid, i32), i64> = series.into_iter().zip(years).zip(amounts).collect();
+    let next = reserved
+        .into_iter()
+        .map(|row| {
+            let key = (row.series_id, row.year);
+            (key, row.last_number - taken[&key] + 1)
+        })
+        .collect();
+    Ok(Reserved { next })
 }
 
 fn signed(receipt: &Due, number: i64, issued_at: DateTime<Utc>, key_id: &str) -> SignedReceipt {
