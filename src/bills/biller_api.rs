@@ -689,7 +689,9 @@ async fn cancel_bill(
     if changed != 1 {
         return Err(ApiError::new(ErrorCode::BillNotUnpaid));
     }
-    let cancelled = super::announce(&mut tx, bill.id, "bill.cancelled").await?;
+    let cancelled = super::announce(&mut tx, bill.id, "bill.cancelled")
+        .await?
+        .view(Reader::Issuer);
     tx.commit().await?;
     outbox::committed();
     Ok(Json(cancelled))

@@ -398,15 +398,18 @@ pub fn looks_like_code(text: &str) -> bool {
 
 /// Records `bill.paid` or `bill.cancelled` for the biller, with the bill as the biller API
 /// returns it, in the caller's transaction. Re-reads the bill, so the event carries what the
-/// transaction wrote.
-pub async fn announce(conn: &mut PgConnection, bill_id: Uuid, event_type: &str) -> ApiResult<Bill> {
+/// transaction wrote; answers that read, for the caller's own answer.
+pub async fn announce(
+    conn: &mut PgConnection,
+    bill_id: Uuid,
+    event_type: &str,
+) -> ApiResult<BillRow> {
     let bill = find(conn, BillKey::Id(bill_id), false)
         .await?
         .ok_or_else(|| ApiError::internal("an announced bill vanished"))?;
-    let biller_id = bill.biller_id;
-    let bill = bill.view(Reader::Issuer);
-    let data = serde_json::to_value(&bill).map_err(ApiError::internal)?;
-    outbox::record(conn, event_type, &data, Audience::Merchant(biller_id)).await?;
+    let data =
+        serde_json::to_value(bill.clone().view(Reader::Issuer)).map_err(ApiError::internal)?;
+    outbox::record(conn, event_type, &data, Audience::Merchant(bill.biller_id)).await?;
     Ok(bill)
 }
 

@@ -227,10 +227,7 @@ async fn pay_from_wallet(
         amount: bill.amount.dong(),
         entry_id: debited.entry_id,
     };
-    settle_unpaid(conn, bill, &payment).await?;
-    let paid = super::find(conn, BillKey::Id(bill_id), false)
-        .await?
-        .ok_or_else(|| ApiError::internal("a paid bill vanished"))?;
+    let paid = settle_unpaid(conn, bill, &payment).await?;
     Ok(paid.view_for(payer_id))
 }
 
@@ -274,12 +271,12 @@ async fn record_payment(
 /// The first payment of an unpaid bill, whose money is already on the biller's account: the
 /// bill paid, its payment recorded, its receipt written (numbered after commit), a fee bill's
 /// dossier moved, `bill.paid` announced. A double payment gets no receipt: its refund is
-/// recorded against the bill's payments.
+/// recorded against the bill's payments. Answers the bill as the transaction left it.
 async fn settle_unpaid(
     conn: &mut PgConnection,
     bill: &BillRow,
     payment: &Payment,
-) -> ApiResult<()> {
+) -> ApiResult<BillRow> {
     let paid_at = sqlx::query_scalar!(
         r#"UPDATE bills SET status = 'paid', paid_at = now(), paid_via = $2, paid_by = $3
            WHERE id = $1 AND status = 'unpaid' RETURNING paid_at AS "paid_at!""#,
@@ -292,12 +289,17 @@ async fn settle_unpaid(
     // The bill is locked and was read unpaid after the lock: never none, unless that changes.
     .ok_or_else(|| ApiError::new(ErrorCode::AlreadyPaid).with_detail(Message::BillAlreadyPaid))?;
     record_payment(conn, bill, payment, None).await?;
-    crate::receipts::issue(conn, bill.id, payment.via.as_str(), paid_at).await?;
+    let receipt = crate::receipts::NewReceipt {
+        bill_id: bill.id,
+        biller_id: bill.biller_id,
+        method: payment.via.as_str(),
+        paid_at,
+    };
+    crate::receipts::issue(conn, &receipt).await?;
     if let Some(dossier_id) = bill.dossier_id {
         super::fee_paid(conn, dossier_id).await?;
     }
-    super::announce(conn, bill.id, "bill.paid").await?;
-    Ok(())
+    super::announce(conn, bill.id, "bill.paid").await
 }
 
 async fn open_at_provider(

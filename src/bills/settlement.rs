@@ -25,11 +25,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::billers::BillerCaller;
-use crate::http::dates::{self, Day};
+use crate::http::dates::{self, Day, DaySpan};
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
-use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path, Query, csv};
+use crate::http::{ApiResult, Json, Path, Query, csv};
 use crate::state::AppState;
 use crate::vietnam_time::{day_start, vietnam};
 
@@ -205,18 +205,8 @@ async fn settlement(
     Path(Day(date)): Path<Day>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let day = DaySpan {
-        date,
-        from: day_start(date),
-        until: date
-            .succ_opt()
-            .map(day_start)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?,
-    };
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/csv"));
+    let day = DaySpan::of(date)?;
+    let wants_csv = csv::wanted(&headers);
     let biller_id = caller.biller_id();
     if !wants_csv {
         let mut conn = state.db.acquire().await?;
@@ -231,13 +221,6 @@ async fn settlement(
     let settlement = totals(&mut tx, biller_id, &day).await?;
     let body = Body::from_stream(settlement_lines(tx, biller_id, day, settlement));
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
-}
-
-/// A Vietnam-time day and the instants it spans, `[from, until)`.
-struct DaySpan {
-    date: NaiveDate,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
 }
 
 /// The day's totals, summed by the database over the day's postings on the biller's account.

@@ -42,6 +42,14 @@ where
     line
 }
 
+/// Whether the request asks for CSV (`Accept: text/csv`) rather than JSON.
+pub fn wanted(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"))
+}
+
 /// Where a streamed export writes its lines.
 pub type LineSender = tokio::sync::mpsc::Sender<Result<String, std::io::Error>>;
 

@@ -171,6 +171,29 @@ impl<'de, T: Calendar> Visitor<'de> for CheckedVisitor<T> {
     }
 }
 
+/// A Vietnam-time day and the instants it spans, `[from, until)`: a settlement's day.
+pub struct DaySpan {
+    pub date: NaiveDate,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+impl DaySpan {
+    /// The day `date`; 404 for the last day chrono knows, which has no next one.
+    pub fn of(date: NaiveDate) -> Result<DaySpan, super::ApiError> {
+        use crate::vietnam_time::day_start;
+        let until = date
+            .succ_opt()
+            .map(day_start)
+            .ok_or_else(|| super::ApiError::new(super::ErrorCode::NotFound))?;
+        Ok(DaySpan {
+            date,
+            from: day_start(date),
+            until,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

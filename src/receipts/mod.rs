@@ -43,16 +43,26 @@ const CASH_SERIES: &str = "BL-T";
 /// The symbols the defaults use, which no configured series may take.
 pub(crate) const DEFAULT_SERIES: [&str; 2] = [ELECTRONIC_SERIES, CASH_SERIES];
 
+/// A bill just paid, whose receipt is to be written.
+pub struct NewReceipt<'a> {
+    pub bill_id: Uuid,
+    pub biller_id: Uuid,
+    /// `wallet`, `provider`, `cash` or `counter_qr`.
+    pub method: &'a str,
+    pub paid_at: DateTime<Utc>,
+}
+
 /// Writes the unnumbered receipt of a bill just paid, in the paying transaction; answers its
 /// id. The series is the biller's for the channel (`method`), else its series for every
 /// channel, else the default one, made on first use.
-pub async fn issue(
-    conn: &mut PgConnection,
-    bill_id: Uuid,
-    method: &str,
-    paid_at: DateTime<Utc>,
-) -> ApiResult<Uuid> {
-    let series_id = series_for(conn, bill_id, method).await?;
+pub async fn issue(conn: &mut PgConnection, receipt: &NewReceipt<'_>) -> ApiResult<Uuid> {
+    let NewReceipt {
+        bill_id,
+        biller_id,
+        method,
+        paid_at,
+    } = *receipt;
+    let series_id = series_for(conn, biller_id, method).await?;
     let id = Uuid::new_v4();
     sqlx::query!(
         "INSERT INTO receipts (id, bill_id, series_id, method, paid_at, year)
@@ -68,10 +78,7 @@ pub async fn issue(
     Ok(id)
 }
 
-async fn series_for(conn: &mut PgConnection, bill_id: Uuid, method: &str) -> ApiResult<Uuid> {
-    let biller_id = sqlx::query_scalar!("SELECT biller_id FROM bills WHERE id = $1", bill_id)
-        .fetch_one(&mut *conn)
-        .await?;
+async fn series_for(conn: &mut PgConnection, biller_id: Uuid, method: &str) -> ApiResult<Uuid> {
     let configured = sqlx::query_scalar!(
         "SELECT id FROM receipt_series WHERE biller_id = $1 AND (method = $2 OR method IS NULL)
          ORDER BY method IS NULL LIMIT 1",
