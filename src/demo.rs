@@ -29,6 +29,7 @@ static LOADERS: &[(&str, Loader)] = &[
     ("procedures", |c, _| {
         Box::pin(crate::procedures::demo::load(c))
     }),
+    ("counters", |c, _| Box::pin(crate::counters::demo::load(c))),
 ];
 
 /// Every unit collects its dossier fees as a biller, made with the unit. The units cannot make

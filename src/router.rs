@@ -31,6 +31,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::payments::routes())
         .merge(crate::bills::routes())
         .merge(crate::receipts::routes())
+        .merge(crate::counters::routes())
         .merge(crate::ops::ledger_verify::routes())
 }
 
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     install_constraint_rules(constraint_rules);
     crate::bills::on_fee_paid(crate::dossiers::fee_paid_hook);
+    crate::bills::on_counter_qr_paid(crate::counters::qr_paid_hook);
     crate::wallet::on_verified(crate::dossiers::verified_hook);
     let (api, _) = api_routes().split_for_parts();
     // Swagger UI's default would ask an online validator about the document.

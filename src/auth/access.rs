@@ -27,6 +27,8 @@ pub struct AnyRole;
 pub struct Citizens;
 pub struct Staff;
 pub struct Officers;
+/// Supervisors and admins: who watch units and approve what an officer may not do alone.
+pub struct Supervisors;
 pub struct Admins;
 
 impl Policy for AnyRole {
@@ -40,6 +42,9 @@ impl Policy for Staff {
 }
 impl Policy for Officers {
     const ROLES: &'static [Role] = &[Role::Officer];
+}
+impl Policy for Supervisors {
+    const ROLES: &'static [Role] = &[Role::Supervisor, Role::Admin];
 }
 impl Policy for Admins {
     const ROLES: &'static [Role] = &[Role::Admin];

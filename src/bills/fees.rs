@@ -85,7 +85,8 @@ pub async fn fee_unpaid(conn: &mut PgConnection, dossier_id: Uuid) -> Result<boo
 
 /// Closes the fee bill of a dossier refused, withdrawn or rejected, in the transaction that
 /// moves it: an unpaid bill is cancelled; a paid one has every payment sent back to where it
-/// came from, and is cancelled and marked refunded (keeping when and how it was paid). Either
+/// came from, and is cancelled and marked refunded (keeping when and how it was paid; cash is
+/// refunded at a counter, and marked then). Either
 /// way the biller hears `bill.cancelled`. A cancelled bill, or none, is left alone.
 pub async fn close_with_dossier(conn: &mut PgConnection, dossier_id: Uuid) -> ApiResult<()> {
     let Some(id) = fee_bill_id(conn, dossier_id).await? else {
@@ -105,11 +106,14 @@ pub async fn close_with_dossier(conn: &mut PgConnection, dossier_id: Uuid) -> Ap
             .await?;
         }
         BillStatus::Paid => {
-            refund_payments(conn, &bill, RefundReason::DossierClosed).await?;
+            // Cash paid at a counter is owed until a counter pays it out (then refunded_at).
+            let all_back = refund_payments(conn, &bill, RefundReason::DossierClosed).await?;
             sqlx::query!(
-                "UPDATE bills SET status = 'cancelled', cancelled_at = now(), refunded_at = now()
+                "UPDATE bills SET status = 'cancelled', cancelled_at = now(),
+                                  refunded_at = CASE WHEN $2 THEN now() END
                  WHERE id = $1",
-                id
+                id,
+                all_back,
             )
             .execute(&mut *conn)
             .await?;

@@ -435,6 +435,34 @@ async fn fee_paid(conn: &mut PgConnection, dossier_id: Uuid) -> ApiResult<()> {
     Ok(())
 }
 
+/// What the counters feature does, in the transaction that pays a bill from the app: a
+/// collection waiting for that bill's QR payment is completed, with the receipt about to be
+/// written (`receipt id`), and the hook answers whether there was one. Counters sit above
+/// bills, so they hand it down once at start ([`on_counter_qr_paid`]).
+pub type CounterQrHook =
+    for<'c> fn(&'c mut PgConnection, Uuid, Uuid) -> BoxFuture<'c, ApiResult<bool>>;
+
+static COUNTER_QR_PAID: OnceLock<CounterQrHook> = OnceLock::new();
+
+/// Installs the counters' QR completion (once per process; later calls are ignored).
+pub fn on_counter_qr_paid(hook: CounterQrHook) {
+    let _ = COUNTER_QR_PAID.set(hook);
+}
+
+/// Completes the counter collection waiting for this bill's payment, if any (see
+/// [`CounterQrHook`]). Without the hook a bill is not paid at all: a counter must never wait
+/// for a payment that happened.
+async fn counter_qr_paid(
+    conn: &mut PgConnection,
+    bill_id: Uuid,
+    receipt_id: Uuid,
+) -> ApiResult<bool> {
+    let hook = COUNTER_QR_PAID
+        .get()
+        .ok_or_else(|| ApiError::internal("the counter QR hook is not installed"))?;
+    hook(conn, bill_id, receipt_id).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

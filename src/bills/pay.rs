@@ -223,7 +223,7 @@ async fn pay_from_wallet(
     .await?;
     let payment = Payment {
         via: PaidVia::Wallet,
-        payer: payer_id,
+        payer: Some(payer_id),
         amount: bill.amount.dong(),
         entry_id: debited.entry_id,
     };
@@ -232,9 +232,11 @@ async fn pay_from_wallet(
 }
 
 /// A payment that reached a bill.
+#[derive(Clone, Copy)]
 struct Payment {
     via: PaidVia,
-    payer: Uuid,
+    /// Whose wallet paid (directly or through a provider); none for cash at a counter.
+    payer: Option<Uuid>,
     /// What it brought, in đồng.
     amount: i64,
     entry_id: Uuid,
@@ -270,13 +272,26 @@ async fn record_payment(
 
 /// The first payment of an unpaid bill, whose money is already on the biller's account: the
 /// bill paid, its payment recorded, its receipt written (numbered after commit), a fee bill's
-/// dossier moved, `bill.paid` announced. A double payment gets no receipt: its refund is
-/// recorded against the bill's payments. Answers the bill as the transaction left it.
+/// dossier moved, `bill.paid` announced. A payment from the app of a bill that a counter shows
+/// as a QR code completes that collection and counts as `counter_qr`. A double payment gets no
+/// receipt: its refund is recorded against the bill's payments. Answers the bill as the
+/// transaction left it.
 async fn settle_unpaid(
     conn: &mut PgConnection,
     bill: &BillRow,
     payment: &Payment,
 ) -> ApiResult<BillRow> {
+    let receipt_id = Uuid::new_v4();
+    let at_counter =
+        payment.via != PaidVia::Cash && super::counter_qr_paid(conn, bill.id, receipt_id).await?;
+    let payment = Payment {
+        via: if at_counter {
+            PaidVia::CounterQr
+        } else {
+            payment.via
+        },
+        ..*payment
+    };
     let paid_at = sqlx::query_scalar!(
         r#"UPDATE bills SET status = 'paid', paid_at = now(), paid_via = $2, paid_by = $3
            WHERE id = $1 AND status = 'unpaid' RETURNING paid_at AS "paid_at!""#,
@@ -288,8 +303,9 @@ async fn settle_unpaid(
     .await?
     // The bill is locked and was read unpaid after the lock: never none, unless that changes.
     .ok_or_else(|| ApiError::new(ErrorCode::AlreadyPaid).with_detail(Message::BillAlreadyPaid))?;
-    record_payment(conn, bill, payment, None).await?;
+    record_payment(conn, bill, &payment, None).await?;
     let receipt = crate::receipts::NewReceipt {
+        id: receipt_id,
         bill_id: bill.id,
         biller_id: bill.biller_id,
         method: payment.via.as_str(),
@@ -300,6 +316,229 @@ async fn settle_unpaid(
         super::fee_paid(conn, dossier_id).await?;
     }
     super::announce(conn, bill.id, "bill.paid").await
+}
+
+/// Cash taken for a bill at a counter, as the counter hands it over.
+pub struct CashPaid {
+    pub bill_id: Uuid,
+    /// The shift's drawer account, debited: the cash is now held at the counter.
+    pub drawer_account: Uuid,
+    pub officer: Uuid,
+}
+
+/// A bill paid in cash: the bill as paid, and the cash's journal entry.
+pub struct PaidInCash {
+    pub bill: BillRow,
+    pub entry_id: Uuid,
+}
+
+/// Pays an unpaid bill in cash in the caller's transaction: one entry from the counter's drawer
+/// to the biller, then the bill settled as every payment is (receipt, dossier, `bill.paid`).
+/// Refused as a wallet payment is when the bill is not unpaid; nothing moves then.
+pub async fn pay_in_cash(conn: &mut PgConnection, cash: &CashPaid) -> ApiResult<PaidInCash> {
+    let payable = lock_payable(conn, cash.bill_id).await?;
+    refuse_unless_unpaid(&payable.bill, payable.biller_disabled)?;
+    let bill = &payable.bill;
+    let movement = CashMovement {
+        kind: EntryKind::BillPayment,
+        note: "Thu tiền mặt tại Bộ phận một cửa",
+        drawer_account: cash.drawer_account,
+        biller_account: payable.biller_account,
+        amount: bill.amount.dong(),
+        officer: cash.officer,
+    };
+    let entry_id = post_cash(conn, bill, &movement, true).await?;
+    let payment = Payment {
+        via: PaidVia::Cash,
+        payer: None,
+        amount: bill.amount.dong(),
+        entry_id,
+    };
+    let bill = settle_unpaid(conn, bill, &payment).await?;
+    Ok(PaidInCash { bill, entry_id })
+}
+
+/// Cash moving between a counter's drawer and a biller.
+struct CashMovement {
+    kind: EntryKind,
+    note: &'static str,
+    drawer_account: Uuid,
+    biller_account: Uuid,
+    amount: i64,
+    officer: Uuid,
+}
+
+/// Posts `movement` into the biller (`into_biller`) or back out of it to the drawer. Cash
+/// going back is refused when the biller's account no longer holds it (paid out meanwhile).
+async fn post_cash(
+    conn: &mut PgConnection,
+    bill: &BillRow,
+    movement: &CashMovement,
+    into_biller: bool,
+) -> ApiResult<Uuid> {
+    let amount = if into_biller {
+        movement.amount
+    } else {
+        -movement.amount
+    };
+    let entry = ledger::post(
+        conn,
+        NewEntry {
+            kind: movement.kind,
+            reference: bill.code.clone(),
+            note: Some(movement.note.to_owned()),
+            created_by: Some(movement.officer),
+            postings: vec![
+                Posting {
+                    account_id: movement.drawer_account,
+                    amount: -amount,
+                    counterparty: Some(bill.biller_name.clone()),
+                },
+                Posting {
+                    account_id: movement.biller_account,
+                    amount,
+                    counterparty: Some(bill.code.clone()),
+                },
+            ],
+        },
+    )
+    .await
+    .map_err(|error| error.answered_as(ErrorCode::InsufficientMerchantBalance))?;
+    Ok(entry.entry_id)
+}
+
+/// A cash collection to undo, as the counter's approved void hands it over.
+pub struct CashVoid {
+    pub bill_id: Uuid,
+    /// The collection's entry: the payment it made is the one undone.
+    pub entry_id: Uuid,
+    pub drawer_account: Uuid,
+    /// The supervisor who approved it.
+    pub approved_by: Uuid,
+}
+
+/// Undoes a cash payment taken by mistake, in the caller's transaction: a reversing entry from
+/// the biller back to the drawer, the payment marked voided, the bill unpaid again, its receipt
+/// cancelled (it keeps its number), and the biller told (`bill.payment_voided`). Answers the
+/// reversing entry. 409 when the payment is no longer the bill's (refunded with its dossier).
+pub async fn void_cash_payment(conn: &mut PgConnection, void: &CashVoid) -> ApiResult<Uuid> {
+    let payable = lock_payable(conn, void.bill_id).await?;
+    let bill = &payable.bill;
+    let kept = sqlx::query!(
+        "SELECT id, amount FROM bill_payments
+         WHERE bill_id = $1 AND entry_id = $2 AND via = 'cash' AND refund_entry_id IS NULL",
+        bill.id,
+        void.entry_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(kept) = kept.filter(|_| bill.status == BillStatus::Paid) else {
+        return Err(
+            ApiError::new(ErrorCode::InvalidTransition).with_detail(Message::CollectionNotVoidable)
+        );
+    };
+    let movement = CashMovement {
+        kind: EntryKind::Void,
+        note: "Hủy khoản thu tiền mặt (đã được phê duyệt)",
+        drawer_account: void.drawer_account,
+        biller_account: payable.biller_account,
+        amount: kept.amount,
+        officer: void.approved_by,
+    };
+    let entry_id = post_cash(conn, bill, &movement, false).await?;
+    mark_refunded(conn, kept.id, entry_id, "voided").await?;
+    sqlx::query!(
+        "UPDATE bills SET status = 'unpaid', paid_at = NULL, paid_via = NULL, paid_by = NULL WHERE id = $1",
+        bill.id
+    )
+    .execute(&mut *conn)
+    .await?;
+    crate::receipts::cancel(conn, bill.id).await?;
+    super::announce(conn, bill.id, "bill.payment_voided").await?;
+    Ok(entry_id)
+}
+
+/// A cash refund to pay out at a counter, as the counter hands it over.
+pub struct CashRefund {
+    pub bill_id: Uuid,
+    pub drawer_account: Uuid,
+    pub officer: Uuid,
+}
+
+/// Cash paid back for a bill: the bill as it is now, what went back, and the entry.
+pub struct RefundedInCash {
+    pub bill: BillRow,
+    pub amount: i64,
+    pub entry_id: Uuid,
+}
+
+/// Pays back out of a counter's drawer the cash payment of a bill cancelled with its dossier
+/// (a wallet's money went back to the wallet then; cash can only go back at a counter), in the
+/// caller's transaction; the bill is then marked refunded. 409 `no_refund_owed` otherwise.
+pub async fn refund_in_cash(
+    conn: &mut PgConnection,
+    refund: &CashRefund,
+) -> ApiResult<RefundedInCash> {
+    let payable = lock_payable(conn, refund.bill_id).await?;
+    let bill = &payable.bill;
+    let owed = sqlx::query!(
+        "SELECT id, amount FROM bill_payments
+         WHERE bill_id = $1 AND via = 'cash' AND refund_entry_id IS NULL",
+        bill.id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(owed) = owed.filter(|_| bill.status == BillStatus::Cancelled) else {
+        return Err(ApiError::new(ErrorCode::NoRefundOwed));
+    };
+    let movement = CashMovement {
+        kind: EntryKind::Refund,
+        note: RefundReason::DossierClosed.note(),
+        drawer_account: refund.drawer_account,
+        biller_account: payable.biller_account,
+        amount: owed.amount,
+        officer: refund.officer,
+    };
+    let entry_id = post_cash(conn, bill, &movement, false).await?;
+    mark_refunded(
+        conn,
+        owed.id,
+        entry_id,
+        RefundReason::DossierClosed.as_str(),
+    )
+    .await?;
+    sqlx::query!(
+        "UPDATE bills SET refunded_at = now() WHERE id = $1",
+        bill.id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let bill = super::find(conn, BillKey::Id(bill.id), false)
+        .await?
+        .ok_or_else(|| ApiError::internal("a refunded bill vanished"))?;
+    Ok(RefundedInCash {
+        bill,
+        amount: owed.amount,
+        entry_id,
+    })
+}
+
+/// Writes a bill payment's refund (or void): the entry that sent it back, and why.
+async fn mark_refunded(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    entry_id: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE bill_payments SET refund_entry_id = $2, refund_reason = $3 WHERE id = $1",
+        payment_id,
+        entry_id,
+        reason,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn open_at_provider(
@@ -402,7 +641,7 @@ pub async fn pay_by_provider(conn: &mut PgConnection, paid: ProviderPaid<'_>) ->
     .map_err(|e| ApiError::internal(format!("posting a provider's bill payment: {e:?}")))?;
     let payment = Payment {
         via: PaidVia::Provider,
-        payer: paid.payer,
+        payer: Some(paid.payer),
         amount: paid.amount,
         entry_id: entry.entry_id,
     };
@@ -454,12 +693,13 @@ impl RefundReason {
 }
 
 /// Sends every payment of the bill not yet refunded back to the wallet it came from, in the
-/// caller's transaction (which holds the bill's lock).
+/// caller's transaction (which holds the bill's lock). Cash cannot go back to a wallet: it is
+/// paid out at a counter ([`refund_in_cash`]). Answers whether nothing is left owed.
 pub async fn refund_payments(
     conn: &mut PgConnection,
     bill: &BillRow,
     reason: RefundReason,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let biller_account = sqlx::query_scalar!(
         "SELECT ledger_account_id FROM merchants WHERE id = $1",
         bill.biller_id
@@ -467,29 +707,27 @@ pub async fn refund_payments(
     .fetch_one(&mut *conn)
     .await?;
     let unrefunded = sqlx::query!(
-        r#"SELECT id, amount, payer_account_id AS "payer!" FROM bill_payments
+        r#"SELECT id, amount, payer_account_id FROM bill_payments
            WHERE bill_id = $1 AND refund_entry_id IS NULL ORDER BY created_at"#,
         bill.id,
     )
     .fetch_all(&mut *conn)
     .await?;
+    let mut all_back = true;
     for payment in unrefunded {
+        let Some(payer) = payment.payer_account_id else {
+            all_back = false;
+            continue;
+        };
         let back = Back {
-            payer: payment.payer,
+            payer,
             amount: payment.amount,
             biller_account,
         };
         let entry = post_refund(conn, bill, &back, reason).await?;
-        sqlx::query!(
-            "UPDATE bill_payments SET refund_entry_id = $2, refund_reason = $3 WHERE id = $1",
-            payment.id,
-            entry,
-            reason.as_str(),
-        )
-        .execute(&mut *conn)
-        .await?;
+        mark_refunded(conn, payment.id, entry, reason.as_str()).await?;
     }
-    Ok(())
+    Ok(all_back)
 }
 
 /// Money going back from a biller to the wallet of whoever paid.

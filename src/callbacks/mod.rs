@@ -34,6 +34,10 @@ pub const BILLER_EVENTS: &[(&str, &str)] = &[
         "bill.cancelled",
         "The bill was cancelled (by the biller, or with its dossier); a paid one was refunded.",
     ),
+    (
+        "bill.payment_voided",
+        "A cash payment taken at a counter by mistake was voided with a supervisor's approval: the bill is unpaid again.",
+    ),
 ];
 
 pub fn is_merchant_event(event_type: &str) -> bool {

@@ -283,6 +283,41 @@ error_codes! {
             "Only an unpaid bill can be cancelled.",
         ),
     }
+    ShiftAlreadyOpen(CONFLICT, "shift_already_open") {
+        title: ("Ca làm việc đang mở", "Shift already open"),
+        detail: (
+            "Bạn đang có một ca làm việc chưa đóng; hãy đóng ca đó trước khi mở ca mới.",
+            "You have a shift still open; close it before opening another.",
+        ),
+    }
+    NoOpenShift(CONFLICT, "no_open_shift") {
+        title: ("Chưa mở ca làm việc", "No open shift"),
+        detail: (
+            "Cần mở ca làm việc (với tiền đầu ca) trước khi thu tiền.",
+            "Open a shift (with its float) before collecting.",
+        ),
+    }
+    ShiftClosed(CONFLICT, "shift_closed") {
+        title: ("Ca làm việc đã đóng", "Shift closed"),
+        detail: (
+            "Ca làm việc này đã đóng; một ca đã đóng không thay đổi được nữa.",
+            "This shift is closed; a closed shift never changes.",
+        ),
+    }
+    NoRefundOwed(CONFLICT, "no_refund_owed") {
+        title: ("Không có khoản hoàn tiền mặt", "No cash refund owed"),
+        detail: (
+            "Hóa đơn này không có khoản tiền mặt nào phải hoàn: chỉ hoàn tại quầy phí đã nộp tiền mặt của hồ sơ bị từ chối, rút hoặc không được giải quyết, và chỉ một lần.",
+            "This bill owes no cash refund: only a fee paid in cash for a dossier refused, withdrawn or rejected is paid back at a counter, once.",
+        ),
+    }
+    RemittanceExceedsCash(CONFLICT, "remittance_exceeds_cash") {
+        title: ("Số tiền nộp vượt quá tiền mặt", "Deposit exceeds the cash"),
+        detail: (
+            "Số tiền nộp Kho bạc vượt quá số tiền mặt còn lại của ngày từ các ca đã đóng.",
+            "The deposit exceeds the day's cash from closed shifts not yet deposited.",
+        ),
+    }
     Internal(INTERNAL_SERVER_ERROR, "internal") {
         title: ("Lỗi hệ thống", "Internal error"),
         detail: (

@@ -109,6 +109,24 @@ pub enum Message {
     },
     /// A batch row whose reference already names another bill of the biller's.
     BillReferenceTaken,
+    ShiftNotFound,
+    CollectionNotFound,
+    VoidRequestNotFound,
+    /// A void asked of something other than a completed cash collection.
+    CollectionNotVoidable,
+    /// A void request approved already.
+    VoidAlreadyApproved,
+    VoidAlreadyRequested,
+    /// A bill of a biller for which the officer's unit is no collection point.
+    NotCollectionPoint,
+    /// A closing count that differs from the expected cash, without a reason.
+    DifferenceReasonRequired,
+    /// Only the officer who asked may not approve: four eyes.
+    OwnVoidRequest,
+    CollectionPointExists,
+    CollectionPointNotFound,
+    /// A remittance for a staff member without a unit, who must name one.
+    UnitRequired,
 }
 
 impl Message {
@@ -316,6 +334,54 @@ impl Message {
             BillReferenceTaken => (
                 "Mã tham chiếu này đã dùng cho một hóa đơn khác với nội dung khác.".into(),
                 "This reference already names a bill with other content.".into(),
+            ),
+            ShiftNotFound => (
+                "Không tìm thấy ca làm việc này.".into(),
+                "No such shift.".into(),
+            ),
+            CollectionNotFound => (
+                "Không tìm thấy khoản thu này.".into(),
+                "No such collection.".into(),
+            ),
+            VoidRequestNotFound => (
+                "Không tìm thấy yêu cầu hủy khoản thu này.".into(),
+                "No such void request.".into(),
+            ),
+            CollectionNotVoidable => (
+                "Chỉ hủy được khoản thu tiền mặt đã hoàn tất và chưa bị hủy.".into(),
+                "Only a completed cash collection not voided yet can be voided.".into(),
+            ),
+            VoidAlreadyApproved => (
+                "Yêu cầu hủy này đã được phê duyệt.".into(),
+                "This void request is already approved.".into(),
+            ),
+            VoidAlreadyRequested => (
+                "Khoản thu này đã có yêu cầu hủy.".into(),
+                "This collection already has a void request.".into(),
+            ),
+            NotCollectionPoint => (
+                "Đơn vị của bạn không phải điểm thu hộ của đơn vị thu này; chỉ thu được phí, lệ phí của đơn vị mình và hóa đơn của các đơn vị thu đã đăng ký thu hộ tại đây.".into(),
+                "Your unit is not a collection point of this biller; you collect your unit's dossier fees and the bills of billers that made it a collection point.".into(),
+            ),
+            DifferenceReasonRequired => (
+                "Số tiền kiểm đếm khác số tiền phải có; hãy ghi lý do chênh lệch.".into(),
+                "The count differs from the expected cash; give the reason for the difference.".into(),
+            ),
+            OwnVoidRequest => (
+                "Người đề nghị hủy không được tự phê duyệt yêu cầu của mình.".into(),
+                "Whoever asked for a void may not approve it.".into(),
+            ),
+            CollectionPointExists => (
+                "Đơn vị này đã là điểm thu hộ của đơn vị thu.".into(),
+                "This unit is already a collection point of the biller.".into(),
+            ),
+            CollectionPointNotFound => (
+                "Đơn vị này không phải điểm thu hộ của đơn vị thu.".into(),
+                "This unit is not a collection point of the biller.".into(),
+            ),
+            UnitRequired => (
+                "Hãy cho biết mã đơn vị (unit_code).".into(),
+                "Name the unit (unit_code).".into(),
             ),
         };
         match lang {

@@ -60,6 +60,12 @@ pub enum EntryKind {
     Adjustment,
     /// A bill paid (from a wallet, a provider, a counter).
     BillPayment,
+    /// A cash payment taken at a counter by mistake, undone with a supervisor's approval.
+    Void,
+    /// A closed shift's cash handed over from its drawer to its unit's cash.
+    CashHandover,
+    /// A unit's cash deposited at the State Treasury.
+    Remittance,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -73,19 +79,29 @@ pub enum AccountKind {
     SystemFee,
     Suspense,
     TreasuryClearing,
+    /// A unit's cash from its closed shifts, until deposited at the State Treasury.
+    UnitCash,
 }
 
 impl AccountKind {
     /// Whether credits are appended and folded later (hot receivers), see the module docs.
     fn deferred(self) -> bool {
-        !matches!(self, AccountKind::Wallet | AccountKind::CounterDrawer)
+        !matches!(
+            self,
+            AccountKind::Wallet | AccountKind::CounterDrawer | AccountKind::UnitCash
+        )
     }
 
-    /// Accounts that stand for money outside civicpay may go negative.
+    /// Accounts that stand for money outside civicpay may go negative: cash held at a counter
+    /// or by a unit is such money (its balance is minus the cash held).
     fn allows_negative(self) -> bool {
         matches!(
             self,
-            AccountKind::ProviderClearing | AccountKind::Suspense | AccountKind::TreasuryClearing
+            AccountKind::ProviderClearing
+                | AccountKind::Suspense
+                | AccountKind::TreasuryClearing
+                | AccountKind::CounterDrawer
+                | AccountKind::UnitCash
         )
     }
 }
@@ -272,6 +288,30 @@ pub async fn owned_account(
             .await
         }
     }
+}
+
+/// The account of a unit's cash (from its closed shifts, until deposited), created on first use.
+/// Units are named by code, so it is found by its code `unit_cash:<unit>`.
+pub async fn unit_cash_account(
+    conn: &mut PgConnection,
+    unit_code: &str,
+) -> Result<Uuid, sqlx::Error> {
+    let code = format!("unit_cash:{unit_code}");
+    let kind = AccountKind::UnitCash;
+    sqlx::query!(
+        "INSERT INTO ledger_accounts (id, kind, code, allow_negative, deferred)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code) DO NOTHING",
+        Uuid::new_v4(),
+        kind as AccountKind,
+        code,
+        kind.allows_negative(),
+        kind.deferred(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar!("SELECT id FROM ledger_accounts WHERE code = $1", code)
+        .fetch_one(conn)
+        .await
 }
 
 /// How much folding did, and how far behind it was.

@@ -45,6 +45,8 @@ pub(crate) const DEFAULT_SERIES: [&str; 2] = [ELECTRONIC_SERIES, CASH_SERIES];
 
 /// A bill just paid, whose receipt is to be written.
 pub struct NewReceipt<'a> {
+    /// Chosen by the payer's transaction, which may name the receipt before writing it.
+    pub id: Uuid,
     pub bill_id: Uuid,
     pub biller_id: Uuid,
     /// `wallet`, `provider`, `cash` or `counter_qr`.
@@ -57,13 +59,13 @@ pub struct NewReceipt<'a> {
 /// channel, else the default one, made on first use.
 pub async fn issue(conn: &mut PgConnection, receipt: &NewReceipt<'_>) -> ApiResult<Uuid> {
     let NewReceipt {
+        id,
         bill_id,
         biller_id,
         method,
         paid_at,
     } = *receipt;
     let series_id = series_for(conn, biller_id, method).await?;
-    let id = Uuid::new_v4();
     sqlx::query!(
         "INSERT INTO receipts (id, bill_id, series_id, method, paid_at, year)
          VALUES ($1, $2, $3, $4, $5, EXTRACT(YEAR FROM $5 AT TIME ZONE 'Asia/Ho_Chi_Minh')::integer)",

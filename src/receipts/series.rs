@@ -15,7 +15,7 @@ use crate::auth::access::Admins;
 use crate::http::error::{ConstraintRule, FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::pagination::Page;
-use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::http::{ApiResult, ErrorCode, Json, Path};
 use crate::state::AppState;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
@@ -84,7 +84,7 @@ async fn add_series(
     Path(biller_id): Path<Uuid>,
     Json(new): Json<NewSeries>,
 ) -> ApiResult<(StatusCode, Json<Series>)> {
-    biller_exists(&state, biller_id).await?;
+    crate::bills::billers::exists(&state.db, biller_id).await?;
     FieldChecks::new()
         .check(
             new.method.as_deref().is_none_or(|m| METHODS.contains(&m)),
@@ -122,7 +122,7 @@ async fn list_series(
     _admin: Caller<Admins>,
     Path(biller_id): Path<Uuid>,
 ) -> ApiResult<Json<Page<Series>>> {
-    biller_exists(&state, biller_id).await?;
+    crate::bills::billers::exists(&state.db, biller_id).await?;
     let data = sqlx::query_as!(
         Series,
         "SELECT id, method, form, series FROM receipt_series WHERE biller_id = $1 ORDER BY form, series",
@@ -134,18 +134,4 @@ async fn list_series(
         data,
         next_cursor: None,
     }))
-}
-
-async fn biller_exists(state: &AppState, biller_id: Uuid) -> ApiResult<()> {
-    let exists = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM billers WHERE id = $1) AS "exists!""#,
-        biller_id
-    )
-    .fetch_one(&state.db)
-    .await?;
-    if exists {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::NotFound))
-    }
 }

@@ -169,7 +169,11 @@ impl UnitLevel {
 }
 
 /// Whether `unit` is `ancestor` or lies anywhere below it.
-pub async fn is_within(db: &sqlx::PgPool, unit: &str, ancestor: &str) -> Result<bool, sqlx::Error> {
+pub async fn is_within(
+    db: impl sqlx::PgExecutor<'_>,
+    unit: &str,
+    ancestor: &str,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"WITH RECURSIVE upward(code, parent_code, depth) AS (
                SELECT code, parent_code, 0 FROM units WHERE code = $1
@@ -181,6 +185,16 @@ pub async fn is_within(db: &sqlx::PgPool, unit: &str, ancestor: &str) -> Result<
            SELECT EXISTS (SELECT 1 FROM upward WHERE code = $2) AS "within!""#,
         unit,
         ancestor,
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Whether a unit has this code.
+pub async fn exists(db: &sqlx::PgPool, code: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM units WHERE code = $1) AS "exists!""#,
+        code
     )
     .fetch_one(db)
     .await
