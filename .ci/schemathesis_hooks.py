@@ -23,7 +23,8 @@ Two things a correct client does that a fuzzer does not know to do, and nothing 
      a phone with no verified wallet or the caller's own, a unit of another level than the
      procedure's, a provider not enabled here, a bank account not in the verified holder's
      name, a PIN change without the current PIN once one is set, a new appointment not after
-     the current due time;
+     the current due time, a shift's closing count that differs from the cash the server
+     expects without a reason (the count is blind: only the server knows the expected cash);
    - two fields at once, checked against the request itself: a period whose `from` is after
      its `to` (both in the query), a bill whose `amount` is not the total of its items, a batch
      row repeating an earlier row's reference, a filing missing a document its procedure requires (none of
@@ -58,6 +59,7 @@ SERVER_DATA_MESSAGES = {
     "No biller you can link has this code.",
     "The biller does not know this customer code.",
     "This reference already names a bill with other content.",
+    "The count differs from the expected cash; give the reason for the difference.",
 }
 UNIT_REQUIRED = "Officers and supervisors must be bound to a unit."
 ONE_TIME_UNIT = "Give the processing time in exactly one unit: working_days or working_hours."

@@ -123,6 +123,8 @@ CREATE TABLE counter_remittances (
 );
 
 CREATE INDEX counter_remittances_unit_day_idx ON counter_remittances (unit_code, day);
+-- A Treasury slip is recorded once.
+CREATE UNIQUE INDEX counter_remittances_slip_key ON counter_remittances (unit_code, slip_number);
 
 -- Where a biller's bills (other than dossier fees, which their own unit collects) may be paid
 -- in cash or by QR at a counter.
@@ -143,13 +145,15 @@ ALTER TABLE receipts DROP CONSTRAINT receipts_bill_id_key;
 CREATE UNIQUE INDEX receipts_one_live_per_bill ON receipts (bill_id) WHERE cancelled_at IS NULL;
 CREATE INDEX receipts_bill_idx ON receipts (bill_id);
 
--- A bill's receipt is its latest one (the live one, or the last cancelled).
+-- A bill's receipt is its latest one: the live one, or the last cancelled of a cancelled bill. An
+-- unpaid bill (its cash payment voided) has none.
 CREATE OR REPLACE VIEW bill_details AS
 SELECT b.id, b.code, b.biller_id, m.code AS biller_code, m.name AS biller_name, bl.kind,
        b.reference, b.customer_code, b.payer_account_id, b.payer_name, b.items, b.amount, b.due_date,
        b.status, b.paid_at, b.paid_via, b.paid_by, b.cancelled_at, b.refunded_at, b.dossier_id,
        d.code AS dossier_code, b.request_hash, b.created_at,
-       (SELECT r.id FROM receipts r WHERE r.bill_id = b.id ORDER BY r.seq DESC LIMIT 1) AS receipt_id
+       (SELECT r.id FROM receipts r WHERE r.bill_id = b.id AND b.status <> 'unpaid'
+        ORDER BY r.seq DESC LIMIT 1) AS receipt_id
 FROM bills b
 JOIN billers bl ON bl.id = b.biller_id
 JOIN merchants m ON m.id = b.biller_id

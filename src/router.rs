@@ -67,7 +67,19 @@ pub fn constraint_rules() -> Vec<&'static [ConstraintRule]> {
         crate::merchants::CONSTRAINT_RULES,
         crate::procedures::CONSTRAINT_RULES,
         crate::receipts::series::CONSTRAINT_RULES,
+        crate::counters::CONSTRAINT_RULES,
     ]
+}
+
+/// What higher features hand down to lower ones, once per process (later calls change nothing):
+/// the constraint rules, the `(bill paid)` transition, the counters' QR completion, the dossier
+/// claims of a verified wallet. The server installs them before its background tasks start
+/// (a provider's notification settled by the reconciler pays bills too); routers do as well.
+pub fn install_hooks() {
+    install_constraint_rules(constraint_rules);
+    crate::bills::on_fee_paid(crate::dossiers::fee_paid_hook);
+    crate::bills::on_counter_qr_paid(crate::counters::qr_paid_hook);
+    crate::wallet::on_verified(crate::dossiers::verified_hook);
 }
 
 pub fn router(state: AppState) -> Router {
@@ -77,10 +89,7 @@ pub fn router(state: AppState) -> Router {
 /// The router with `extra` routes beside the API's, under the same middleware. Tests use it
 /// to add probe routes (a panicking handler, a slow one); the server adds none.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
-    install_constraint_rules(constraint_rules);
-    crate::bills::on_fee_paid(crate::dossiers::fee_paid_hook);
-    crate::bills::on_counter_qr_paid(crate::counters::qr_paid_hook);
-    crate::wallet::on_verified(crate::dossiers::verified_hook);
+    install_hooks();
     let (api, _) = api_routes().split_for_parts();
     // Swagger UI's default would ask an online validator about the document.
     let docs_config = SwaggerConfig::from("/openapi.json").validator_url("none");

@@ -46,6 +46,7 @@ pub async fn serve(
 
 /// `civicpay serve`: database, migrations, optional demo data, background tasks, HTTP.
 pub async fn run(config: Config, load_demo: bool) -> anyhow::Result<()> {
+    crate::router::install_hooks();
     let (pool, config) = prepare_database(config, load_demo).await?;
     // `AppState::new` expects the receipt keys: whatever left them out is an error here.
     crate::receipts::signing::ReceiptKeys::from_config(&config.receipts)?;

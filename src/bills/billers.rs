@@ -355,18 +355,3 @@ async fn rotate_webhook_secret(
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     rotate_secret(&state, &caller.0).await
 }
-
-/// 404 unless a biller has this id (admins' routes about one biller).
-pub async fn exists(db: &sqlx::PgPool, biller_id: Uuid) -> ApiResult<()> {
-    let exists = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM billers WHERE id = $1) AS "exists!""#,
-        biller_id
-    )
-    .fetch_one(db)
-    .await?;
-    if exists {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::NotFound))
-    }
-}

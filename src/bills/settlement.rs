@@ -181,7 +181,8 @@ pub struct BillerSettlement {
     /// What they brought in.
     pub gross: i64,
     pub refunds_count: i64,
-    /// What refunds sent back (positive).
+    /// What refunds sent back (positive), counter voids included (a cash payment taken by
+    /// mistake and given back, kind `void` among the transactions).
     pub refunds: i64,
     /// The sum of the day's postings on the biller's ledger account (gross − refunds, unless an
     /// adjustment moved it too).
@@ -232,8 +233,8 @@ async fn totals(
     let sums = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE e.kind = 'bill_payment') AS "payments!",
                   coalesce(sum(p.amount) FILTER (WHERE e.kind = 'bill_payment'), 0)::bigint AS "gross!",
-                  count(*) FILTER (WHERE e.kind = 'refund') AS "refunds_count!",
-                  coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'refund'), 0)::bigint AS "refunds!",
+                  count(*) FILTER (WHERE e.kind IN ('refund', 'void')) AS "refunds_count!",
+                  coalesce(-sum(p.amount) FILTER (WHERE e.kind IN ('refund', 'void')), 0)::bigint AS "refunds!",
                   coalesce(sum(p.amount), 0)::bigint AS "net!"
            FROM postings p
            JOIN journal_entries e ON e.id = p.entry_id

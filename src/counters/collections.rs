@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::shifts::CollectionMethod;
-use super::voids::VoidRequest;
+use super::void_requests::{self, VoidRequest};
 use super::{Officer, bill_at_counter, bill_in_reach, hold_open_shift, supervises};
 use crate::auth::Caller;
 use crate::auth::access::Staff;
@@ -98,7 +98,7 @@ pub(super) async fn find(conn: &mut PgConnection, id: Uuid) -> ApiResult<Option<
     let Some(row) = row else {
         return Ok(None);
     };
-    let void_request = super::voids::of_collection(conn, id).await?;
+    let void_request = void_requests::of_collection(conn, id).await?;
     let deep_link = (row.method == CollectionMethod::Qr).then(|| deep_link(&row.bill_code));
     Ok(Some(CollectionRow {
         collection: Collection {
@@ -175,8 +175,8 @@ pub async fn collect_bill(
     officer: &Officer,
     request: &CollectRequest,
 ) -> ApiResult<Collection> {
-    let shift = hold_open_shift(conn, officer).await?;
     let bill = bill_at_counter(conn, officer, request.bill_code.trim()).await?;
+    let shift = hold_open_shift(conn, officer).await?;
     let id = Uuid::new_v4();
     match request.method {
         CollectionMethod::Cash => {
@@ -284,6 +284,8 @@ const LONGEST_WAIT_SECS: u64 = 20;
 /// How often a waiting read looks again, for a payment committed by another process (this
 /// process's own payments wake it at once).
 const WAIT_POLL: Duration = Duration::from_millis(500);
+/// The least time between two reads of one waiting screen: other payments' commits wake it too.
+const WAIT_READ_GAP: Duration = Duration::from_millis(100);
 
 /// A collection: its shift's officer, or a supervisor of its unit's subtree. With `wait`, a
 /// pending one is answered as soon as it completes.
@@ -300,17 +302,7 @@ async fn get_collection(
     Path(id): Path<Uuid>,
     Query(query): Query<WaitQuery>,
 ) -> ApiResult<Json<Collection>> {
-    let wait = query.wait.unwrap_or(0);
-    if wait > LONGEST_WAIT_SECS {
-        return Err(ApiError::invalid_field(
-            "wait",
-            Message::FieldOutOfRange {
-                min: 0,
-                max: LONGEST_WAIT_SECS as i64,
-            },
-        ));
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let started = tokio::time::Instant::now();
     let mut commits = crate::outbox::commits();
     let mut conn = state.db.acquire().await?;
     let row = find(&mut conn, id)
@@ -327,8 +319,19 @@ async fn get_collection(
     if !visible {
         return Err(ApiError::not_found(Message::CollectionNotFound));
     }
+    let wait = query.wait.unwrap_or(0);
+    if wait > LONGEST_WAIT_SECS {
+        return Err(ApiError::invalid_field(
+            "wait",
+            Message::FieldOutOfRange {
+                min: 0,
+                max: LONGEST_WAIT_SECS as i64,
+            },
+        ));
+    }
     // Not holding a connection while waiting: a screen may wait for 20 s.
     drop(conn);
+    let deadline = started + Duration::from_secs(wait);
     let mut collection = row.collection;
     while collection.status == CollectionStatus::Pending {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -339,6 +342,8 @@ async fn get_collection(
             _ = commits.changed() => {}
             () = tokio::time::sleep(left.min(WAIT_POLL)) => {}
         }
+        // However busy the process, a waiting screen reads at most this often.
+        tokio::time::sleep(WAIT_READ_GAP.min(left)).await;
         let mut conn = state.db.acquire().await?;
         collection = find(&mut conn, id)
             .await?

@@ -23,6 +23,7 @@ mod points;
 mod refunds;
 mod remittances;
 mod shifts;
+mod void_requests;
 mod voids;
 
 use axum::extract::FromRequestParts;
@@ -35,9 +36,24 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::auth::access::{Officers, Role};
 use crate::bills::{BillKind, BillRow};
+use crate::http::error::ConstraintRule;
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
+
+pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
+    ConstraintRule {
+        constraint: "counter_remittances_slip_key",
+        code: ErrorCode::AlreadyExists,
+        field: "slip_number",
+    },
+    // Two void requests of one collection at once: the second finds the first.
+    ConstraintRule {
+        constraint: "counter_void_requests_one_per_collection",
+        code: ErrorCode::AlreadyExists,
+        field: "collection_id",
+    },
+];
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::auth::access::Admins;
-use crate::bills::billers;
 use crate::http::error::Problem;
 use crate::http::messages::Message;
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, ErrorCode, Json, Path};
+use crate::merchants::{self, PartnerRole};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -53,7 +53,7 @@ async fn add_point(
     Path(biller_id): Path<Uuid>,
     Json(new): Json<NewCollectionPoint>,
 ) -> ApiResult<(StatusCode, Json<CollectionPoint>)> {
-    billers::exists(&state.db, biller_id).await?;
+    merchants::exists_as(&state.db, biller_id, PartnerRole::Biller).await?;
     if !crate::units::exists(&state.db, &new.unit_code).await? {
         return Err(ApiError::not_found(Message::UnitNotFound {
             code: new.unit_code,
@@ -86,7 +86,7 @@ async fn list_points(
     _admin: Caller<Admins>,
     Path(biller_id): Path<Uuid>,
 ) -> ApiResult<Json<Page<CollectionPoint>>> {
-    billers::exists(&state.db, biller_id).await?;
+    merchants::exists_as(&state.db, biller_id, PartnerRole::Biller).await?;
     let data = sqlx::query_as!(
         CollectionPoint,
         "SELECT biller_id, unit_code, created_at FROM collection_points WHERE biller_id = $1 ORDER BY unit_code",

@@ -77,8 +77,8 @@ async fn pay_out(
     officer: &Officer,
     bill_code: &str,
 ) -> ApiResult<CounterRefund> {
-    let shift = hold_open_shift(conn, officer).await?;
     let bill = bill_at_counter(conn, officer, bill_code.trim()).await?;
+    let shift = hold_open_shift(conn, officer).await?;
     let refund = CashRefund {
         bill_id: bill.id,
         drawer_account: shift.drawer_account,

@@ -294,9 +294,9 @@ async fn list_shifts(
     Query(filter): Query<ShiftFilter>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Json<Page<Shift>>> {
+    let unit = supervised_unit(&state, &caller, filter.unit).await?;
     let limit = page.limit()?;
     let after: Option<(DateTime<Utc>, Uuid)> = page.after()?;
-    let unit = supervised_unit(&state, &caller, filter.unit).await?;
     let day = DaySpan::of(filter.date.unwrap_or_else(crate::bills::today))?;
     let (after_at, after_id) = after.unzip();
     let ids = sqlx::query_scalar!(
@@ -386,6 +386,10 @@ pub async fn close(
     id: Uuid,
     request: &CloseShiftRequest,
 ) -> ApiResult<Shift> {
+    let shift = find(conn, id, true)
+        .await?
+        .filter(|s| s.officer_id == officer.account_id)
+        .ok_or_else(|| ApiError::not_found(Message::ShiftNotFound))?;
     let max = crate::domain::money::MAX_AMOUNT;
     let reason = request
         .difference_reason
@@ -404,13 +408,18 @@ pub async fn close(
             Message::TextLength { min: 1, max: 500 },
         )
         .finish()?;
-    let shift = find(conn, id, true)
-        .await?
-        .filter(|s| s.officer_id == officer.account_id)
-        .ok_or_else(|| ApiError::not_found(Message::ShiftNotFound))?;
     if shift.status == ShiftStatus::Closed {
         return Err(ApiError::new(ErrorCode::ShiftClosed));
     }
+    // A QR code shown in this shift is not paid into it any more. First, before the figures: a
+    // payment completing one right now holds its row, this waits for it, and the report (a
+    // later statement) then counts it; a payment after this finds nothing pending.
+    sqlx::query!(
+        "UPDATE counter_collections SET status = 'cancelled' WHERE shift_id = $1 AND status = 'pending'",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     let report = report(conn, &shift, request.counted_cash, reason).await?;
     if report.difference != 0 && reason.is_none() {
         return Err(ApiError::invalid_field(
@@ -418,13 +427,6 @@ pub async fn close(
             Message::DifferenceReasonRequired,
         ));
     }
-    // A QR code shown in this shift is not paid into it any more.
-    sqlx::query!(
-        "UPDATE counter_collections SET status = 'cancelled' WHERE shift_id = $1 AND status = 'pending'",
-        id
-    )
-    .execute(&mut *conn)
-    .await?;
     hand_over_cash(conn, &shift, officer.account_id).await?;
     sqlx::query!(
         "UPDATE counter_shifts SET status = 'closed', closed_at = now(), report = $2 WHERE id = $1",

@@ -6,14 +6,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::collections::{self, CollectionStatus};
 use super::shifts::CollectionMethod;
+use super::void_requests::{VoidRequest, VoidRow, VoidStatus, find};
 use super::{Officer, supervises};
 use crate::auth::Caller;
 use crate::auth::access::Supervisors;
@@ -29,77 +29,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_void))
         .routes(routes!(approve_void))
         .routes(routes!(list_void_requests))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
-#[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum VoidStatus {
-    Pending,
-    Approved,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct VoidRequest {
-    pub id: Uuid,
-    pub collection_id: Uuid,
-    pub status: VoidStatus,
-    pub reason: String,
-    pub requested_by: Uuid,
-    pub requested_at: DateTime<Utc>,
-    pub approved_by: Option<Uuid>,
-    pub approved_at: Option<DateTime<Utc>>,
-}
-
-const SELECT: &str = "SELECT id, collection_id, status, reason, requested_by, requested_at,
-                             approved_by, approved_at
-                      FROM counter_void_requests";
-
-#[derive(sqlx::FromRow)]
-struct VoidRow {
-    id: Uuid,
-    collection_id: Uuid,
-    status: VoidStatus,
-    reason: String,
-    requested_by: Uuid,
-    requested_at: DateTime<Utc>,
-    approved_by: Option<Uuid>,
-    approved_at: Option<DateTime<Utc>>,
-}
-
-impl From<VoidRow> for VoidRequest {
-    fn from(row: VoidRow) -> Self {
-        VoidRequest {
-            id: row.id,
-            collection_id: row.collection_id,
-            status: row.status,
-            reason: row.reason,
-            requested_by: row.requested_by,
-            requested_at: row.requested_at,
-            approved_by: row.approved_by,
-            approved_at: row.approved_at,
-        }
-    }
-}
-
-/// The void request of a collection, if one was made (one at most).
-pub(super) async fn of_collection(
-    conn: &mut PgConnection,
-    collection_id: Uuid,
-) -> Result<Option<VoidRequest>, sqlx::Error> {
-    let row: Option<VoidRow> = sqlx::query_as(&format!("{SELECT} WHERE collection_id = $1"))
-        .bind(collection_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(VoidRequest::from))
-}
-
-async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<VoidRequest>, sqlx::Error> {
-    let row: Option<VoidRow> = sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(VoidRequest::from))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -127,14 +56,6 @@ async fn request_void(
     Path(id): Path<Uuid>,
     Json(body): Json<VoidRequestBody>,
 ) -> ApiResult<(StatusCode, Json<VoidRequest>)> {
-    let reason = body.reason.trim();
-    FieldChecks::new()
-        .check(
-            length_within(reason, 1, 500),
-            "reason",
-            Message::TextLength { min: 1, max: 500 },
-        )
-        .finish()?;
     let mut tx = state.db.begin().await?;
     sqlx::query!(
         "SELECT id FROM counter_collections WHERE id = $1 FOR UPDATE",
@@ -146,6 +67,14 @@ async fn request_void(
         .await?
         .filter(|c| c.officer_id == officer.account_id)
         .ok_or_else(|| ApiError::not_found(Message::CollectionNotFound))?;
+    let reason = body.reason.trim();
+    FieldChecks::new()
+        .check(
+            length_within(reason, 1, 500),
+            "reason",
+            Message::TextLength { min: 1, max: 500 },
+        )
+        .finish()?;
     refuse_unless_voidable(&collection)?;
     if collection.collection.void_request.is_some() {
         return Err(

@@ -699,3 +699,19 @@ pub(crate) async fn reset_keys(
         }),
     ))
 }
+
+/// 404 unless a partner of `role` has this id (admins' routes about one merchant or biller).
+pub async fn exists_as(db: &sqlx::PgPool, id: Uuid, role: PartnerRole) -> ApiResult<()> {
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM merchants WHERE id = $1 AND role = $2) AS "exists!""#,
+        id,
+        role.as_str(),
+    )
+    .fetch_one(db)
+    .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::NotFound))
+    }
+}

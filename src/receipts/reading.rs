@@ -52,7 +52,12 @@ struct Row {
 }
 
 const SELECT: &str =
-    "SELECT r.id, r.bill_id, b.biller_id, bl.unit_code, b.paid_by, b.payer_account_id,
+    // The unit whose staff read it: a dossier fee's unit, or the counter that took the money.
+    "SELECT r.id, r.bill_id, b.biller_id,
+        COALESCE(bl.unit_code, (SELECT s.unit_code FROM counter_collections c
+                                JOIN counter_shifts s ON s.id = c.shift_id
+                                WHERE c.receipt_id = r.id)) AS unit_code,
+        b.paid_by, b.payer_account_id,
         s.form, s.series, r.number, r.year, r.method, r.paid_at, r.canonical, r.signature,
         r.cancelled_at, b.code AS bill_code, m.code AS biller_code, m.name AS biller_name,
         bl.tax_code, b.payer_name, b.items, b.amount
@@ -123,7 +128,7 @@ impl Row {
 
 /// Whether the caller may read the receipt: the citizen who paid or to whom the bill is
 /// addressed; an admin; an officer or supervisor whose unit's subtree holds the dossier-fee
-/// biller's unit.
+/// biller's unit, or the counter that collected it (a water bill paid in cash at a commune).
 async fn may_read(state: &AppState, caller: &Caller<AnyRole>, row: &Row) -> ApiResult<bool> {
     Ok(match caller.role {
         Role::Citizen => {

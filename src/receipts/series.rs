@@ -16,6 +16,7 @@ use crate::http::error::{ConstraintRule, FieldChecks, Problem};
 use crate::http::messages::Message;
 use crate::http::pagination::Page;
 use crate::http::{ApiResult, ErrorCode, Json, Path};
+use crate::merchants::PartnerRole;
 use crate::state::AppState;
 
 pub static CONSTRAINT_RULES: &[ConstraintRule] = &[
@@ -84,7 +85,7 @@ async fn add_series(
     Path(biller_id): Path<Uuid>,
     Json(new): Json<NewSeries>,
 ) -> ApiResult<(StatusCode, Json<Series>)> {
-    crate::bills::billers::exists(&state.db, biller_id).await?;
+    crate::merchants::exists_as(&state.db, biller_id, PartnerRole::Biller).await?;
     FieldChecks::new()
         .check(
             new.method.as_deref().is_none_or(|m| METHODS.contains(&m)),
@@ -122,7 +123,7 @@ async fn list_series(
     _admin: Caller<Admins>,
     Path(biller_id): Path<Uuid>,
 ) -> ApiResult<Json<Page<Series>>> {
-    crate::bills::billers::exists(&state.db, biller_id).await?;
+    crate::merchants::exists_as(&state.db, biller_id, PartnerRole::Biller).await?;
     let data = sqlx::query_as!(
         Series,
         "SELECT id, method, form, series FROM receipt_series WHERE biller_id = $1 ORDER BY form, series",

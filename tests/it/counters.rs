@@ -800,6 +800,17 @@ async fn a_void_needs_a_supervisor_and_undoes_the_cash_collection(pool: PgPool) 
     let receipt = receipt_now(&desk, &receipt_id).await;
     assert_eq!(receipt["status"], "cancelled", "{receipt}");
     assert_eq!(receipt["number"], number);
+    // Unpaid again, the bill shows no receipt; paid again (here by An from the app), it gets a
+    // new one, and the cancelled one stays as it was.
+    assert!(bill["receipt_id"].is_null(), "{bill}");
+    let repaid = an_pays(&desk, &fee).await;
+    let new_receipt = repaid["receipt_id"].as_str().unwrap().to_owned();
+    assert_ne!(new_receipt, receipt_id);
+    assert_eq!(
+        issued_receipt(&desk, &new_receipt).await["method"],
+        "wallet"
+    );
+    assert_eq!(receipt_now(&desk, &receipt_id).await["status"], "cancelled");
 
     // Done once.
     let again = desk
@@ -906,6 +917,18 @@ async fn an_officer_collects_their_units_fees_and_the_bills_of_billers_that_chos
 
     let collection = collected_in_cash(&desk, code_of(&sanitation)).await;
     assert_eq!(collection["amount"], amount);
+    // The counter that took the cash reads (and prints) its receipt; another unit's does not.
+    let receipt_path = format!(
+        "/v1/receipts/{}",
+        collection["receipt_id"].as_str().unwrap()
+    );
+    let receipt = desk.app.get_with_token(&receipt_path, &desk.officer).await;
+    assert_eq!(receipt.status(), StatusCode::OK);
+    let elsewhere = desk
+        .app
+        .get_with_token(&receipt_path, &desk.other_unit_officer)
+        .await;
+    expect_problem(elsewhere, StatusCode::NOT_FOUND, "not_found").await;
     let bill = bill_as_an(&desk, &sanitation).await;
     assert_eq!(
         (&bill["status"], &bill["paid_via"]),
@@ -1067,5 +1090,123 @@ async fn the_days_cash_is_remitted_by_biller_as_the_ledger_holds_it(pool: PgPool
     assert_eq!(deposits[0]["amount"], all);
     // The cash has left the unit for the treasury.
     assert_eq!(unit_cash_held(&pool).await, 0);
+    assert_ledger_verifies(&pool).await;
+}
+
+/// Paid twice by two channels: An opens a bank payment of his fee, then pays it in cash at the
+/// counter; the bank's confirmation, arriving after, is accepted and sent straight back to his
+/// wallet (the bills' double-payment rule). The bill stays paid in cash, once, with one receipt.
+#[sqlx::test]
+async fn cash_at_the_counter_then_a_late_bank_payment_is_refunded_to_the_wallet(pool: PgPool) {
+    let desk = DemoDesk::open(&pool).await;
+    let shift = opened(&desk).await;
+    let fee = copy_fee(&desk).await;
+    let before = balance(&desk.app, &desk.citizen).await;
+
+    let path = format!("/v1/bills/{}/pay", fee["id"].as_str().unwrap());
+    let response = desk
+        .app
+        .client
+        .post(desk.app.url(&path))
+        .bearer_auth(&desk.citizen)
+        .header("idempotency-key", Uuid::new_v4().to_string())
+        .json(&json!({"source": "provider", "provider": "sandbox"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let opened_at_bank: Value = response.json().await.unwrap();
+    let reference = opened_at_bank["payment_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    collected_in_cash(&desk, code_of(&fee)).await;
+    let approved = desk
+        .app
+        .client
+        .post(desk.app.url(&format!("/sandbox/pay/{reference}/approve")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::OK);
+
+    // The bank's 8,000 đ came in and went back to An's wallet at once.
+    assert_eq!(balance(&desk.app, &desk.citizen).await, before + 8_000);
+    let bill = bill_as_an(&desk, &fee).await;
+    assert_eq!(
+        (&bill["status"], &bill["paid_via"]),
+        (&json!("paid"), &json!("cash"))
+    );
+    let payments: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT via, refund_reason FROM bill_payments WHERE bill_id = $1::text::uuid ORDER BY created_at",
+    )
+    .bind(fee["id"].as_str().unwrap())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        payments,
+        vec![
+            ("cash".to_owned(), None),
+            ("provider".to_owned(), Some("double_payment".to_owned())),
+        ]
+    );
+    let receipts = format!(
+        "SELECT count(*) FROM receipts WHERE bill_id = '{}'",
+        fee["id"].as_str().unwrap()
+    );
+    assert_eq!(count(&pool, &receipts).await, 1);
+    let done = closed(&desk, &shift, json!({"counted_cash": FLOAT + 8_000})).await;
+    assert_eq!(by_method(&done, "cash"), (1, 8_000));
+    assert_ledger_verifies(&pool).await;
+}
+
+/// Two counters taking one bill at the same moment (Phú Xuân's officer in cash, under two keys
+/// at once, while An pays it from the app): it is paid once, the others are refused, and
+/// nothing moves twice.
+#[sqlx::test]
+async fn one_bill_collected_at_once_by_several_channels_is_paid_once(pool: PgPool) {
+    let desk = DemoDesk::open(&pool).await;
+    let shift = opened(&desk).await;
+    let fee = copy_fee(&desk).await;
+    let before = balance(&desk.app, &desk.citizen).await;
+    let path = format!("/v1/bills/{}/pay", fee["id"].as_str().unwrap());
+    let app_payment = desk
+        .app
+        .client
+        .post(desk.app.url(&path))
+        .bearer_auth(&desk.citizen)
+        .header("idempotency-key", Uuid::new_v4().to_string())
+        .header("x-payment-pin", AN_PIN)
+        .json(&json!({}))
+        .send();
+    let (first, second, in_app) = tokio::join!(
+        collect(&desk, &desk.officer, "race-1", code_of(&fee), "cash"),
+        collect(&desk, &desk.officer, "race-2", code_of(&fee), "cash"),
+        app_payment,
+    );
+    let statuses = [first.status(), second.status(), in_app.unwrap().status()];
+    let won: Vec<_> = statuses.iter().filter(|s| s.is_success()).collect();
+    assert_eq!(won.len(), 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.is_success() || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    let payments = format!(
+        "SELECT count(*) FROM bill_payments WHERE bill_id = '{}'",
+        fee["id"].as_str().unwrap()
+    );
+    assert_eq!(count(&pool, &payments).await, 1);
+    let cash_won = statuses[0].is_success() || statuses[1].is_success();
+    let spent = if cash_won { 0 } else { 8_000 };
+    assert_eq!(balance(&desk.app, &desk.citizen).await, before - spent);
+    let counted = FLOAT + if cash_won { 8_000 } else { 0 };
+    let done = closed(&desk, &shift, json!({"counted_cash": counted})).await;
+    assert_eq!(done["report"]["difference"], 0);
     assert_ledger_verifies(&pool).await;
 }

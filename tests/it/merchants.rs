@@ -229,7 +229,9 @@ async fn cancelled_and_expired_orders_cannot_be_paid(pool: PgPool) {
         0
     );
     let events: Vec<String> = sqlx::query_scalar(
-        "SELECT type FROM outbox_events WHERE merchant_id IS NOT NULL ORDER BY seq",
+        // Not the demo billers' (the demo counter shift's `bill.paid`).
+        "SELECT type FROM outbox_events WHERE merchant_id IS NOT NULL
+         AND merchant_id NOT IN (SELECT id FROM merchants WHERE role = 'biller') ORDER BY seq",
     )
     .fetch_all(&pool)
     .await
