@@ -12,16 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use civicpay::config::Config;
-use civicpay::router::router;
-use civicpay::server::serve;
-use civicpay::state::AppState;
-use serde_json::Value;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 mod support;
-use support::{env_number, fresh_database};
+use support::{env_number, fresh_database, in_process_server, staff_token};
 
 const BENCH_DB: &str = "civicpay_bench_dossiers";
 const POOL_SIZE: u32 = 16;
@@ -129,8 +123,8 @@ impl Site {
                 .bind(SAMPLE)
                 .fetch_all(&pool)
                 .await?;
-        let base = start_server(&pool, &pepper).await?;
-        let officer = login(client, &base).await?;
+        let base = in_process_server(&pool, &pepper).await?;
+        let officer = staff_token(client, &base, OFFICER).await?;
         Ok(Site {
             rows,
             base,
@@ -138,39 +132,6 @@ impl Site {
             codes,
         })
     }
-}
-
-async fn start_server(pool: &PgPool, pepper: &[u8]) -> anyhow::Result<String> {
-    let mut config = Config::from_env()?;
-    config.auth.jwt_secret = Some("bench-signing-key-0123456789abcdef-0123456789".into());
-    config.wallet.pin_pepper = Some(String::from_utf8(pepper.to_vec())?);
-    // 32 bytes, base64url: `bench-receipt-signing-key-012345`.
-    config.receipts.signing_key = Some("YmVuY2gtcmVjZWlwdC1zaWduaW5nLWtleS0wMTIzNDU".into());
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let app = router(AppState::new(pool.clone(), &config));
-    tokio::spawn(serve(
-        listener,
-        app,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    Ok(base)
-}
-
-async fn login(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let body = serde_json::json!({"phone": OFFICER.0, "password": OFFICER.1});
-    let tokens: Value = client
-        .post(format!("{base}/v1/auth/login"))
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(tokens["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
 }
 
 /// Tops the table up to `target` dossiers: over the last two years, spread across the demo

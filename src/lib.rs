@@ -36,6 +36,7 @@ pub mod payments;
 pub mod procedures;
 pub mod receipts;
 pub mod router;
+pub mod scorecards;
 pub mod secrets;
 pub mod server;
 pub mod state;

@@ -32,6 +32,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::bills::routes())
         .merge(crate::receipts::routes())
         .merge(crate::counters::routes())
+        .merge(crate::scorecards::routes())
         .merge(crate::ops::ledger_verify::routes())
 }
 

@@ -821,3 +821,43 @@ pub fn current_commit() -> String {
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".to_owned())
 }
+
+/// The application on `pool` served in this process on a free loopback port, with the bench's
+/// keys; answers its base URL. For read benchmarks, which need no separate server process.
+pub async fn in_process_server(pool: &PgPool, pepper: &[u8]) -> anyhow::Result<String> {
+    use civicpay::config::Config;
+    let mut config = Config::from_env()?;
+    config.auth.jwt_secret = Some("bench-signing-key-0123456789abcdef-0123456789".into());
+    config.wallet.pin_pepper = Some(String::from_utf8(pepper.to_vec())?);
+    // 32 bytes, base64url: `bench-receipt-signing-key-012345`.
+    config.receipts.signing_key = Some("YmVuY2gtcmVjZWlwdC1zaWduaW5nLWtleS0wMTIzNDU".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = civicpay::router::router(civicpay::state::AppState::new(pool.clone(), &config));
+    tokio::spawn(civicpay::server::serve(
+        listener,
+        app,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    Ok(base)
+}
+
+/// A staff member's access token, logged in with phone and password.
+pub async fn staff_token(
+    client: &reqwest::Client,
+    base: &str,
+    (phone, password): (&str, &str),
+) -> anyhow::Result<String> {
+    let tokens: serde_json::Value = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"phone": phone, "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}

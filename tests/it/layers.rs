@@ -61,6 +61,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("payments", Features),
     ("procedures", Features),
     ("receipts", Features),
+    ("scorecards", Features),
     ("units", Features),
     ("wallet", Features),
     ("openapi", Application),

@@ -35,6 +35,7 @@ mod pin_writes;
 mod procedures;
 mod receipts;
 mod receipts_offline;
+mod scorecards;
 mod shutdown;
 mod staff_reset;
 mod support;
