@@ -54,6 +54,16 @@ pub struct Answer {
     pub body: serde_json::Value,
 }
 
+impl Answer {
+    /// `body` answered with `status`, as it will be stored under the key.
+    pub fn of(status: StatusCode, body: &impl serde::Serialize) -> ApiResult<Answer> {
+        Ok(Answer {
+            status,
+            body: serde_json::to_value(body).map_err(ApiError::internal)?,
+        })
+    }
+}
+
 impl<T, S> FromRequest<S> for Idempotent<T>
 where
     T: DeserializeOwned + Send,

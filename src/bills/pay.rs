@@ -105,7 +105,7 @@ async fn pay_bill(
             .run(&state.db, payer, move |conn, body| {
                 Box::pin(async move {
                     let opened = open_at_provider(conn, &providers, payer, id, body, &client_ip);
-                    answer(StatusCode::CREATED, &opened.await?)
+                    Answer::of(StatusCode::CREATED, &opened.await?)
                 })
             })
             .await;
@@ -124,17 +124,10 @@ async fn pay_bill(
                     ));
                 }
                 let bill = pay_from_wallet(conn, &checked, id).await?;
-                answer(StatusCode::OK, &bill)
+                Answer::of(StatusCode::OK, &bill)
             })
         })
         .await
-}
-
-fn answer(status: StatusCode, body: &impl Serialize) -> ApiResult<Answer> {
-    Ok(Answer {
-        status,
-        body: serde_json::to_value(body).map_err(ApiError::internal)?,
-    })
 }
 
 /// The bill locked for its payment, with where its money goes; 404 when there is none.

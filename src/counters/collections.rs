@@ -160,10 +160,7 @@ async fn collect(
         .run(&state.db, caller, move |conn, body| {
             Box::pin(async move {
                 let collection = collect_bill(conn, &officer, &body).await?;
-                Ok(Answer {
-                    status: StatusCode::CREATED,
-                    body: serde_json::to_value(&collection).map_err(ApiError::internal)?,
-                })
+                Answer::of(StatusCode::CREATED, &collection)
             })
         })
         .await

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{Officer, bill_at_counter, hold_open_shift};
 use crate::bills::pay::{CashRefund, refund_in_cash};
 use crate::http::error::Problem;
-use crate::http::{ApiError, ApiResult};
+use crate::http::ApiResult;
 use crate::idempotency::{Answer, Idempotent};
 use crate::state::AppState;
 
@@ -63,10 +63,7 @@ async fn refund_cash(
         .run(&state.db, caller, move |conn, body| {
             Box::pin(async move {
                 let refund = pay_out(conn, &officer, &body.bill_code).await?;
-                Ok(Answer {
-                    status: StatusCode::CREATED,
-                    body: serde_json::to_value(&refund).map_err(ApiError::internal)?,
-                })
+                Answer::of(StatusCode::CREATED, &refund)
             })
         })
         .await

@@ -201,10 +201,7 @@ async fn record_deposit(
         .run(&state.db, recorded_by, move |conn, body| {
             Box::pin(async move {
                 let deposit = deposit(conn, &unit, recorded_by, &body).await?;
-                Ok(Answer {
-                    status: StatusCode::CREATED,
-                    body: serde_json::to_value(&deposit).map_err(ApiError::internal)?,
-                })
+                Answer::of(StatusCode::CREATED, &deposit)
             })
         })
         .await

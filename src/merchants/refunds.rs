@@ -59,10 +59,7 @@ async fn create_refund(
         .run(&state.db, merchant_id, move |conn, body| {
             Box::pin(async move {
                 let order = refund(conn, merchant_id, &order_ref, body).await?;
-                Ok(Answer {
-                    status: StatusCode::CREATED,
-                    body: serde_json::to_value(&order).map_err(ApiError::internal)?,
-                })
+                Answer::of(StatusCode::CREATED, &order)
             })
         })
         .await

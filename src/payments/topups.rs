@@ -132,10 +132,7 @@ async fn start(
         created_at: opened.created_at,
         settled_at: None,
     };
-    Ok(Answer {
-        status: StatusCode::CREATED,
-        body: serde_json::to_value(&topup).map_err(ApiError::internal)?,
-    })
+    Answer::of(StatusCode::CREATED, &topup)
 }
 
 /// One of the caller's top-ups.

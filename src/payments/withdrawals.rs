@@ -174,10 +174,7 @@ async fn withdraw(
         Audience::Citizen(citizen),
     )
     .await?;
-    Ok(Answer {
-        status: StatusCode::CREATED,
-        body: serde_json::to_value(&withdrawal).map_err(ApiError::internal)?,
-    })
+    Answer::of(StatusCode::CREATED, &withdrawal)
 }
 
 /// The amount and the provider, once every field passed its checks; the account must be in

@@ -137,23 +137,25 @@ async fn counter_bill(desk: &DemoDesk, token: &str, code: &str) -> reqwest::Resp
 
 /// An pays the bill from the wallet (`POST /v1/bills/{id}/pay` with the PIN); returns the bill.
 async fn an_pays(desk: &DemoDesk, bill: &Value) -> Value {
-    let path = format!("/v1/bills/{}/pay", bill["id"].as_str().unwrap());
-    let response = desk
-        .app
-        .client
-        .post(desk.app.url(&path))
-        .bearer_auth(&desk.citizen)
-        .header("idempotency-key", Uuid::new_v4().to_string())
-        .header("x-payment-pin", AN_PIN)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let response = an_paying(desk, bill, json!({})).send().await.unwrap();
     let status = response.status();
     let paid: Value = response.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{paid}");
     assert_eq!(paid["status"], "paid");
     paid
+}
+
+/// An's `POST /v1/bills/{id}/pay` of `bill` with `body`, under a fresh key, with his PIN (which
+/// a payment through a provider does not need).
+fn an_paying(desk: &DemoDesk, bill: &Value, body: Value) -> reqwest::RequestBuilder {
+    let path = format!("/v1/bills/{}/pay", bill["id"].as_str().unwrap());
+    desk.app
+        .client
+        .post(desk.app.url(&path))
+        .bearer_auth(&desk.citizen)
+        .header("idempotency-key", Uuid::new_v4().to_string())
+        .header("x-payment-pin", AN_PIN)
+        .json(&body)
 }
 
 // --- Shifts ---------------------------------------------------------------------------------
@@ -1103,17 +1105,14 @@ async fn cash_at_the_counter_then_a_late_bank_payment_is_refunded_to_the_wallet(
     let fee = copy_fee(&desk).await;
     let before = balance(&desk.app, &desk.citizen).await;
 
-    let path = format!("/v1/bills/{}/pay", fee["id"].as_str().unwrap());
-    let response = desk
-        .app
-        .client
-        .post(desk.app.url(&path))
-        .bearer_auth(&desk.citizen)
-        .header("idempotency-key", Uuid::new_v4().to_string())
-        .json(&json!({"source": "provider", "provider": "sandbox"}))
-        .send()
-        .await
-        .unwrap();
+    let response = an_paying(
+        &desk,
+        &fee,
+        json!({"source": "provider", "provider": "sandbox"}),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let opened_at_bank: Value = response.json().await.unwrap();
     let reference = opened_at_bank["payment_url"]
@@ -1173,16 +1172,7 @@ async fn one_bill_collected_at_once_by_several_channels_is_paid_once(pool: PgPoo
     let shift = opened(&desk).await;
     let fee = copy_fee(&desk).await;
     let before = balance(&desk.app, &desk.citizen).await;
-    let path = format!("/v1/bills/{}/pay", fee["id"].as_str().unwrap());
-    let app_payment = desk
-        .app
-        .client
-        .post(desk.app.url(&path))
-        .bearer_auth(&desk.citizen)
-        .header("idempotency-key", Uuid::new_v4().to_string())
-        .header("x-payment-pin", AN_PIN)
-        .json(&json!({}))
-        .send();
+    let app_payment = an_paying(&desk, &fee, json!({})).send();
     let (first, second, in_app) = tokio::join!(
         collect(&desk, &desk.officer, "race-1", code_of(&fee), "cash"),
         collect(&desk, &desk.officer, "race-2", code_of(&fee), "cash"),
