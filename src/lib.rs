@@ -19,6 +19,7 @@ pub mod calendar;
 pub mod callbacks;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod counters;
 pub mod crypto;
 pub mod db;

@@ -95,6 +95,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     // Swagger UI's default would ask an online validator about the document.
     let docs_config = SwaggerConfig::from("/openapi.json").validator_url("none");
     api.merge(sandbox_routes(&state))
+        .merge(crate::console::pages())
         .merge(extra)
         .route("/openapi.json", get(serve_openapi_json))
         .merge(SwaggerUi::new("/docs").config(docs_config))

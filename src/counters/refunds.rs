@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::{Officer, bill_at_counter, hold_open_shift};
 use crate::bills::pay::{CashRefund, refund_in_cash};
-use crate::http::error::Problem;
 use crate::http::ApiResult;
+use crate::http::error::Problem;
 use crate::idempotency::{Answer, Idempotent};
 use crate::state::AppState;
 

@@ -1,11 +1,11 @@
-//! The counts behind a scorecard, read from the data: dossiers received and finished, overdue
-//! now, fee bills paid, ratings, each counted per unit in one statement, then added up per child
-//! unit (and its subtree) and for the whole subtree.
+//! The counts behind a scorecard, per unit: dossiers received and finished, fee bills paid and
+//! ratings from the daily summaries, overdue now live; the scorecard adds them up per child unit
+//! (and its subtree) and for the whole subtree.
 
 use std::collections::HashMap;
 use std::ops::AddAssign;
 
-use chrono::{DateTime, Utc};
+use chrono::NaiveDate;
 use sqlx::PgConnection;
 
 /// What is counted for one unit (or summed over several) in a period.
@@ -46,57 +46,60 @@ impl AddAssign for Counts {
     }
 }
 
-/// `[from, until)`: the instants of the period's Vietnam-time days.
+/// A period of Vietnam-time days, first and last included.
 pub struct Span {
-    pub from: DateTime<Utc>,
-    pub until: DateTime<Utc>,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
 }
 
-/// The counts of each of `units` in the period (units with nothing are absent).
+/// The counts of each of `units` in the period (units with nothing are absent): the period's
+/// figures from the daily summaries the triggers keep (migrations/…_scorecards.sql), overdue
+/// now counted live.
 pub async fn per_unit(
     conn: &mut PgConnection,
     units: &[String],
     span: &Span,
 ) -> Result<HashMap<String, Counts>, sqlx::Error> {
-    let mut counts: HashMap<String, Counts> = HashMap::new();
-    let received = sqlx::query!(
-        r#"SELECT d.unit_code, count(*) AS "received!",
-                  count(*) FILTER (WHERE d.channel = 'online') AS "online!",
-                  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM dossier_documents dd WHERE dd.dossier_id = d.id)) AS "digitized!"
-           FROM dossiers d
-           WHERE d.unit_code = ANY($1) AND d.received_at >= $2 AND d.received_at < $3
-           GROUP BY d.unit_code"#,
-        units,
-        span.from,
-        span.until,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in received {
-        let unit = counts.entry(row.unit_code).or_default();
-        unit.received = row.received;
-        unit.received_online = row.online;
-        unit.received_digitized = row.digitized;
-    }
-    // Finished = the result ready or the refusal of the request (rejected), by finish date;
-    // on time = at or before the due time.
-    let finished = sqlx::query!(
-        r#"SELECT unit_code, count(*) AS "finished!",
-                  count(*) FILTER (WHERE finished_at <= due_at) AS "on_time!"
-           FROM dossiers
-           WHERE unit_code = ANY($1) AND finished_at >= $2 AND finished_at < $3
+    let summed = sqlx::query!(
+        r#"SELECT unit_code,
+                  sum(received)::bigint AS "received!", sum(received_online)::bigint AS "received_online!",
+                  sum(received_digitized)::bigint AS "received_digitized!",
+                  sum(finished)::bigint AS "finished!", sum(finished_on_time)::bigint AS "finished_on_time!",
+                  sum(fees_paid)::bigint AS "fees_paid!", sum(fees_paid_cashless)::bigint AS "fees_paid_cashless!",
+                  sum(fees_amount)::bigint AS "fees_amount!",
+                  sum(fees_amount_cashless)::bigint AS "fees_amount_cashless!",
+                  sum(ratings)::bigint AS "ratings!", sum(ratings_good)::bigint AS "ratings_good!",
+                  sum(rating_points)::bigint AS "rating_points!"
+           FROM scorecard_days
+           WHERE unit_code = ANY($1) AND day BETWEEN $2 AND $3
            GROUP BY unit_code"#,
         units,
-        span.from,
-        span.until,
+        span.first,
+        span.last,
     )
     .fetch_all(&mut *conn)
     .await?;
-    for row in finished {
-        let unit = counts.entry(row.unit_code).or_default();
-        unit.finished = row.finished;
-        unit.finished_on_time = row.on_time;
-    }
+    let mut counts: HashMap<String, Counts> = summed
+        .into_iter()
+        .map(|row| {
+            let counts = Counts {
+                received: row.received,
+                received_online: row.received_online,
+                received_digitized: row.received_digitized,
+                finished: row.finished,
+                finished_on_time: row.finished_on_time,
+                fees_paid: row.fees_paid,
+                fees_paid_cashless: row.fees_paid_cashless,
+                fees_amount: row.fees_amount,
+                fees_amount_cashless: row.fees_amount_cashless,
+                ratings: row.ratings,
+                ratings_good: row.ratings_good,
+                rating_points: row.rating_points,
+                ..Counts::default()
+            };
+            (row.unit_code, counts)
+        })
+        .collect();
     // Overdue now, whatever the period: unfinished, past the due time (a paused clock counts
     // up to its pause), with or without the apology (a reschedule).
     let overdue = sqlx::query!(
@@ -115,48 +118,6 @@ pub async fn per_unit(
         let unit = counts.entry(row.unit_code).or_default();
         unit.overdue_now = row.overdue;
         unit.overdue_with_apology = row.apology;
-    }
-    // Fee bills paid in the period, by the unit that bills them.
-    let fees = sqlx::query!(
-        r#"SELECT bl.unit_code AS "unit_code!", count(*) AS "paid!",
-                  count(*) FILTER (WHERE b.paid_via <> 'cash') AS "cashless!",
-                  COALESCE(sum(b.amount), 0)::bigint AS "amount!",
-                  COALESCE(sum(b.amount) FILTER (WHERE b.paid_via <> 'cash'), 0)::bigint AS "amount_cashless!"
-           FROM billers bl
-           JOIN bills b ON b.biller_id = bl.id AND b.paid_at >= $2 AND b.paid_at < $3
-           WHERE bl.unit_code = ANY($1)
-           GROUP BY bl.unit_code"#,
-        units,
-        span.from,
-        span.until,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in fees {
-        let unit = counts.entry(row.unit_code).or_default();
-        unit.fees_paid = row.paid;
-        unit.fees_paid_cashless = row.cashless;
-        unit.fees_amount = row.amount;
-        unit.fees_amount_cashless = row.amount_cashless;
-    }
-    let ratings = sqlx::query!(
-        r#"SELECT d.unit_code, count(*) AS "ratings!",
-                  count(*) FILTER (WHERE r.score >= 4) AS "good!",
-                  COALESCE(sum(r.score), 0)::bigint AS "points!"
-           FROM dossier_ratings r JOIN dossiers d ON d.id = r.dossier_id
-           WHERE d.unit_code = ANY($1) AND r.created_at >= $2 AND r.created_at < $3
-           GROUP BY d.unit_code"#,
-        units,
-        span.from,
-        span.until,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in ratings {
-        let unit = counts.entry(row.unit_code).or_default();
-        unit.ratings = row.ratings;
-        unit.ratings_good = row.good;
-        unit.rating_points = row.points;
     }
     Ok(counts)
 }

@@ -105,15 +105,14 @@ impl Period {
         FieldChecks::new()
             .check(from <= to, "to", Message::PeriodReversed)
             .finish()?;
-        let until = to
-            .succ_opt()
-            .map(crate::vietnam_time::day_start)
-            .ok_or_else(|| ApiError::invalid_field("to", Message::FieldInvalidValue))?;
-        let span = Span {
-            from: crate::vietnam_time::day_start(from),
-            until,
-        };
-        Ok((from, to, span))
+        Ok((
+            from,
+            to,
+            Span {
+                first: from,
+                last: to,
+            },
+        ))
     }
 }
 

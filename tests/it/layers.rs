@@ -53,6 +53,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("bills", Features),
     ("calendar", Features),
     ("callbacks", Features),
+    ("console", Features),
     ("counters", Features),
     ("dossiers", Features),
     ("idempotency", Features),

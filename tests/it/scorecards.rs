@@ -601,3 +601,187 @@ async fn an_admin_moves_a_target_and_the_bands_follow(pool: PgPool) {
         .await;
     expect_problem(by_supervisor, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+/// The answer of a request that must succeed.
+async fn created(response: reqwest::Result<reqwest::Response>) -> Value {
+    let response = response.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{status} {body}");
+    body
+}
+
+/// Every unit's and day's figures, counted afresh from the dossiers, documents, fee bills and
+/// ratings (what the summaries must always equal), and as the summaries hold them; each row as
+/// text, days with nothing left out.
+async fn recount_and_summaries(pool: &PgPool) -> (Vec<String>, Vec<String>) {
+    let recount = sqlx::query_scalar(
+        "WITH parts AS (
+             SELECT unit_code, vietnam_day(received_at) AS day, 1 AS received, (channel = 'online')::int AS online,
+                    EXISTS (SELECT 1 FROM dossier_documents dd WHERE dd.dossier_id = d.id)::int AS digitized,
+                    0 AS finished, 0 AS on_time, 0 AS paid, 0 AS cashless, 0::bigint AS amount, 0::bigint AS amount_cashless,
+                    0 AS ratings, 0 AS good, 0 AS points
+             FROM dossiers d WHERE received_at IS NOT NULL
+             UNION ALL
+             SELECT unit_code, vietnam_day(finished_at), 0, 0, 0, 1, COALESCE(finished_at <= due_at, false)::int,
+                    0, 0, 0, 0, 0, 0, 0
+             FROM dossiers WHERE finished_at IS NOT NULL
+             UNION ALL
+             SELECT bl.unit_code, vietnam_day(b.paid_at), 0, 0, 0, 0, 0, 1, (b.paid_via <> 'cash')::int, b.amount,
+                    CASE WHEN b.paid_via <> 'cash' THEN b.amount ELSE 0 END, 0, 0, 0
+             FROM bills b JOIN billers bl ON bl.id = b.biller_id WHERE b.paid_at IS NOT NULL AND bl.unit_code IS NOT NULL
+             UNION ALL
+             SELECT d.unit_code, vietnam_day(r.created_at), 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, (r.score >= 4)::int, r.score
+             FROM dossier_ratings r JOIN dossiers d ON d.id = r.dossier_id
+         )
+         SELECT concat_ws(' ', unit_code, day, sum(received), sum(online), sum(digitized), sum(finished), sum(on_time),
+                          sum(paid), sum(cashless), sum(amount), sum(amount_cashless), sum(ratings), sum(good), sum(points))
+         FROM parts GROUP BY unit_code, day ORDER BY unit_code, day",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let summaries = sqlx::query_scalar(
+        "SELECT concat_ws(' ', unit_code, day, received, received_online, received_digitized, finished,
+                          finished_on_time, fees_paid, fees_paid_cashless, fees_amount, fees_amount_cashless,
+                          ratings, ratings_good, rating_points)
+         FROM scorecard_days
+         WHERE received <> 0 OR finished <> 0 OR fees_paid <> 0 OR ratings <> 0 OR received_digitized <> 0
+            OR fees_amount <> 0 OR finished_on_time <> 0
+         ORDER BY unit_code, day",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (recount, summaries)
+}
+
+/// The daily summaries the scorecards read equal a full recount after a mixed workload: dossiers
+/// received at the counter with their fees billed, a fee paid in cash then voided then paid from
+/// the wallet, one paid by QR at the counter, dossiers finished, and changes made behind the API's
+/// back (a finish moved, a due time moved after the finish, a first document added late, a bill's
+/// channel changed, a payment undone, a rating given).
+#[sqlx::test]
+async fn the_summaries_equal_a_full_recount_after_a_mixed_workload(pool: PgPool) {
+    let desk = DemoDesk::open(&pool).await;
+    october(&pool).await;
+    let app = &desk.app;
+    let post = |path: &str, token: &str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .header("x-payment-pin", "246810")
+            .json(&body)
+            .send()
+    };
+    created(
+        post(
+            "/v1/counter/shifts",
+            &desk.officer,
+            json!({"opening_float": 0}),
+        )
+        .await,
+    )
+    .await;
+    let mut fees = Vec::new();
+    // Counter dossiers come with their mandatory documents (the fixture has dossiers without).
+    for _ in 0..2 {
+        let documents = json!([
+            crate::support::desk::document("to_khai"),
+            crate::support::desk::document("giay_to_tuy_than")
+        ]);
+        let dossier = created(
+            post(
+                "/v1/counter/dossiers",
+                &desk.officer,
+                json!({"procedure_code": "2.000635", "documents": documents,
+                       "applicant": {"phone": "0912345678", "full_name": "Nguyễn Văn An", "national_id": "046095012345"}}),
+            )
+            .await,
+        )
+        .await;
+        fees.push(dossier["fee_bill"].clone());
+    }
+    // The first fee: cash, voided with the supervisor's approval, then paid from the wallet.
+    let cash = created(
+        post(
+            "/v1/counter/collections",
+            &desk.officer,
+            json!({"bill_code": fees[0]["code"], "method": "cash"}),
+        )
+        .await,
+    )
+    .await;
+    let void = created(
+        post(
+            &format!(
+                "/v1/counter/collections/{}/void",
+                cash["id"].as_str().unwrap()
+            ),
+            &desk.officer,
+            json!({"reason": "thu nhầm"}),
+        )
+        .await,
+    )
+    .await;
+    created(
+        post(
+            &format!(
+                "/v1/counter/void-requests/{}/approve",
+                void["id"].as_str().unwrap()
+            ),
+            &desk.supervisor,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    created(
+        post(
+            &format!("/v1/bills/{}/pay", fees[0]["id"].as_str().unwrap()),
+            &desk.citizen,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    // The second: by QR at the counter, paid in the app.
+    created(
+        post(
+            "/v1/counter/collections",
+            &desk.officer,
+            json!({"bill_code": fees[1]["code"], "method": "qr"}),
+        )
+        .await,
+    )
+    .await;
+    created(
+        post(
+            &format!("/v1/bills/{}/pay", fees[1]["id"].as_str().unwrap()),
+            &desk.citizen,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    let (recount, summaries) = recount_and_summaries(&pool).await;
+    assert!(recount.len() > 10, "{recount:?}");
+    assert_eq!(summaries, recount, "after the API's workload");
+
+    for change in [
+        "UPDATE dossiers SET finished_at = finished_at + interval '3 days' WHERE code = '19753-261001-0001'",
+        "UPDATE dossiers SET due_at = due_at - interval '5 days' WHERE code = '19753-261003-0001'",
+        "INSERT INTO dossier_documents (id, dossier_id, code, name, sha256, size_bytes, storage_uri, added_with)
+         SELECT gen_random_uuid(), id, 'bo_sung', 'bo-sung.pdf', repeat('cd', 32), 1, 's3://civicpay-documents/y.pdf', 'supplement'
+         FROM dossiers WHERE code = '19753-261002-0001'",
+        "UPDATE bills SET paid_via = 'cash' WHERE paid_via = 'wallet' AND code LIKE 'BFIX%' AND amount = 20000",
+        "UPDATE bills SET status = 'unpaid', paid_at = NULL, paid_via = NULL WHERE code LIKE 'BFIX%' AND amount = 30000",
+        "UPDATE dossiers SET status = 'returned', finished_at = now() WHERE code = '19753-261004-0001'",
+        "INSERT INTO dossier_ratings (dossier_id, score) SELECT id, 2 FROM dossiers WHERE code = '19753-261004-0001'",
+    ] {
+        sqlx::query(change).execute(&pool).await.unwrap();
+        let (recount, summaries) = recount_and_summaries(&pool).await;
+        assert_eq!(summaries, recount, "after {change}");
+    }
+}
