@@ -12,6 +12,7 @@ mod bills_pay;
 mod bills_settlement;
 mod callbacks;
 mod cli;
+mod console;
 mod counters;
 mod database;
 mod demo;
