@@ -22,8 +22,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Targets as fractions (`"0.96"`), band widths as fraction points below the target: green at
 /// or above the target, yellow within `yellow_width` of it, orange within `orange_width`, red
 /// below.
+/// (Unknown members are ignored, so what `GET` answers, `updated_at` included, may be sent back
+/// changed.)
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Targets {
     #[schema(value_type = String, example = "0.96")]
     pub on_time: Decimal,
