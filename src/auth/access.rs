@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::tokens::verify_access;
+use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -113,6 +114,33 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+impl<P: Policy> Caller<P> {
+    /// Whether the caller watches `unit_code` from above: a supervisor whose subtree holds it,
+    /// or an admin. Officers watch no unit (they see their own work only).
+    pub async fn supervises(&self, db: &PgPool, unit_code: &str) -> ApiResult<bool> {
+        if !matches!(self.role, Role::Supervisor | Role::Admin) {
+            return Ok(false);
+        }
+        self.scope().covers_unit(db, unit_code).await
+    }
+}
+
+impl Caller<Supervisors> {
+    /// The unit a supervisor (or an admin) asks about: the named one within their subtree, else
+    /// their own; 404 outside it or for no such unit, 422 for an admin naming none.
+    pub async fn unit_in_scope(&self, db: &PgPool, unit: Option<String>) -> ApiResult<String> {
+        let unit = match (unit, &self.unit_code) {
+            (Some(unit), _) => unit,
+            (None, Some(own)) => own.clone(),
+            (None, None) => return Err(ApiError::invalid_field("unit", Message::UnitRequired)),
+        };
+        if !crate::units::exists(db, &unit).await? || !self.supervises(db, &unit).await? {
+            return Err(ApiError::not_found(Message::UnitNotFound { code: unit }));
+        }
+        Ok(unit)
+    }
 }
 
 /// What part of the world a caller may see.

@@ -416,38 +416,28 @@ pub struct CashVoid {
 /// reversing entry. 409 when the payment is no longer the bill's (refunded with its dossier).
 pub async fn void_cash_payment(conn: &mut PgConnection, void: &CashVoid) -> ApiResult<Uuid> {
     let payable = lock_payable(conn, void.bill_id).await?;
-    let bill = &payable.bill;
-    let kept = sqlx::query!(
-        "SELECT id, amount FROM bill_payments
-         WHERE bill_id = $1 AND entry_id = $2 AND via = 'cash' AND refund_entry_id IS NULL",
-        bill.id,
-        void.entry_id,
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(kept) = kept.filter(|_| bill.status == BillStatus::Paid) else {
-        return Err(
-            ApiError::new(ErrorCode::InvalidTransition).with_detail(Message::CollectionNotVoidable)
-        );
-    };
-    let movement = CashMovement {
+    let back = CashBack {
+        payment_entry: Some(void.entry_id),
+        bill_status: BillStatus::Paid,
         kind: EntryKind::Void,
         note: "Hủy khoản thu tiền mặt (đã được phê duyệt)",
+        reason: "voided",
         drawer_account: void.drawer_account,
-        biller_account: payable.biller_account,
-        amount: kept.amount,
         officer: void.approved_by,
     };
-    let entry_id = post_cash(conn, bill, &movement, false).await?;
-    mark_refunded(conn, kept.id, entry_id, "voided").await?;
+    let (_, entry_id) = give_cash_back(conn, &payable, &back)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidTransition).with_detail(Message::CollectionNotVoidable)
+        })?;
     sqlx::query!(
         "UPDATE bills SET status = 'unpaid', paid_at = NULL, paid_via = NULL, paid_by = NULL WHERE id = $1",
-        bill.id
+        payable.bill.id
     )
     .execute(&mut *conn)
     .await?;
-    crate::receipts::cancel(conn, bill.id).await?;
-    super::announce(conn, bill.id, "bill.payment_voided").await?;
+    crate::receipts::cancel(conn, payable.bill.id).await?;
+    super::announce(conn, payable.bill.id, "bill.payment_voided").await?;
     Ok(entry_id)
 }
 
@@ -458,9 +448,8 @@ pub struct CashRefund {
     pub officer: Uuid,
 }
 
-/// Cash paid back for a bill: the bill as it is now, what went back, and the entry.
+/// Cash paid back for a bill: how much, and the entry.
 pub struct RefundedInCash {
-    pub bill: BillRow,
     pub amount: i64,
     pub entry_id: Uuid,
 }
@@ -473,47 +462,76 @@ pub async fn refund_in_cash(
     refund: &CashRefund,
 ) -> ApiResult<RefundedInCash> {
     let payable = lock_payable(conn, refund.bill_id).await?;
-    let bill = &payable.bill;
-    let owed = sqlx::query!(
-        "SELECT id, amount FROM bill_payments
-         WHERE bill_id = $1 AND via = 'cash' AND refund_entry_id IS NULL",
-        bill.id,
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(owed) = owed.filter(|_| bill.status == BillStatus::Cancelled) else {
-        return Err(ApiError::new(ErrorCode::NoRefundOwed));
-    };
-    let movement = CashMovement {
+    let back = CashBack {
+        payment_entry: None,
+        bill_status: BillStatus::Cancelled,
         kind: EntryKind::Refund,
         note: RefundReason::DossierClosed.note(),
+        reason: RefundReason::DossierClosed.as_str(),
         drawer_account: refund.drawer_account,
-        biller_account: payable.biller_account,
-        amount: owed.amount,
         officer: refund.officer,
     };
-    let entry_id = post_cash(conn, bill, &movement, false).await?;
-    mark_refunded(
-        conn,
-        owed.id,
-        entry_id,
-        RefundReason::DossierClosed.as_str(),
-    )
-    .await?;
+    let (amount, entry_id) = give_cash_back(conn, &payable, &back)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NoRefundOwed))?;
     sqlx::query!(
         "UPDATE bills SET refunded_at = now() WHERE id = $1",
-        bill.id
+        payable.bill.id
     )
     .execute(&mut *conn)
     .await?;
-    let bill = super::find(conn, BillKey::Id(bill.id), false)
-        .await?
-        .ok_or_else(|| ApiError::internal("a refunded bill vanished"))?;
-    Ok(RefundedInCash {
-        bill,
-        amount: owed.amount,
-        entry_id,
-    })
+    Ok(RefundedInCash { amount, entry_id })
+}
+
+/// Cash going back from a biller to a counter's drawer: which payment (the one of
+/// `payment_entry`, or the bill's cash payment not yet returned), when, and how it is written.
+struct CashBack {
+    payment_entry: Option<Uuid>,
+    /// The state the locked bill must be in.
+    bill_status: BillStatus,
+    kind: EntryKind,
+    note: &'static str,
+    /// Recorded against the payment (`bill_payments.refund_reason`).
+    reason: &'static str,
+    drawer_account: Uuid,
+    officer: Uuid,
+}
+
+/// Sends the bill's cash payment back to the drawer and records it against the payment, in the
+/// caller's transaction (which holds the bill's lock); answers the amount and the entry, or
+/// `None` when the bill is not in `bill_status` or has no such payment (nothing moves).
+async fn give_cash_back(
+    conn: &mut PgConnection,
+    payable: &Payable,
+    back: &CashBack,
+) -> ApiResult<Option<(i64, Uuid)>> {
+    let bill = &payable.bill;
+    if bill.status != back.bill_status {
+        return Ok(None);
+    }
+    let kept = sqlx::query!(
+        "SELECT id, amount FROM bill_payments
+         WHERE bill_id = $1 AND via = 'cash' AND refund_entry_id IS NULL
+           AND ($2::uuid IS NULL OR entry_id = $2)",
+        bill.id,
+        back.payment_entry,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(kept) = kept else {
+        return Ok(None);
+    };
+    let movement = CashMovement {
+        kind: back.kind,
+        note: back.note,
+        drawer_account: back.drawer_account,
+        biller_account: payable.biller_account,
+        amount: kept.amount,
+        officer: back.officer,
+    };
+    let entry_id = post_cash(conn, bill, &movement, false).await?;
+    mark_refunded(conn, kept.id, entry_id, back.reason).await?;
+    Ok(Some((kept.amount, entry_id)))
 }
 
 /// Writes a bill payment's refund (or void): the entry that sent it back, and why.

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::shifts::CollectionMethod;
 use super::void_requests::{self, VoidRequest};
-use super::{Officer, bill_at_counter, bill_in_reach, hold_open_shift, supervises};
+use super::{Officer, bill_at_counter, bill_in_reach, hold_open_shift};
 use crate::auth::Caller;
 use crate::auth::access::Staff;
 use crate::bills::pay::{CashPaid, pay_in_cash};
@@ -305,14 +305,8 @@ async fn get_collection(
     let row = find(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(Message::CollectionNotFound))?;
-    let visible = row.officer_id == caller.account_id
-        || supervises(
-            &state.db,
-            caller.role,
-            caller.unit_code.as_deref(),
-            &row.unit_code,
-        )
-        .await?;
+    let visible =
+        row.officer_id == caller.account_id || caller.supervises(&state.db, &row.unit_code).await?;
     if !visible {
         return Err(ApiError::not_found(Message::CollectionNotFound));
     }

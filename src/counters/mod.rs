@@ -34,7 +34,7 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::auth::access::{Officers, Role};
+use crate::auth::access::Officers;
 use crate::bills::{BillKind, BillRow};
 use crate::http::error::ConstraintRule;
 use crate::http::messages::Message;
@@ -178,19 +178,4 @@ async fn bill_at_counter(
         return Err(ApiError::new(ErrorCode::Forbidden).with_detail(Message::NotCollectionPoint));
     }
     Ok(bill)
-}
-
-/// Whether a supervisor or an admin sees a shift of `unit_code` (an officer sees only their own
-/// shifts, checked by the caller).
-async fn supervises(
-    db: &sqlx::PgPool,
-    role: Role,
-    unit: Option<&str>,
-    unit_code: &str,
-) -> ApiResult<bool> {
-    match (role, unit) {
-        (Role::Admin, _) => Ok(true),
-        (Role::Supervisor, Some(root)) => Ok(crate::units::is_within(db, unit_code, root).await?),
-        _ => Ok(false),
-    }
 }

@@ -98,7 +98,7 @@ async fn pay_out(
         id,
         shift_id: shift.id,
         bill_id: bill.id,
-        bill_code: refunded.bill.code,
+        bill_code: bill.code,
         amount: refunded.amount,
         created_at,
     })

@@ -13,7 +13,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::shifts::supervised_unit;
 use crate::auth::Caller;
 use crate::auth::access::Supervisors;
 use crate::bills::BillerRef;
@@ -89,7 +88,7 @@ async fn day_cash(
     caller: Caller<Supervisors>,
     Query(query): Query<DayQuery>,
 ) -> ApiResult<Json<DayCash>> {
-    let unit = supervised_unit(&state, &caller, query.unit).await?;
+    let unit = caller.unit_in_scope(&state.db, query.unit).await?;
     let day = DaySpan::of(query.date.unwrap_or_else(crate::bills::today))?;
     let mut conn = state.db.acquire().await?;
     Ok(Json(cash_of(&mut conn, &unit, &day).await?))
@@ -192,7 +191,10 @@ async fn record_deposit(
     caller: Caller<Supervisors>,
     request: Idempotent<DepositRequest>,
 ) -> Response {
-    let unit = match supervised_unit(&state, &caller, request.body().unit_code.clone()).await {
+    let unit = match caller
+        .unit_in_scope(&state.db, request.body().unit_code.clone())
+        .await
+    {
         Ok(unit) => unit,
         Err(error) => return axum::response::IntoResponse::into_response(error),
     };

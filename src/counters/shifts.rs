@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Officer, supervises};
+use super::Officer;
 use crate::auth::Caller;
 use crate::auth::access::{Staff, Supervisors};
 use crate::http::dates::{self, DaySpan};
@@ -256,16 +256,8 @@ async fn get_shift(
 }
 
 async fn sees(state: &AppState, caller: &Caller<Staff>, shift: &ShiftRow) -> ApiResult<bool> {
-    if shift.officer_id == caller.account_id {
-        return Ok(true);
-    }
-    supervises(
-        &state.db,
-        caller.role,
-        caller.unit_code.as_deref(),
-        &shift.unit_code,
-    )
-    .await
+    Ok(shift.officer_id == caller.account_id
+        || caller.supervises(&state.db, &shift.unit_code).await?)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -294,7 +286,7 @@ async fn list_shifts(
     Query(filter): Query<ShiftFilter>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Json<Page<Shift>>> {
-    let unit = supervised_unit(&state, &caller, filter.unit).await?;
+    let unit = caller.unit_in_scope(&state.db, filter.unit).await?;
     let limit = page.limit()?;
     let after: Option<(DateTime<Utc>, Uuid)> = page.after()?;
     let day = DaySpan::of(filter.date.unwrap_or_else(crate::bills::today))?;
@@ -323,25 +315,6 @@ async fn list_shifts(
     Ok(Json(Page::from_rows(shifts, limit, |s| {
         (s.opened_at, s.id)
     })))
-}
-
-/// The unit a supervisor (or an admin) asks about: the named one within their subtree, else
-/// their own; 404 outside it, 422 for an admin naming none.
-pub(super) async fn supervised_unit(
-    state: &AppState,
-    caller: &Caller<Supervisors>,
-    unit: Option<String>,
-) -> ApiResult<String> {
-    let unit = match (unit, &caller.unit_code) {
-        (Some(unit), _) => unit,
-        (None, Some(own)) => own.clone(),
-        (None, None) => return Err(ApiError::invalid_field("unit", Message::UnitRequired)),
-    };
-    let exists = crate::units::exists(&state.db, &unit).await?;
-    if !exists || !supervises(&state.db, caller.role, caller.unit_code.as_deref(), &unit).await? {
-        return Err(ApiError::not_found(Message::UnitNotFound { code: unit }));
-    }
-    Ok(unit)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -11,10 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::Officer;
 use super::collections::{self, CollectionStatus};
 use super::shifts::CollectionMethod;
 use super::void_requests::{VoidRequest, VoidRow, VoidStatus, find};
-use super::{Officer, supervises};
 use crate::auth::Caller;
 use crate::auth::access::Supervisors;
 use crate::bills::pay::{CashVoid, void_cash_payment};
@@ -148,8 +148,7 @@ async fn approve_void(
     let collection = collections::find(&mut tx, request.collection_id)
         .await?
         .ok_or_else(not_found)?;
-    let unit = caller.unit_code.as_deref();
-    if !supervises(&state.db, caller.role, unit, &collection.unit_code).await? {
+    if !caller.supervises(&state.db, &collection.unit_code).await? {
         return Err(not_found());
     }
     if request.requested_by == caller.account_id {

@@ -23,7 +23,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use self::figures::{Counts, Span};
 use self::targets::Targets;
 use crate::auth::Caller;
-use crate::auth::access::{Role, Supervisors};
+use crate::auth::access::Supervisors;
 use crate::http::dates;
 use crate::http::error::{FieldChecks, Problem};
 use crate::http::messages::Message;
@@ -147,12 +147,7 @@ async fn unit_scorecard(
     };
     let mut conn = state.db.acquire().await?;
     let unit = find_unit(&mut conn, &code).await?;
-    let visible = match (caller.role, caller.unit_code.as_deref()) {
-        (Role::Admin, _) => true,
-        (_, Some(root)) => crate::units::is_within(&mut *conn, &unit.code, root).await?,
-        _ => false,
-    };
-    if !visible {
+    if !caller.supervises(&state.db, &unit.code).await? {
         return Err(ApiError::not_found(Message::UnitNotFound { code }));
     }
     let card = scorecard(&mut conn, &unit, &period).await?;

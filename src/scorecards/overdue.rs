@@ -10,12 +10,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::auth::access::{Role, Supervisors};
+use crate::auth::access::Supervisors;
 use crate::calendar::WorkingCalendar;
 use crate::http::error::Problem;
-use crate::http::messages::Message;
 use crate::http::pagination::{Page, PageQuery};
-use crate::http::{ApiError, ApiResult, Json, Query};
+use crate::http::{ApiResult, Json, Query};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -86,20 +85,8 @@ async fn overdue_list(
     Query(filter): Query<OverdueFilter>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Json<Page<OverdueDossier>>> {
-    let unit = match (filter.unit, &caller.unit_code) {
-        (Some(unit), _) => unit,
-        (None, Some(own)) => own.clone(),
-        (None, None) => return Err(ApiError::invalid_field("unit", Message::UnitRequired)),
-    };
+    let unit = caller.unit_in_scope(&state.db, filter.unit).await?;
     let mut conn = state.db.acquire().await?;
-    let within = match (caller.role, caller.unit_code.as_deref()) {
-        (Role::Admin, _) => crate::units::exists(&state.db, &unit).await?,
-        (_, Some(root)) => crate::units::is_within(&mut *conn, &unit, root).await?,
-        _ => false,
-    };
-    if !within {
-        return Err(ApiError::not_found(Message::UnitNotFound { code: unit }));
-    }
     let limit = page.limit()?;
     let after: Option<(DateTime<Utc>, Uuid)> = page.after()?;
     let (after_due, after_id) = after.unzip();
