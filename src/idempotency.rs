@@ -36,8 +36,9 @@ use crate::http::{ApiError, ApiResult, ErrorCode};
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 const MAX_KEY_LEN: usize = 255;
-/// How long a repeat waits for the first request's transaction before answering 409.
-const WAIT_BOUND: &str = "5s";
+/// Opens an idempotent run's transaction: a repeat waits at most 5 s for the first request's
+/// transaction before answering 409.
+const BEGIN_WAITING_AT_MOST_THE_BOUND: &str = "BEGIN; SET LOCAL lock_timeout = '5s'";
 
 /// A JSON body guarded by an `Idempotency-Key`.
 pub struct Idempotent<T> {
@@ -174,12 +175,9 @@ impl<T> Idempotent<T> {
         G: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, ApiResult<P>>,
         F: for<'c> FnOnce(&'c mut PgConnection, T, P) -> BoxFuture<'c, ApiResult<Answer>>,
     {
-        let mut tx = db.begin().await?;
-        // Bounds the wait for the guard's lock (the payer's other payment in flight, a repeat
-        // of this one among them) and for the key row.
-        sqlx::query(&format!("SET LOCAL lock_timeout = '{WAIT_BOUND}'"))
-            .execute(&mut *tx)
-            .await?;
+        // The wait for the guard's lock (the payer's other payment in flight, a repeat of this
+        // one among them) and for the key row is bounded; one round trip with the BEGIN.
+        let mut tx = db.begin_with(BEGIN_WAITING_AT_MOST_THE_BOUND).await?;
         let passed = match guard(&mut tx).await {
             Ok(passed) => passed,
             Err(refusal) if refusal.is_lasting_refusal() => {
@@ -205,14 +203,12 @@ impl<T> Idempotent<T> {
             tx.commit().await?;
             return replayed;
         }
-        sqlx::query("SET LOCAL lock_timeout = 0")
-            .execute(&mut *tx)
-            .await?;
-
-        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        let (status, content_type, body) = match effect(&mut savepoint, self.body, passed).await {
+        // The effect waits for its locks unbounded (within the statement timeout), in a
+        // savepoint of its own: one round trip for both.
+        sqlx::Executor::execute(&mut *tx, "SET LOCAL lock_timeout = 0; SAVEPOINT effect").await?;
+        let (status, content_type, body) = match effect(&mut tx, self.body, passed).await {
             Ok(answer) => {
-                savepoint.commit().await?;
+                sqlx::Executor::execute(&mut *tx, "RELEASE SAVEPOINT effect").await?;
                 (
                     answer.status,
                     "application/json",
@@ -220,7 +216,7 @@ impl<T> Idempotent<T> {
                 )
             }
             Err(refusal) if refusal.is_lasting_refusal() => {
-                savepoint.rollback().await?;
+                sqlx::Executor::execute(&mut *tx, "ROLLBACK TO SAVEPOINT effect").await?;
                 let problem = refusal.to_problem(self.lang, self.request_id.as_deref());
                 (
                     refusal.status(),

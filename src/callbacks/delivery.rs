@@ -1,7 +1,8 @@
 //! The delivery workers. Each process runs one dispatcher that claims due deliveries in
 //! batches (`FOR UPDATE SKIP LOCKED`, so processes share the work) under a lease, sends them
-//! concurrently up to its configured number, and records each attempt with its outcome in one
-//! statement. It wakes when a transaction of this process that recorded an event commits
+//! concurrently up to its configured number, and records the attempts with their outcomes in
+//! batches: one statement and one commit for whatever attempts finished while the previous
+//! batch was being written (one per attempt cost a commit per payment). It wakes when a transaction of this process that recorded an event commits
 //! (`outbox::committed`) and polls as well, which is what picks up retries and other
 //! processes' events.
 //!
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -30,6 +31,8 @@ use crate::outbox::{self, Event};
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// How much of an answer is read and kept in the attempt log.
 const ANSWER_KEPT_BYTES: usize = 1024;
+/// Most attempts recorded in one statement.
+const RECORD_BATCH: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -94,6 +97,15 @@ struct Answer {
     body_start: String,
 }
 
+/// An attempt as it is recorded: the log row and the delivery's new state.
+struct Recorded {
+    event_id: Uuid,
+    lease_token: Uuid,
+    scheduled_attempts: i32,
+    result: AttemptResult,
+    next: Next,
+}
+
 /// What happens to a delivery after an attempt.
 enum Next {
     Delivered,
@@ -119,6 +131,8 @@ impl Dispatcher {
 
     /// Delivers until `cancel` fires, then lets the attempts in flight finish.
     pub async fn run(self, cancel: CancellationToken) {
+        let (outcomes, recorded) = mpsc::channel(2 * self.settings.concurrency.max(1));
+        let recorder = tokio::spawn(record_batches(self.db.clone(), recorded));
         let mut commits = outbox::commits();
         let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
@@ -131,7 +145,7 @@ impl Dispatcher {
                         let full = batch.len() == free;
                         for claimed in batch {
                             let slot = slots.clone().try_acquire_owned().expect("a free slot");
-                            in_flight.spawn(self.clone().attempt(claimed, slot));
+                            in_flight.spawn(self.clone().attempt(claimed, slot, outcomes.clone()));
                         }
                         if full {
                             continue;
@@ -148,6 +162,11 @@ impl Dispatcher {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        // The recorder writes what is left and stops once every sender is gone.
+        drop(outcomes);
+        if let Err(error) = recorder.await {
+            tracing::warn!(%error, "the callback attempt recorder stopped");
+        }
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
@@ -189,7 +208,14 @@ impl Dispatcher {
             .collect())
     }
 
-    async fn attempt(self, claimed: Claimed, _slot: OwnedSemaphorePermit) {
+    /// Sends `claimed` and hands the outcome to the recorder; the slot is held until the
+    /// recorder has taken it, so a recorder that falls behind slows the sending.
+    async fn attempt(
+        self,
+        claimed: Claimed,
+        _slot: OwnedSemaphorePermit,
+        outcomes: mpsc::Sender<Recorded>,
+    ) {
         let attempted_at = Utc::now();
         let started = Instant::now();
         let answer = tokio::time::timeout(self.settings.timeout, self.send(&claimed))
@@ -202,9 +228,16 @@ impl Dispatcher {
             answer,
         };
         let next = self.next_after(&claimed, &result);
-        if let Err(error) = self.record(&claimed, &result, next).await {
-            // The lease runs out and the event is sent again: at least once.
-            tracing::warn!(%error, event_id = %claimed.event.id, "recording a callback attempt failed");
+        let recorded = Recorded {
+            event_id: claimed.event.id,
+            lease_token: claimed.lease_token,
+            scheduled_attempts: claimed.scheduled_attempts,
+            result,
+            next,
+        };
+        if outcomes.send(recorded).await.is_err() {
+            // Only at shutdown: the lease runs out and the event is sent again, at least once.
+            tracing::warn!(event_id = %claimed.event.id, "a callback attempt was not recorded");
         }
     }
 
@@ -260,15 +293,83 @@ impl Dispatcher {
             None => Next::Failed,
         }
     }
+}
 
-    /// The attempt's log row and the delivery's new state, in one statement.
-    async fn record(
-        &self,
-        claimed: &Claimed,
-        result: &AttemptResult,
-        next: Next,
-    ) -> Result<(), sqlx::Error> {
-        let (state, next_attempt_at) = match next {
+/// Records attempts as they come: whatever finished while the previous batch was written goes
+/// into the next, up to [`RECORD_BATCH`]. Stops when the dispatcher is gone and all is written.
+async fn record_batches(db: PgPool, mut outcomes: mpsc::Receiver<Recorded>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if let Err(error) = record(&db, &mut batch).await {
+            // Their leases run out and the events are sent again: at least once.
+            tracing::warn!(%error, attempts = batch.len(), "recording callback attempts failed");
+        }
+        batch.clear();
+    }
+}
+
+/// The attempts' log rows and their deliveries' new states, in one statement. A delivery whose
+/// lease was lost meanwhile keeps its state; its attempt is logged all the same.
+async fn record(db: &PgPool, batch: &mut [Recorded]) -> Result<(), sqlx::Error> {
+    // Rows locked in one order by every batch, so two recorders never deadlock.
+    batch.sort_by_key(|recorded| recorded.event_id);
+    let mut rows = AttemptRows::default();
+    for recorded in batch.iter() {
+        rows.push(recorded);
+    }
+    sqlx::query!(
+        r#"WITH r AS (
+               SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::int[],
+                                    $6::text[], $7::text[], $8::text[], $9::int[], $10::timestamptz[], $11::uuid[])
+                      AS r(event_id, attempted_at, url, status_code, latency_ms, error, response_body,
+                           state, scheduled_attempts, next_attempt_at, lease_token)
+           ), attempt AS (
+               INSERT INTO callback_attempts (event_id, attempted_at, url, status_code, latency_ms, error, response_body)
+               SELECT event_id, attempted_at, url, status_code, latency_ms, error, response_body FROM r
+           )
+           UPDATE callback_deliveries d
+           SET state = r.state, attempt_count = d.attempt_count + 1, scheduled_attempts = r.scheduled_attempts + 1,
+               next_attempt_at = COALESCE(r.next_attempt_at, d.next_attempt_at), last_attempt_at = r.attempted_at,
+               delivered_at = CASE WHEN r.state = 'delivered' THEN r.attempted_at ELSE d.delivered_at END,
+               lease_token = NULL
+           FROM r WHERE d.event_id = r.event_id AND d.lease_token = r.lease_token"#,
+        &rows.event_ids,
+        &rows.attempted_at,
+        &rows.urls,
+        &rows.status_codes as &[Option<i32>],
+        &rows.latencies_ms,
+        &rows.errors as &[Option<String>],
+        &rows.bodies,
+        &rows.states,
+        &rows.scheduled_attempts,
+        &rows.next_attempt_at as &[Option<DateTime<Utc>>],
+        &rows.lease_tokens,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A batch of attempts as the columns `record` binds.
+#[derive(Default)]
+struct AttemptRows {
+    event_ids: Vec<Uuid>,
+    attempted_at: Vec<DateTime<Utc>>,
+    urls: Vec<String>,
+    status_codes: Vec<Option<i32>>,
+    latencies_ms: Vec<i32>,
+    errors: Vec<Option<String>>,
+    bodies: Vec<String>,
+    states: Vec<String>,
+    scheduled_attempts: Vec<i32>,
+    next_attempt_at: Vec<Option<DateTime<Utc>>>,
+    lease_tokens: Vec<Uuid>,
+}
+
+impl AttemptRows {
+    fn push(&mut self, recorded: &Recorded) {
+        let result = &recorded.result;
+        let (state, next_attempt_at) = match recorded.next {
             Next::Delivered => ("delivered", None),
             Next::RetryAfter(wait) => ("pending", Some(Utc::now() + wait)),
             Next::Failed => ("failed", None),
@@ -277,36 +378,22 @@ impl Dispatcher {
             Ok(answer) => (
                 Some(i32::from(answer.status)),
                 None,
-                answer.body_start.as_str(),
+                answer.body_start.clone(),
             ),
-            Err(error) => (None, Some(error.as_str()), ""),
+            Err(error) => (None, Some(error.clone()), String::new()),
         };
-        let latency_ms = i32::try_from(result.latency.as_millis()).unwrap_or(i32::MAX);
-        sqlx::query!(
-            r#"WITH attempt AS (
-                   INSERT INTO callback_attempts (event_id, attempted_at, url, status_code, latency_ms, error, response_body)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7))
-               UPDATE callback_deliveries
-               SET state = $8, attempt_count = attempt_count + 1, scheduled_attempts = $9 + 1,
-                   next_attempt_at = COALESCE($10, next_attempt_at), last_attempt_at = $2,
-                   delivered_at = CASE WHEN $8 = 'delivered' THEN $2 ELSE delivered_at END,
-                   lease_token = NULL
-               WHERE event_id = $1 AND lease_token = $11"#,
-            claimed.event.id,
-            result.attempted_at,
-            result.url,
-            status_code,
-            latency_ms,
-            error,
-            body_start,
-            state,
-            claimed.scheduled_attempts,
-            next_attempt_at,
-            claimed.lease_token,
-        )
-        .execute(&self.db)
-        .await?;
-        Ok(())
+        self.event_ids.push(recorded.event_id);
+        self.attempted_at.push(result.attempted_at);
+        self.urls.push(result.url.clone());
+        self.status_codes.push(status_code);
+        self.latencies_ms
+            .push(i32::try_from(result.latency.as_millis()).unwrap_or(i32::MAX));
+        self.errors.push(error);
+        self.bodies.push(body_start);
+        self.states.push(state.to_owned());
+        self.scheduled_attempts.push(recorded.scheduled_attempts);
+        self.next_attempt_at.push(next_attempt_at);
+        self.lease_tokens.push(recorded.lease_token);
     }
 }
 
