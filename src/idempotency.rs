@@ -131,10 +131,9 @@ impl<T> Idempotent<T> {
     ///
     /// It runs in a task of its own, to its end, even when the client hangs up meanwhile
     /// (which drops the handler): the client's retry with the same key is then answered from
-    /// what was stored, where a payment cancelled halfway would only be work thrown away —
-    /// and a transaction dropped inside its savepoint leaves the pooled connection's
-    /// bookkeeping out of step with the server (sqlx then logs `savepoint "_sqlx_savepoint_1"
-    /// does not exist` when it next checks the connection).
+    /// what was stored, where a payment cancelled halfway would only be work thrown away.
+    /// (The effect's savepoint is written by hand, not by a nested sqlx transaction, so
+    /// whatever stops the run, the dropped transaction's ROLLBACK ends it too.)
     pub async fn run_guarded<G, P, F>(
         self,
         db: &PgPool,

@@ -2,9 +2,9 @@
 //! batches (`FOR UPDATE SKIP LOCKED`, so processes share the work) under a lease, sends them
 //! concurrently up to its configured number, and records the attempts with their outcomes in
 //! batches: one statement and one commit for whatever attempts finished while the previous
-//! batch was being written (one per attempt cost a commit per payment). It wakes when a transaction of this process that recorded an event commits
-//! (`outbox::committed`) and polls as well, which is what picks up retries and other
-//! processes' events.
+//! batch was being written (one per attempt cost a commit per payment). It wakes when a
+//! transaction of this process that recorded an event commits (`outbox::committed`) and polls
+//! as well, which is what picks up retries and other processes' events.
 //!
 //! At least once, never at the same moment twice: a claim moves the delivery's due time to the
 //! end of the lease, longer than any attempt may take, so nobody else claims it meanwhile; a
@@ -33,6 +33,14 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 const ANSWER_KEPT_BYTES: usize = 1024;
 /// Most attempts recorded in one statement.
 const RECORD_BATCH: usize = 256;
+/// The waits before a batch whose write failed (the pool or the database unavailable) is
+/// written again; past the last, its attempts go unrecorded and are sent again when their
+/// leases run out.
+const RECORD_RETRY_WAITS: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -131,13 +139,17 @@ impl Dispatcher {
 
     /// Delivers until `cancel` fires, then lets the attempts in flight finish.
     pub async fn run(self, cancel: CancellationToken) {
-        let (outcomes, recorded) = mpsc::channel(2 * self.settings.concurrency.max(1));
-        let recorder = tokio::spawn(record_batches(self.db.clone(), recorded));
+        let (mut outcomes, mut recorder) = self.spawn_recorder();
         let mut commits = outbox::commits();
         let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
         loop {
             while in_flight.try_join_next().is_some() {}
+            if recorder.is_finished() {
+                // Only a panic ends it early; without it every attempt would go unrecorded.
+                tracing::error!("the callback attempt recorder stopped; starting another");
+                (outcomes, recorder) = self.spawn_recorder();
+            }
             let free = slots.available_permits();
             if free > 0 {
                 match self.claim(free).await {
@@ -167,6 +179,16 @@ impl Dispatcher {
         if let Err(error) = recorder.await {
             tracing::warn!(%error, "the callback attempt recorder stopped");
         }
+    }
+
+    /// The recorder task and the queue to it, bounded so a recorder that falls behind slows
+    /// the sending.
+    fn spawn_recorder(&self) -> (mpsc::Sender<Recorded>, tokio::task::JoinHandle<()>) {
+        let (outcomes, recorded) = mpsc::channel(2 * self.settings.concurrency.max(1));
+        (
+            outcomes,
+            tokio::spawn(record_batches(self.db.clone(), recorded)),
+        )
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
@@ -209,7 +231,9 @@ impl Dispatcher {
     }
 
     /// Sends `claimed` and hands the outcome to the recorder; the slot is held until the
-    /// recorder has taken it, so a recorder that falls behind slows the sending.
+    /// outcome is queued, so a recorder that falls behind slows the sending. The outcome may
+    /// be written after the lease ran out (the recorder retrying a failed write): the delivery
+    /// may then have been sent again, at least once, and the late write leaves its new lease be.
     async fn attempt(
         self,
         claimed: Claimed,
@@ -236,7 +260,8 @@ impl Dispatcher {
             next,
         };
         if outcomes.send(recorded).await.is_err() {
-            // Only at shutdown: the lease runs out and the event is sent again, at least once.
+            // The recorder stopped (a panic; it is restarted): the lease runs out and the event
+            // is sent again, at least once.
             tracing::warn!(event_id = %claimed.event.id, "a callback attempt was not recorded");
         }
     }
@@ -300,11 +325,37 @@ impl Dispatcher {
 async fn record_batches(db: PgPool, mut outcomes: mpsc::Receiver<Recorded>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        if let Err(error) = record(&db, &mut batch).await {
-            // Their leases run out and the events are sent again: at least once.
-            tracing::warn!(%error, attempts = batch.len(), "recording callback attempts failed");
-        }
+        record_with_retries(&db, &mut batch).await;
         batch.clear();
+    }
+}
+
+/// Writes `batch`, waiting and trying again while the database is out of reach. A batch the
+/// database refuses is written one attempt at a time, so a row it cannot take costs only its
+/// own attempt. What is still not written is sent again when its lease runs out.
+async fn record_with_retries(db: &PgPool, batch: &mut [Recorded]) {
+    let mut waits = RECORD_RETRY_WAITS.iter();
+    loop {
+        let error = match record(db, batch).await {
+            Ok(()) => return,
+            Err(error) => error,
+        };
+        if error.as_database_error().is_some() {
+            return record_one_by_one(db, batch).await;
+        }
+        let Some(wait) = waits.next() else {
+            tracing::warn!(%error, attempts = batch.len(), "recording callback attempts failed");
+            return;
+        };
+        tokio::time::sleep(*wait).await;
+    }
+}
+
+async fn record_one_by_one(db: &PgPool, batch: &mut [Recorded]) {
+    for recorded in batch.chunks_mut(1) {
+        if let Err(error) = record(db, recorded).await {
+            tracing::warn!(%error, event_id = %recorded[0].event_id, "recording a callback attempt failed");
+        }
     }
 }
 
@@ -378,13 +429,13 @@ impl AttemptRows {
             Ok(answer) => (
                 Some(i32::from(answer.status)),
                 None,
-                answer.body_start.clone(),
+                storable(&answer.body_start),
             ),
-            Err(error) => (None, Some(error.clone()), String::new()),
+            Err(error) => (None, Some(storable(error)), String::new()),
         };
         self.event_ids.push(recorded.event_id);
         self.attempted_at.push(result.attempted_at);
-        self.urls.push(result.url.clone());
+        self.urls.push(storable(&result.url));
         self.status_codes.push(status_code);
         self.latencies_ms
             .push(i32::try_from(result.latency.as_millis()).unwrap_or(i32::MAX));
@@ -395,6 +446,12 @@ impl AttemptRows {
         self.next_attempt_at.push(next_attempt_at);
         self.lease_tokens.push(recorded.lease_token);
     }
+}
+
+/// `text` as PostgreSQL can store it: a merchant's answer may hold NUL characters, which no
+/// `text` value can, and one such answer must not keep its batch from being recorded.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
 }
 
 /// Waits until an event-recording transaction of this process commits; every commit since

@@ -264,6 +264,39 @@ async fn an_error_answer_is_retried_with_the_same_id_until_a_2xx(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn an_answer_holding_nul_bytes_is_recorded_and_its_batch_with_it(pool: PgPool) {
+    let (app, admin, citizen) = set_up(&pool).await;
+    let mut odd_receiver = Receiver::start().await;
+    odd_receiver.answer_body(b"ok\0\xff binary");
+    let mut plain_receiver = Receiver::start().await;
+    let odd = subscriber(&app, &admin, "SHOPN", &odd_receiver.url).await;
+    let plain = subscriber(&app, &admin, "SHOPP", &plain_receiver.url).await;
+    // Both paid before the workers start, so their attempts are recorded together.
+    paid_order(&app, &citizen, &odd, "HD-N").await;
+    paid_order(&app, &citizen, &plain, "HD-P").await;
+    let workers = Workers::start(&pool, quick_settings());
+    let odd_call = odd_receiver
+        .next(SOON)
+        .await
+        .expect("the odd merchant is called");
+    let plain_call = plain_receiver.next(SOON).await.expect("the plain one too");
+    let odd_event = event_when(&app, &odd.merchant.key, &odd_call.webhook_id, |e| {
+        e["delivery_state"] == "delivered"
+    })
+    .await;
+    assert_eq!(
+        odd_event["attempts"][0]["response_body"], "ok\u{FFFD}\u{FFFD} binary",
+        "what PostgreSQL text cannot hold is replaced, the rest kept"
+    );
+    event_when(&app, &plain.merchant.key, &plain_call.webhook_id, |e| {
+        e["delivery_state"] == "delivered"
+    })
+    .await;
+    assert!(odd_receiver.next(QUIET).await.is_none(), "not sent again");
+    workers.stop().await;
+}
+
+#[sqlx::test]
 async fn an_answer_slower_than_the_timeout_counts_as_failed_and_is_retried(pool: PgPool) {
     let (app, admin, citizen) = set_up(&pool).await;
     let mut receiver = Receiver::start().await;

@@ -1,7 +1,7 @@
 //! A client that hangs up in the middle of a payment. Once its idempotency key is claimed, a
 //! payment runs to its end whatever the connection does: it is answered from the key to the
-//! retry the client will make, so cancelling it halfway would only throw away work (and, in
-//! sqlx, leave a connection whose savepoint bookkeeping no longer matches the server's).
+//! retry the client will make, so cancelling it halfway would only throw away work; and the
+//! connection it used goes back to the pool clean (no transaction, no savepoint left open).
 
 use std::time::{Duration, Instant};
 

@@ -142,6 +142,10 @@ async fn entries_and_postings_cannot_be_changed(pool: PgPool) {
         "DELETE FROM postings",
         "UPDATE journal_entries SET reference = 'rewritten'",
         "DELETE FROM journal_entries",
+        "TRUNCATE postings",
+        "TRUNCATE unfolded_postings",
+        "TRUNCATE journal_entries CASCADE",
+        "TRUNCATE ledger_accounts CASCADE",
     ] {
         let error = sqlx::query(statement)
             .execute(&pool)

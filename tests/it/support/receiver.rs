@@ -27,6 +27,8 @@ struct Script {
     /// Statuses to answer, in order; 200 once they run out.
     statuses: VecDeque<u16>,
     delay: Duration,
+    /// The body of every answer; by default "ok" for a 2xx, "not now" otherwise.
+    body: Option<Bytes>,
 }
 
 #[derive(Clone)]
@@ -75,6 +77,10 @@ impl Receiver {
         self.script.lock().unwrap().statuses = statuses.iter().copied().collect();
     }
 
+    pub fn answer_body(&self, body: &'static [u8]) {
+        self.script.lock().unwrap().body = Some(Bytes::from_static(body));
+    }
+
     pub fn delay_answers(&self, delay: Duration) {
         self.script.lock().unwrap().delay = delay;
     }
@@ -111,7 +117,7 @@ async fn receive(
     State(shared): State<Shared>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> (StatusCode, Bytes) {
     let header = |name: &str| {
         headers
             .get(name)
@@ -126,11 +132,16 @@ async fn receive(
         body,
         at: std::time::Instant::now(),
     });
-    let (status, delay) = {
+    let (status, delay, body) = {
         let mut script = shared.script.lock().unwrap();
-        (script.statuses.pop_front().unwrap_or(200), script.delay)
+        let status = script.statuses.pop_front().unwrap_or(200);
+        (status, script.delay, script.body.clone())
     };
     tokio::time::sleep(delay).await;
     let status = StatusCode::from_u16(status).unwrap();
-    (status, if status.is_success() { "ok" } else { "not now" })
+    let default = if status.is_success() { "ok" } else { "not now" };
+    (
+        status,
+        body.unwrap_or(Bytes::from_static(default.as_bytes())),
+    )
 }
