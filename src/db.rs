@@ -84,8 +84,7 @@ pub enum LockSpace {
     Login = 3,
     /// Issuing one-time codes, counted against their limits one at a time.
     Otp = 4,
-    /// Payment-PIN checks of one wallet, in turn.
-    Pin = 5,
+    // 5 was payment-PIN checks of one wallet, which now take turns on the wallet's row.
     /// A counter filing and a wallet verification of one national ID (by its keyed hash), in
     /// turn, so whichever commits second sees the other (`dossiers::claims`).
     DossierClaim = 6,

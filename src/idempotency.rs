@@ -203,17 +203,15 @@ impl<T> Idempotent<T> {
             return replayed;
         }
         // The effect waits for its locks unbounded (within the statement timeout), in a
-        // savepoint of its own: one round trip for both.
+        // savepoint of its own: one round trip for both. An effect that succeeds leaves the
+        // savepoint to the commit, which ends it with the transaction.
         sqlx::Executor::execute(&mut *tx, "SET LOCAL lock_timeout = 0; SAVEPOINT effect").await?;
         let (status, content_type, body) = match effect(&mut tx, self.body, passed).await {
-            Ok(answer) => {
-                sqlx::Executor::execute(&mut *tx, "RELEASE SAVEPOINT effect").await?;
-                (
-                    answer.status,
-                    "application/json",
-                    serde_json::to_vec(&answer.body).map_err(ApiError::internal)?,
-                )
-            }
+            Ok(answer) => (
+                answer.status,
+                "application/json",
+                serde_json::to_vec(&answer.body).map_err(ApiError::internal)?,
+            ),
             Err(refusal) if refusal.is_lasting_refusal() => {
                 sqlx::Executor::execute(&mut *tx, "ROLLBACK TO SAVEPOINT effect").await?;
                 let problem = refusal.to_problem(self.lang, self.request_id.as_deref());

@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::VerifiedWallet;
 use crate::crypto::{constant_time_eq, hmac_sha256};
-use crate::db::{LockSpace, xact_lock};
 use crate::http::messages::Message;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::idempotency::in_progress_or;
@@ -101,29 +100,29 @@ fn checking(
 /// Checks `pin` against the wallet's in the caller's transaction, counting a failure and
 /// locking payments after the fifth; the caller commits what a refusal wrote.
 ///
-/// Checks of one wallet take turns under an advisory lock, so parallel guesses cannot
-/// overshoot the lock-out; in a payment the lock is held to its commit, so the payments of one
-/// wallet take turns (they did already, on the wallet's ledger row). Past the transaction's
-/// `lock_timeout` the wait answers 409 `idempotency_in_progress`. The lock is not a row lock: a
-/// right PIN with nothing to forgive writes nothing at all.
+/// Checks of one wallet take turns on the wallet's row, locked as it is read (one round trip;
+/// after a wait, the read is of the row as the check before left it), so parallel guesses
+/// cannot overshoot the lock-out; in a payment the lock is held to its commit, so the payments
+/// of one wallet take turns (they did already, on the wallet's ledger row). Past the
+/// transaction's `lock_timeout` the wait answers 409 `idempotency_in_progress`. `FOR NO KEY
+/// UPDATE` is the lock an update of the row would take, so it leaves alone whoever only refers
+/// to the wallet; nothing else locks a wallet's row.
 async fn check_in(
     conn: &mut PgConnection,
     pepper: &[u8],
     account_id: Uuid,
     pin: &str,
 ) -> ApiResult<PinChecked> {
-    xact_lock(&mut *conn, LockSpace::Pin, &account_id.to_string())
-        .await
-        .map_err(in_progress_or)?;
     let wallet = sqlx::query!(
         r#"SELECT pin_hash, pin_failures, pin_locked_until IS NOT NULL AS "lock_set!",
                   CEIL(EXTRACT(EPOCH FROM pin_locked_until - now()))::bigint AS locked_secs,
                   ledger_account_id, verified_at IS NOT NULL AS "verified!"
-           FROM wallets WHERE account_id = $1"#,
+           FROM wallets WHERE account_id = $1 FOR NO KEY UPDATE"#,
         account_id,
     )
     .fetch_optional(&mut *conn)
-    .await?
+    .await
+    .map_err(in_progress_or)?
     .ok_or_else(|| ApiError::new(ErrorCode::PaymentPinNotSet))?;
     if let Some(secs) = wallet.locked_secs.filter(|s| *s > 0) {
         return Err(locked(secs));

@@ -677,16 +677,17 @@ async fn payer_and_payee(pool: &PgPool) -> (TestApp, String, uuid::Uuid) {
     (app, payer, payer_id)
 }
 
-/// The PIN check of a payment holds the wallet's PIN lock to the payment's commit, so a
+/// The PIN check of a payment holds the lock on the wallet's row to the payment's commit, so a
 /// repeat (or any other payment of the wallet) waits on it: within the same bound as on the
 /// key, then 409 and nothing stored.
 #[sqlx::test]
 async fn a_payment_waiting_past_the_bound_for_the_wallets_pin_lock_is_told_to_retry(pool: PgPool) {
     let (app, payer, payer_id) = payer_and_payee(&pool).await;
-    // A payment of this wallet in flight: it holds the PIN lock in its open transaction.
+    // A payment of this wallet in flight: it holds the wallet's row, locked by its PIN check,
+    // in its open transaction.
     let mut first = pool.begin().await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock(5, hashtext($1))")
-        .bind(payer_id.to_string())
+    sqlx::query("SELECT 1 FROM wallets WHERE account_id = $1 FOR NO KEY UPDATE")
+        .bind(payer_id)
         .execute(&mut *first)
         .await
         .unwrap();
