@@ -146,7 +146,8 @@ impl Dispatcher {
         loop {
             while in_flight.try_join_next().is_some() {}
             if recorder.is_finished() {
-                // Only a panic ends it early; without it every attempt would go unrecorded.
+                // Only a panic ends it early (none is known); without it every attempt would go
+                // unrecorded.
                 tracing::error!("the callback attempt recorder stopped; starting another");
                 (outcomes, recorder) = self.spawn_recorder();
             }
@@ -330,37 +331,53 @@ async fn record_batches(db: PgPool, mut outcomes: mpsc::Receiver<Recorded>) {
     }
 }
 
-/// Writes `batch`, waiting and trying again while the database is out of reach. A batch the
-/// database refuses is written one attempt at a time, so a row it cannot take costs only its
-/// own attempt. What is still not written is sent again when its lease runs out.
+/// Writes `batch`. A batch the database refuses (data it cannot take) is written one attempt
+/// at a time, so a row it refuses costs only its own attempt. What is still not written is
+/// sent again when its lease runs out.
 async fn record_with_retries(db: &PgPool, batch: &mut [Recorded]) {
-    let mut waits = RECORD_RETRY_WAITS.iter();
-    loop {
-        let error = match record(db, batch).await {
-            Ok(()) => return,
-            Err(error) => error,
-        };
-        if error.as_database_error().is_some() {
-            return record_one_by_one(db, batch).await;
-        }
-        let Some(wait) = waits.next() else {
+    let error = match record_retrying(db, batch).await {
+        Ok(()) => return,
+        Err(error) if refused_data(&error) => error,
+        Err(error) => {
             tracing::warn!(%error, attempts = batch.len(), "recording callback attempts failed");
             return;
-        };
-        tokio::time::sleep(*wait).await;
-    }
-}
-
-async fn record_one_by_one(db: &PgPool, batch: &mut [Recorded]) {
+        }
+    };
+    tracing::warn!(%error, "a batch of callback attempts was refused; recording them one by one");
     for recorded in batch.chunks_mut(1) {
-        if let Err(error) = record(db, recorded).await {
+        if let Err(error) = record_retrying(db, recorded).await {
             tracing::warn!(%error, event_id = %recorded[0].event_id, "recording a callback attempt failed");
         }
     }
 }
 
+/// Writes `batch`, waiting and trying again while the database is out of reach or busy
+/// (anything but a refusal of the data itself). A write whose answer was lost may have
+/// committed: writing it again logs no attempt twice (see `record`).
+async fn record_retrying(db: &PgPool, batch: &mut [Recorded]) -> Result<(), sqlx::Error> {
+    let mut waits = RECORD_RETRY_WAITS.iter();
+    loop {
+        match record(db, batch).await {
+            Err(error) if !refused_data(&error) => match waits.next() {
+                Some(wait) => tokio::time::sleep(*wait).await,
+                None => return Err(error),
+            },
+            done => return done,
+        }
+    }
+}
+
+/// Whether the database refused the data itself (SQLSTATE classes 22 and 23), which no retry
+/// changes.
+fn refused_data(error: &sqlx::Error) -> bool {
+    let code = error.as_database_error().and_then(|e| e.code());
+    code.is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
+
 /// The attempts' log rows and their deliveries' new states, in one statement. A delivery whose
-/// lease was lost meanwhile keeps its state; its attempt is logged all the same.
+/// lease was lost meanwhile keeps its state; its attempt is logged all the same, once: an
+/// attempt already logged (by a write of this batch that committed but whose answer was lost)
+/// is not logged again, an attempt being its event and the moment it was made.
 async fn record(db: &PgPool, batch: &mut [Recorded]) -> Result<(), sqlx::Error> {
     // Rows locked in one order by every batch, so two recorders never deadlock.
     batch.sort_by_key(|recorded| recorded.event_id);
@@ -377,6 +394,8 @@ async fn record(db: &PgPool, batch: &mut [Recorded]) -> Result<(), sqlx::Error> 
            ), attempt AS (
                INSERT INTO callback_attempts (event_id, attempted_at, url, status_code, latency_ms, error, response_body)
                SELECT event_id, attempted_at, url, status_code, latency_ms, error, response_body FROM r
+               WHERE NOT EXISTS (SELECT 1 FROM callback_attempts a
+                                 WHERE a.event_id = r.event_id AND a.attempted_at = r.attempted_at)
            )
            UPDATE callback_deliveries d
            SET state = r.state, attempt_count = d.attempt_count + 1, scheduled_attempts = r.scheduled_attempts + 1,

@@ -225,12 +225,14 @@ pub(crate) async fn redeliver_event(
         return Err(ApiError::new(ErrorCode::CallbackUrlNotSet));
     }
     // An attempt under a live lease is in flight right now: it is the new attempt, and
-    // starting another beside it would send the event twice at once.
+    // starting another beside it would send the event twice at once. A lapsed lease is
+    // dropped, so the late record of its attempt cannot overwrite this request.
     sqlx::query!(
         "UPDATE callback_deliveries
          SET state = 'pending', scheduled_attempts = 0,
              next_attempt_at = CASE WHEN lease_token IS NOT NULL AND next_attempt_at > now()
-                                    THEN next_attempt_at ELSE now() END
+                                    THEN next_attempt_at ELSE now() END,
+             lease_token = CASE WHEN next_attempt_at > now() THEN lease_token END
          WHERE event_id = $1",
         id,
     )

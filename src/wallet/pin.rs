@@ -106,7 +106,9 @@ fn checking(
 /// of one wallet take turns (they did already, on the wallet's ledger row). Past the
 /// transaction's `lock_timeout` the wait answers 409 `idempotency_in_progress`. `FOR NO KEY
 /// UPDATE` is the lock an update of the row would take, so it leaves alone whoever only refers
-/// to the wallet; nothing else locks a wallet's row.
+/// to the wallet (the limit usage's foreign key). The row is the first lock of any payment.
+/// Processes of an older version took an advisory lock instead, which this one does not wait
+/// for: do not run both versions on one database at once.
 async fn check_in(
     conn: &mut PgConnection,
     pepper: &[u8],
