@@ -12,8 +12,8 @@
 //! refund of a double payment in both the payer's and the biller's history.
 //!
 //! Locks, in this order everywhere: the payer's wallet row (its PIN check), the dossier of a
-//! fee bill, then the bill, then the wallet's ledger account. A dossier's move locks the dossier before its bill, so a
-//! payment must too, or the two could deadlock.
+//! fee bill, then the bill, then the wallet's ledger account. A dossier's move locks the
+//! dossier before its bill, so a payment must too, or the two could deadlock.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

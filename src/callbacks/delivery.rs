@@ -326,7 +326,7 @@ impl Dispatcher {
 async fn record_batches(db: PgPool, mut outcomes: mpsc::Receiver<Recorded>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        record_with_retries(&db, &mut batch).await;
+        record_batch(&db, &mut batch).await;
         batch.clear();
     }
 }
@@ -334,7 +334,7 @@ async fn record_batches(db: PgPool, mut outcomes: mpsc::Receiver<Recorded>) {
 /// Writes `batch`. A batch the database refuses (data it cannot take) is written one attempt
 /// at a time, so a row it refuses costs only its own attempt. What is still not written is
 /// sent again when its lease runs out.
-async fn record_with_retries(db: &PgPool, batch: &mut [Recorded]) {
+async fn record_batch(db: &PgPool, batch: &mut [Recorded]) {
     let error = match record_retrying(db, batch).await {
         Ok(()) => return,
         Err(error) if refused_data(&error) => error,
@@ -454,7 +454,7 @@ impl AttemptRows {
         };
         self.event_ids.push(recorded.event_id);
         self.attempted_at.push(result.attempted_at);
-        self.urls.push(storable(&result.url));
+        self.urls.push(result.url.clone());
         self.status_codes.push(status_code);
         self.latencies_ms
             .push(i32::try_from(result.latency.as_millis()).unwrap_or(i32::MAX));
